@@ -1,0 +1,72 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
+	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+)
+
+// config is everything cm-api reads from its environment.
+type config struct {
+	Port          string        // PORT
+	LogLevel      string        // LOG_LEVEL
+	MongoURI      string        // MONGODB_URI (secret: may hold credentials)
+	Database      string        // MONGODB_DATABASE
+	MongoTimeout  time.Duration // MONGODB_TIMEOUT: server selection and one write
+	Kafka         broker.Config // KAFKA_BROKERS: empty = HTTP only (Knative mode)
+	Topic         string        // KAFKA_TOPIC
+	ConsumerGroup string        // KAFKA_CONSUMER_GROUP
+	DLQTopic      string        // KAFKA_DLQ_TOPIC
+	DrainTimeout  time.Duration // DRAIN_TIMEOUT
+	Service       string        // K_SERVICE
+	Revision      string        // K_REVISION
+}
+
+func loadConfig(lookup env.Lookup) (config, error) {
+	r := env.NewReader(lookup)
+	cfg := config{
+		Port:          r.String("PORT", "8080"),
+		LogLevel:      r.String("LOG_LEVEL", "info"),
+		MongoURI:      r.String("MONGODB_URI", "mongodb://127.0.0.1:27017"),
+		Database:      r.String("MONGODB_DATABASE", "shop"),
+		MongoTimeout:  r.Duration("MONGODB_TIMEOUT", 5*time.Second),
+		Topic:         r.String("KAFKA_TOPIC", "purchases"),
+		ConsumerGroup: r.String("KAFKA_CONSUMER_GROUP", "cm-api"),
+		DLQTopic:      r.String("KAFKA_DLQ_TOPIC", "purchases-dlq"),
+		DrainTimeout:  r.Duration("DRAIN_TIMEOUT", 20*time.Second),
+		Service:       r.String("K_SERVICE", "cm-api"),
+		Revision:      r.String("K_REVISION", ""),
+	}
+	cfg.Kafka = broker.Config{Brokers: r.List("KAFKA_BROKERS", ""), ClientID: cfg.Service}
+	if cfg.kafkaMode() {
+		if err := cfg.Kafka.Validate(); err != nil {
+			r.Fail("KAFKA_BROKERS: %v", err)
+		}
+		if cfg.Topic == cfg.DLQTopic {
+			r.Fail("KAFKA_DLQ_TOPIC must differ from KAFKA_TOPIC (%q)", cfg.Topic)
+		}
+	}
+	return cfg, r.Err()
+}
+
+// kafkaMode reports whether cm-api consumes the topic itself; otherwise a
+// KafkaSource delivers events to POST /.
+func (c config) kafkaMode() bool { return len(c.Kafka.Brokers) > 0 }
+
+// logValue is the effective configuration as logged at start-up, with the
+// MongoDB credentials redacted.
+func (c config) logValue() slog.Value {
+	mode := "http"
+	if c.kafkaMode() {
+		mode = "kafka"
+	}
+	return slog.GroupValue(
+		slog.String("port", c.Port), slog.String("log_level", c.LogLevel), slog.String("mode", mode),
+		slog.String("mongodb_uri", env.RedactURL(c.MongoURI)), slog.String("mongodb_database", c.Database),
+		slog.Duration("mongodb_timeout", c.MongoTimeout), slog.Any("kafka_brokers", c.Kafka.Brokers),
+		slog.String("kafka_topic", c.Topic), slog.String("kafka_consumer_group", c.ConsumerGroup),
+		slog.String("kafka_dlq_topic", c.DLQTopic), slog.String("revision", c.Revision),
+	)
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
+)
+
+// consumer reads the purchases topic as a consumer group (Kafka mode). It
+// does not use the SDK's receiver: that one marks a later ACKed message past
+// an earlier NACKed one, so a failed write would be skipped for good. Here a
+// record is marked only after it is stored or dead-lettered, and a failing
+// write is retried in place, so the partition waits rather than skips.
+type consumer struct {
+	log      *slog.Logger
+	kafka    broker.Config
+	topic    string
+	group    string
+	dlqTopic string
+	store    store
+	timeout  time.Duration // one store write or dead-letter send
+
+	client atomic.Pointer[sarama.Client]
+}
+
+// Run connects (retrying until ctx is done) and consumes until ctx is done.
+// It returns after the last claimed record was handled and the marked
+// offsets were committed.
+func (c *consumer) Run(ctx context.Context) error {
+	group, dlq, err := c.connect(ctx)
+	if err != nil {
+		return nil // ctx ended before the brokers answered: nothing to stop
+	}
+	go func() {
+		for err := range group.Errors() {
+			c.log.Warn("consumer group error", "err", err)
+		}
+	}()
+	h := &recordHandler{log: c.log, store: c.store, dlq: dlq, dlqTopic: c.dlqTopic, timeout: c.timeout}
+	for ctx.Err() == nil {
+		if err := group.Consume(ctx, []string{c.topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			c.log.Warn("consume failed, rejoining", "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
+	return errors.Join(wrap("close consumer group", group.Close()), wrap("close dead-letter producer", dlq.Close()))
+}
+
+// connect makes the group and the dead-letter producer, retrying with backoff.
+func (c *consumer) connect(ctx context.Context) (sarama.ConsumerGroup, sarama.SyncProducer, error) {
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		group, dlq, err := c.dial()
+		if err == nil {
+			c.log.Info("consuming", "brokers", c.kafka.Brokers, "topic", c.topic, "group", c.group, "dlq_topic", c.dlqTopic)
+			return group, dlq, nil
+		}
+		c.log.Warn("cannot reach Kafka yet, retrying", "attempt", attempt, "err", err)
+		if !sleep(ctx, backoff) {
+			return nil, nil, ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (c *consumer) dial() (sarama.ConsumerGroup, sarama.SyncProducer, error) {
+	client, err := sarama.NewClient(c.kafka.Brokers, c.kafka.ConsumerGroup())
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect consumer: %w", err)
+	}
+	group, err := sarama.NewConsumerGroupFromClient(c.group, client)
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, fmt.Errorf("create consumer group %s: %w", c.group, err)
+	}
+	dlq, err := sarama.NewSyncProducer(c.kafka.Brokers, c.kafka.Producer())
+	if err != nil {
+		_ = group.Close()
+		return nil, nil, fmt.Errorf("create dead-letter producer: %w", err)
+	}
+	c.client.Store(&client)
+	return group, dlq, nil
+}
+
+// Ping asks the brokers for the topic's metadata.
+func (c *consumer) Ping(ctx context.Context) error {
+	cp := c.client.Load()
+	if cp == nil {
+		return errors.New("not connected to Kafka yet")
+	}
+	done := make(chan error, 1)
+	go func() { done <- (*cp).RefreshMetadata(c.topic) }()
+	select {
+	case err := <-done:
+		return wrap("refresh metadata of "+c.topic, err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

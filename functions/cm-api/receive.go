@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+// maxEventBody bounds an incoming event; a purchase event is a few hundred bytes.
+const maxEventBody = 256 << 10
+
+// receiveResponse is the answer to a stored (or already stored) event.
+type receiveResponse struct {
+	Status    string `json:"status"`
+	ID        string `json:"id"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// handleReceive stores one purchase CloudEvent, as a KafkaSource delivers
+// it. It answers 2xx only after the write was acknowledged; 400 for an event
+// that can never be stored (not retried: it goes to the dead-letter sink);
+// 503 for a store failure (retried by the source).
+func handleReceive(log *slog.Logger, st store, writeTimeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := server.ReadBody(w, r, maxEventBody)
+		if err != nil {
+			server.Fail(w, r, log, err)
+			return
+		}
+		msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
+		if msg.ReadEncoding() == binding.EncodingUnknown {
+			server.Fail(w, r, log, &server.Problem{Status: http.StatusUnsupportedMediaType,
+				Message: "expected a CloudEvent in binary or structured mode"})
+			return
+		}
+		e, err := binding.ToEvent(r.Context(), msg)
+		if err != nil {
+			server.Fail(w, r, log, server.BadRequest("event", "not a valid CloudEvent"))
+			return
+		}
+		p, err := purchase.FromEvent(*e, time.Time{})
+		if err != nil {
+			log.Warn("rejected event", "ce_id", e.ID(), "ce_type", e.Type(), "err", err)
+			server.Fail(w, r, log, err)
+			return
+		}
+		// The write is finished even if the sender hangs up: it is cheap,
+		// and a retry then finds it stored.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+		defer cancel()
+		dup, err := st.Save(ctx, p)
+		if err != nil {
+			server.Fail(w, r, log, storeProblem(err))
+			return
+		}
+		log.Debug("purchase stored", "purchase_id", p.ID, "duplicate", dup)
+		server.Encode(w, http.StatusOK, receiveResponse{server.StatusOK, p.ID, dup})
+	})
+}
+
+// storeProblem maps a store error: a conflicting id is a bad event (400),
+// anything else is transient (503, retry).
+func storeProblem(err error) error {
+	if errors.Is(err, errConflict) {
+		return &server.Problem{Status: http.StatusBadRequest, Message: errConflict.Error(),
+			Fields: map[string]string{"id": "already used by a different purchase"}}
+	}
+	var p *server.Problem
+	if errors.As(err, &p) {
+		return err
+	}
+	return &server.Problem{Status: http.StatusServiceUnavailable, Message: "the purchase store is unavailable",
+		RetryAfter: time.Second, Err: err}
+}

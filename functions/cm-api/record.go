@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+)
+
+// Dead-letter record headers: why and where the record came from.
+const (
+	headerReason    = "dlq-reason"
+	headerTopic     = "dlq-original-topic"
+	headerPartition = "dlq-original-partition"
+	headerOffset    = "dlq-original-offset"
+)
+
+// recordHandler handles the records of the claimed partitions, one record at
+// a time per partition, so one user's purchases keep their order.
+type recordHandler struct {
+	log      *slog.Logger
+	store    store
+	dlq      sarama.SyncProducer
+	dlqTopic string
+	timeout  time.Duration
+}
+
+func (h *recordHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *recordHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim marks a record only once it is stored or dead-lettered. When
+// the session ends (rebalance, shutdown) mid-retry, the record stays unmarked
+// and is delivered again; the store makes that harmless.
+func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for {
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			if err := h.handle(sess.Context(), msg); err != nil {
+				return nil // the session ended; the record was not marked
+			}
+			sess.MarkMessage(msg, "")
+		case <-sess.Context().Done():
+			return nil
+		}
+	}
+}
+
+// handle stores one record, or dead-letters it when it is not a valid
+// purchase event. It returns an error only when ctx ended first.
+func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage) error {
+	p, err := decodeRecord(ctx, msg)
+	if err != nil {
+		return h.retry(ctx, msg, func(ctx context.Context) error { return h.deadLetter(ctx, msg, err) })
+	}
+	return h.retry(ctx, msg, func(ctx context.Context) error {
+		dup, err := h.store.Save(ctx, p)
+		if errors.Is(err, errConflict) {
+			return h.deadLetter(ctx, msg, err)
+		}
+		if err == nil {
+			h.log.Debug("purchase stored", "purchase_id", p.ID, "duplicate", dup, "partition", msg.Partition, "offset", msg.Offset)
+		}
+		return err
+	})
+}
+
+// decodeRecord reads a record through the SDK's Kafka binding.
+func decodeRecord(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.Purchase, error) {
+	m := kafka_sarama.NewMessageFromConsumerMessage(msg)
+	if m.ReadEncoding() == binding.EncodingUnknown {
+		return purchase.Purchase{}, errors.New("not a CloudEvent")
+	}
+	e, err := binding.ToEvent(ctx, m)
+	if err != nil {
+		return purchase.Purchase{}, fmt.Errorf("not a valid CloudEvent: %w", err)
+	}
+	return purchase.FromEvent(*e, time.Time{})
+}
+
+// retry runs op until it succeeds or ctx ends, backing off up to 5 s. Each
+// attempt gets its own timeout and is not cut short by ctx, so a write under
+// way at shutdown finishes instead of leaving its outcome unknown.
+func (h *recordHandler) retry(ctx context.Context, msg *sarama.ConsumerMessage, op func(context.Context) error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
+		err := op(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		h.log.Warn("record not handled, retrying", "attempt", attempt, "partition", msg.Partition,
+			"offset", msg.Offset, "err", err)
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// deadLetter copies the record to the dead-letter topic with the reason.
+func (h *recordHandler) deadLetter(_ context.Context, msg *sarama.ConsumerMessage, reason error) error {
+	headers := make([]sarama.RecordHeader, 0, len(msg.Headers)+4)
+	for _, hd := range msg.Headers {
+		headers = append(headers, *hd)
+	}
+	headers = append(headers,
+		sarama.RecordHeader{Key: []byte(headerReason), Value: []byte(reason.Error())},
+		sarama.RecordHeader{Key: []byte(headerTopic), Value: []byte(msg.Topic)},
+		sarama.RecordHeader{Key: []byte(headerPartition), Value: fmt.Appendf(nil, "%d", msg.Partition)},
+		sarama.RecordHeader{Key: []byte(headerOffset), Value: fmt.Appendf(nil, "%d", msg.Offset)},
+	)
+	out := &sarama.ProducerMessage{Topic: h.dlqTopic, Headers: headers}
+	if msg.Key != nil {
+		out.Key = sarama.ByteEncoder(msg.Key)
+	}
+	if msg.Value != nil {
+		out.Value = sarama.ByteEncoder(msg.Value)
+	}
+	if _, _, err := h.dlq.SendMessage(out); err != nil {
+		return fmt.Errorf("dead-letter record %s/%d/%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
+	}
+	h.log.Warn("record dead-lettered", "partition", msg.Partition, "offset", msg.Offset, "reason", reason.Error())
+	return nil
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	_ "embed"
+	"log/slog"
+	"net/http"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// route is one entry of the API; routes lists them all in one place, and a
+// test checks the list against openapi.yaml.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness) []route {
+	return []route{
+		{"POST /{$}", handleReceive(log, st, cfg.MongoTimeout)},
+		{"GET /buyList/{username}", handleBuyList(log, st)},
+		{"GET /healthz", server.HandleHealthz()},
+		{"GET /readyz", server.HandleReadyz(ready)},
+		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},
+	}
+}
+
+// newServer wires every route into one handler.
+func newServer(log *slog.Logger, cfg config, st store, ready *server.Readiness) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes(log, cfg, st, ready) {
+		mux.Handle(rt.pattern, rt.handler)
+	}
+	mux.HandleFunc("/", server.NotFound)
+	return server.Middleware(log, mux)
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+)
+
+// errConflict means a purchase id is already stored for a different purchase.
+var errConflict = errors.New("purchase id already used by a different purchase")
+
+// store keeps purchases. Save is idempotent on the purchase id: saving the
+// same purchase twice stores it once and reports the second as a duplicate.
+type store interface {
+	Save(ctx context.Context, p purchase.Purchase) (duplicate bool, err error)
+	List(ctx context.Context, username string, page purchase.Page) (ps []purchase.Purchase, next string, err error)
+}
+
+// document is a purchase as stored. Money is an integer of minor units and
+// the timestamp a BSON date (millisecond precision, like the API).
+type document struct {
+	ID         string    `bson:"_id"`
+	Username   string    `bson:"username"`
+	UserID     string    `bson:"userid"`
+	PriceMinor int64     `bson:"price_minor"`
+	Timestamp  time.Time `bson:"timestamp"`
+}
+
+func toDocument(p purchase.Purchase) document {
+	return document{p.ID, p.Username, p.UserID, int64(p.Price), p.Timestamp}
+}
+
+func (d document) purchase() purchase.Purchase {
+	return purchase.Purchase{ID: d.ID, Username: d.Username, UserID: d.UserID,
+		Price: purchase.Money(d.PriceMinor), Timestamp: d.Timestamp.UTC()}
+}
+
+// listIndex serves List: equality on username, then the sort order.
+var listIndex = mongo.IndexModel{
+	Keys:    bson.D{{Key: "username", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "_id", Value: -1}},
+	Options: options.Index().SetName("username_timestamp_id"),
+}
+
+// mongoStore is the MongoDB store. Writes use majority write concern: a
+// purchase is acknowledged only once a majority of the replica set has it.
+type mongoStore struct {
+	client *mongo.Client
+	coll   *mongo.Collection
+}
+
+// openMongo prepares a client; the driver connects lazily, so this does not
+// wait for the server.
+func openMongo(uri, database string, timeout time.Duration) (*mongoStore, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(timeout).SetConnectTimeout(timeout).SetAppName("cm-api"))
+	if err != nil {
+		return nil, fmt.Errorf("configure MongoDB client: %w", err)
+	}
+	coll := client.Database(database).Collection("purchases",
+		options.Collection().SetWriteConcern(writeconcern.Majority()))
+	return &mongoStore{client: client, coll: coll}, nil
+}
+
+// EnsureIndexes creates the index List needs; it is a no-op when it exists.
+func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
+	if _, err := s.coll.Indexes().CreateOne(ctx, listIndex); err != nil {
+		return fmt.Errorf("create index %s: %w", "username_timestamp_id", err)
+	}
+	return nil
+}
+
+// Save inserts p. A duplicate id is success when the stored purchase is the
+// same one (an event delivered twice) and errConflict when it is not.
+func (s *mongoStore) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
+	_, err := s.coll.InsertOne(ctx, toDocument(p))
+	if err == nil {
+		return false, nil
+	}
+	if !mongo.IsDuplicateKeyError(err) {
+		return false, fmt.Errorf("store purchase %s: %w", p.ID, err)
+	}
+	var existing document
+	if err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: p.ID}}).Decode(&existing); err != nil {
+		return false, fmt.Errorf("read stored purchase %s: %w", p.ID, err)
+	}
+	if !existing.purchase().Equivalent(p) {
+		return false, fmt.Errorf("store purchase %s: %w", p.ID, errConflict)
+	}
+	return true, nil
+}
+
+// List returns one page of a user's purchases, newest first, with the cursor
+// of the next page ("" on the last). It reads limit+1 documents to know
+// whether there is a next page, so it never counts.
+func (s *mongoStore) List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error) {
+	filter := bson.D{{Key: "username", Value: username}}
+	if page.Cursor != "" {
+		c, err := decodeCursor(page.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "timestamp", Value: bson.D{{Key: "$lt", Value: c.Timestamp}}}},
+			bson.D{{Key: "timestamp", Value: c.Timestamp}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
+		}})
+	}
+	opts := options.Find().SetSort(listIndex.Keys).SetLimit(int64(page.Limit) + 1)
+	cur, err := s.coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("list purchases of %q: %w", username, err)
+	}
+	var docs []document
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, "", fmt.Errorf("read purchases of %q: %w", username, err)
+	}
+	next := ""
+	if len(docs) > page.Limit {
+		docs = docs[:page.Limit]
+		last := docs[len(docs)-1]
+		next = encodeCursor(cursor{Timestamp: last.Timestamp, ID: last.ID})
+	}
+	out := make([]purchase.Purchase, len(docs))
+	for i, d := range docs {
+		out[i] = d.purchase()
+	}
+	return out, next, nil
+}
+
+// Ping checks that the primary answers.
+func (s *mongoStore) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("ping MongoDB: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects, waiting for operations under way up to ctx.
+func (s *mongoStore) Close(ctx context.Context) error {
+	if err := s.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("disconnect MongoDB: %w", err)
+	}
+	return nil
+}

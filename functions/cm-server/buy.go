@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/uuid"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+// maxBuyBody bounds a purchase body; a real one is about 120 bytes.
+const maxBuyBody = 64 << 10
+
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 255
+
+// idempotencyNamespace scopes the UUIDs derived from Idempotency-Key headers.
+var idempotencyNamespace = uuid.MustParse("6f1c1a6e-4a54-4f3e-9d0b-5c6c7a0e2b1d")
+
+// buyResponse is the answer to an acknowledged purchase.
+type buyResponse struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	ID      string `json:"id"`
+}
+
+// handleBuy accepts a purchase (JSON, or a CloudEvent in binary or
+// structured mode) and answers "Ok!" only after the event was acknowledged.
+func handleBuy(log *slog.Logger, snd sender, source string, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := readPurchase(w, r, time.Now())
+		if err != nil {
+			server.Fail(w, r, log, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		if err := snd.Send(ctx, purchase.NewEvent(p, source)); err != nil {
+			server.Fail(w, r, log, &server.Problem{Status: http.StatusServiceUnavailable,
+				Message: "the purchase could not be sent to Kafka; retry with the same Idempotency-Key",
+				RetryAfter: time.Second, Err: err})
+			return
+		}
+		log.Debug("purchase sent", "purchase_id", p.ID, "userid", p.UserID)
+		server.Encode(w, http.StatusAccepted, buyResponse{server.StatusOK, "Message successfully sent to Kafka!", p.ID})
+	})
+}
+
+// readPurchase turns a /buy request into a Purchase. A CloudEvent keeps its
+// own id; a plain JSON purchase gets an id derived from its Idempotency-Key,
+// or a fresh time-ordered UUID.
+func readPurchase(w http.ResponseWriter, r *http.Request, now time.Time) (purchase.Purchase, error) {
+	body, err := server.ReadBody(w, r, maxBuyBody)
+	if err != nil {
+		return purchase.Purchase{}, err
+	}
+	media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case r.Header.Get("Ce-Specversion") != "" || media == "application/cloudevents+json":
+		return readEvent(r, body, now)
+	case media != "" && media != "application/json":
+		return purchase.Purchase{}, &server.Problem{Status: http.StatusUnsupportedMediaType,
+			Message: "Content-Type must be application/json or a CloudEvent"}
+	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return purchase.Purchase{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return purchase.Purchase{}, err
+	}
+	p, err := purchase.Parse(id.String(), body, now)
+	if err != nil {
+		return purchase.Purchase{}, err
+	}
+	if key != "" {
+		// The same key from the same user is the same purchase: same id, so
+		// cm-api stores it once, whatever happened to the first attempt.
+		p.ID = uuid.NewSHA1(idempotencyNamespace, []byte(p.UserID+"\x00"+p.Username+"\x00"+key)).String()
+	}
+	return p, nil
+}
+
+// readEvent reads a purchase sent as a CloudEvent; its id is the purchase id.
+func readEvent(r *http.Request, body []byte, now time.Time) (purchase.Purchase, error) {
+	msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
+	e, err := binding.ToEvent(r.Context(), msg)
+	if err != nil {
+		return purchase.Purchase{}, server.BadRequest("event", "not a valid CloudEvent: "+firstLine(err.Error()))
+	}
+	if !e.Time().IsZero() {
+		now = e.Time()
+	}
+	return purchase.FromEvent(*e, now)
+}
+
+// idempotencyKey returns the Idempotency-Key header, checked.
+func idempotencyKey(r *http.Request) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		return "", server.BadRequest("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
+	}
+	return key, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

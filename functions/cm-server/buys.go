@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+// maxListBody bounds what cm-server reads back from cm-api: a full page of
+// 1000 purchases is about 200 KiB.
+const maxListBody = 4 << 20
+
+// userBuys is the answer of GET /getAllUserBuys/{username}.
+type userBuys struct {
+	Username   string            `json:"username"`
+	Purchases  []json.RawMessage `json:"purchases"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+}
+
+// buyList is cm-api's answer to GET /buyList/{username}.
+type buyList struct {
+	Status     string            `json:"status"`
+	Purchases  []json.RawMessage `json:"purchases"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+}
+
+// apiClient asks cm-api for purchase lists, each call bounded by timeout.
+type apiClient struct {
+	base    string
+	timeout time.Duration
+	http    *http.Client
+}
+
+func newAPIClient(base string, timeout time.Duration) *apiClient {
+	return &apiClient{base: base, timeout: timeout, http: &http.Client{Timeout: timeout}}
+}
+
+// buyList fetches one page. A 4xx from cm-api comes back as a *server.Problem
+// carrying cm-api's own message; anything else that fails is a 502 or, when
+// cm-api did not answer in time, a 504.
+func (c *apiClient) buyList(ctx context.Context, username string, page purchase.Page) (buyList, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	u := c.base + "/buyList/" + url.PathEscape(username) + "?" + page.Query().Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return buyList{}, fmt.Errorf("build cm-api request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return buyList{}, upstreamProblem(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
+	if err != nil {
+		return buyList{}, upstreamProblem(err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		var out buyList
+		if err := json.Unmarshal(body, &out); err != nil {
+			return buyList{}, upstreamProblem(fmt.Errorf("decode cm-api answer: %w", err))
+		}
+		return out, nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		var e server.ErrorBody
+		if json.Unmarshal(body, &e) == nil && e.Message != "" {
+			return buyList{}, &server.Problem{Status: resp.StatusCode, Message: e.Message, Fields: e.Errors}
+		}
+	}
+	return buyList{}, upstreamProblem(fmt.Errorf("cm-api answered %d", resp.StatusCode))
+}
+
+func upstreamProblem(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &server.Problem{Status: http.StatusGatewayTimeout, Message: "the purchase service did not answer in time", Err: err}
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) && uerr.Timeout() {
+		return &server.Problem{Status: http.StatusGatewayTimeout, Message: "the purchase service did not answer in time", Err: err}
+	}
+	return &server.Problem{Status: http.StatusBadGateway, Message: "the purchase service is unavailable", RetryAfter: time.Second, Err: err}
+}
+
+// handleGetAllUserBuys answers a user's purchases, newest first, one page at a time.
+func handleGetAllUserBuys(log *slog.Logger, api *apiClient) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		username, err := purchase.ParseUsername(r.PathValue("username"))
+		if err != nil {
+			server.Fail(w, r, log, server.BadRequest("username", err.Error()))
+			return
+		}
+		page, err := purchase.ParsePage(r.URL.Query())
+		if err != nil {
+			server.Fail(w, r, log, err)
+			return
+		}
+		list, err := api.buyList(r.Context(), username, page)
+		if err != nil {
+			server.Fail(w, r, log, err)
+			return
+		}
+		if list.Purchases == nil {
+			list.Purchases = []json.RawMessage{}
+		}
+		server.Encode(w, http.StatusOK, userBuys{username, list.Purchases, list.NextCursor})
+	})
+}

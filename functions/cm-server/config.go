@@ -1,0 +1,77 @@
+package main
+
+import (
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
+	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+)
+
+// config is everything cm-server reads from its environment.
+type config struct {
+	Port         string        // PORT
+	LogLevel     string        // LOG_LEVEL
+	Sink         string        // K_SINK: set by a SinkBinding; selects the HTTP transport
+	Kafka        broker.Config // KAFKA_BROKERS: the direct transport when K_SINK is unset
+	Topic        string        // KAFKA_TOPIC
+	CMAPIURL     string        // CM_API_URL
+	CMAPITimeout time.Duration // CM_API_TIMEOUT
+	SendTimeout  time.Duration // SEND_TIMEOUT: longest wait for the broker's ack
+	DrainTimeout time.Duration // DRAIN_TIMEOUT: in-flight requests at SIGTERM
+	Service      string        // K_SERVICE: names the event source
+	Revision     string        // K_REVISION
+}
+
+func loadConfig(lookup env.Lookup) (config, error) {
+	r := env.NewReader(lookup)
+	cfg := config{
+		Port:         r.String("PORT", "8080"),
+		LogLevel:     r.String("LOG_LEVEL", "info"),
+		Sink:         r.String("K_SINK", ""),
+		Topic:        r.String("KAFKA_TOPIC", "purchases"),
+		CMAPIURL:     strings.TrimRight(r.String("CM_API_URL", "http://localhost:8081"), "/"),
+		CMAPITimeout: r.Duration("CM_API_TIMEOUT", 5*time.Second),
+		SendTimeout:  r.Duration("SEND_TIMEOUT", 15*time.Second),
+		DrainTimeout: r.Duration("DRAIN_TIMEOUT", 20*time.Second),
+		Service:      r.String("K_SERVICE", "cm-server"),
+		Revision:     r.String("K_REVISION", ""),
+	}
+	cfg.Kafka = broker.Config{Brokers: r.List("KAFKA_BROKERS", "localhost:9092"), ClientID: cfg.Service}
+	if u, err := url.Parse(cfg.CMAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.Fail("CM_API_URL=%q: want an http(s) URL", cfg.CMAPIURL)
+	}
+	if cfg.Sink != "" {
+		if u, err := url.Parse(cfg.Sink); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			r.Fail("K_SINK=%q: want an http(s) URL", cfg.Sink)
+		}
+	} else if err := cfg.Kafka.Validate(); err != nil {
+		r.Fail("KAFKA_BROKERS: %v", err)
+	}
+	return cfg, r.Err()
+}
+
+// source is the CloudEvents source of every event this function sends.
+func (c config) source() string { return "/scalable-shop/" + c.Service }
+
+// transport names the way events leave this function.
+func (c config) transport() string {
+	if c.Sink != "" {
+		return "http"
+	}
+	return "kafka"
+}
+
+// logValue is the effective configuration as logged at start-up. URLs are
+// logged without user info, which could hold credentials.
+func (c config) logValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("port", c.Port), slog.String("log_level", c.LogLevel),
+		slog.String("transport", c.transport()), slog.String("sink", env.RedactURL(c.Sink)),
+		slog.Any("kafka_brokers", c.Kafka.Brokers), slog.String("kafka_topic", c.Topic),
+		slog.String("cm_api_url", env.RedactURL(c.CMAPIURL)), slog.Duration("cm_api_timeout", c.CMAPITimeout),
+		slog.Duration("send_timeout", c.SendTimeout), slog.String("revision", c.Revision),
+	)
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+//go:embed web
+var webFiles embed.FS
+
+// route is one entry of the API; routes lists them all in one place, and a
+// test checks the list against openapi.yaml.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness) []route {
+	return []route{
+		{"POST /buy", handleBuy(log, snd, cfg.source(), cfg.SendTimeout)},
+		{"GET /getAllUserBuys/{username}", handleGetAllUserBuys(log, api)},
+		{"GET /healthz", server.HandleHealthz()},
+		{"GET /readyz", server.HandleReadyz(ready)},
+		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},
+		{"GET /{$}", handleUI()},
+	}
+}
+
+// newServer wires every route into one handler.
+func newServer(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes(log, cfg, snd, api, ready) {
+		mux.Handle(rt.pattern, rt.handler)
+	}
+	mux.HandleFunc("/", server.NotFound)
+	return server.Middleware(log, mux)
+}
+
+// handleUI serves the embedded web UI.
+func handleUI() http.Handler {
+	sub, _ := fs.Sub(webFiles, "web") // "web" is embedded above; Sub cannot fail
+	return http.FileServerFS(sub)
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
+)
+
+// errNotConnected means the producer has not reached the brokers yet.
+var errNotConnected = errors.New("not connected to Kafka yet")
+
+// kafkaSender produces binary-mode CloudEvents with the SDK's Kafka binding.
+// It connects in the background, so start-up never waits for the brokers;
+// until it is connected, Send fails fast and readiness says so.
+type kafkaSender struct {
+	log   *slog.Logger
+	topic string
+
+	conn   atomic.Pointer[kafkaConn]
+	stop   context.CancelFunc
+	done   chan struct{}
+	sendWG sync.WaitGroup
+}
+
+type kafkaConn struct {
+	client sarama.Client
+	sender *kafka_sarama.Sender
+}
+
+func newKafkaSender(ctx context.Context, log *slog.Logger, cfg broker.Config, topic string) *kafkaSender {
+	ctx, stop := context.WithCancel(ctx)
+	k := &kafkaSender{log: log, topic: topic, stop: stop, done: make(chan struct{})}
+	go k.connect(ctx, cfg)
+	return k
+}
+
+// connect retries with backoff until the brokers answer or ctx is done.
+func (k *kafkaSender) connect(ctx context.Context, cfg broker.Config) {
+	defer close(k.done)
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		client, err := sarama.NewClient(cfg.Brokers, cfg.Producer())
+		if err == nil {
+			var s *kafka_sarama.Sender
+			if s, err = kafka_sarama.NewSenderFromClient(client, k.topic); err == nil {
+				k.conn.Store(&kafkaConn{client: client, sender: s})
+				k.log.Info("connected to Kafka", "brokers", cfg.Brokers, "topic", k.topic)
+				return
+			}
+			_ = client.Close()
+		}
+		k.log.Warn("cannot reach Kafka yet, retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// Send waits for the brokers' acknowledgement or ctx, whichever is first.
+// sarama's sync producer does not take a context; its own retries and
+// timeouts bound the send, and a send abandoned at ctx's deadline may still
+// land (the client is told 503, and a retry with its Idempotency-Key is
+// stored once).
+func (k *kafkaSender) Send(ctx context.Context, e event.Event) error {
+	c := k.conn.Load()
+	if c == nil {
+		return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, errNotConnected)
+	}
+	done := make(chan error, 1)
+	k.sendWG.Add(1)
+	go func() {
+		defer k.sendWG.Done()
+		done <- c.sender.Send(context.Background(), binding.ToMessage(&e))
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, ctx.Err())
+	}
+}
+
+// Ping asks the brokers for the topic's metadata.
+func (k *kafkaSender) Ping(ctx context.Context) error {
+	c := k.conn.Load()
+	if c == nil {
+		return errNotConnected
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.client.RefreshMetadata(k.topic) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("refresh metadata of %s: %w", k.topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("refresh metadata of %s: %w", k.topic, ctx.Err())
+	}
+}
+
+// Close stops connecting, waits for sends still under way, then flushes and
+// closes the producer and its client.
+func (k *kafkaSender) Close() error {
+	k.stop()
+	<-k.done
+	k.sendWG.Wait()
+	c := k.conn.Load()
+	if c == nil {
+		return nil
+	}
+	return errors.Join(c.sender.Close(context.Background()), c.client.Close())
+}

@@ -1,0 +1,71 @@
+// Package broker configures the sarama clients both functions use to talk to
+// Kafka directly (cm-server's producer, cm-api's consumer group and its
+// dead-letter producer), so the two agree on versions and timeouts.
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Config is where the brokers are and who is calling.
+type Config struct {
+	Brokers  []string
+	ClientID string
+}
+
+// base is the configuration every client shares: bounded dial and
+// metadata timeouts so no call can hang a request for minutes.
+func (c Config) base() *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.ClientID = c.ClientID
+	sc.Version = sarama.V3_6_0_0
+	sc.Net.DialTimeout = 3 * time.Second
+	sc.Net.ReadTimeout = 10 * time.Second
+	sc.Net.WriteTimeout = 10 * time.Second
+	sc.Metadata.Retry.Max = 2
+	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
+	sc.Metadata.Timeout = 10 * time.Second
+	return sc
+}
+
+// Producer is the configuration of a durable producer: acknowledged by all
+// in-sync replicas, idempotent (the broker drops the duplicates its own
+// retries would make), and bounded in how long one send may retry.
+func (c Config) Producer() *sarama.Config {
+	sc := c.base()
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1 // required by the idempotent producer
+	sc.Producer.Retry.Max = 5
+	sc.Producer.Retry.Backoff = 200 * time.Millisecond
+	sc.Producer.Timeout = 10 * time.Second
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.Producer.Flush.Frequency = time.Millisecond // batch concurrent sends, add no latency
+	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	return sc
+}
+
+// ConsumerGroup is the configuration of a consumer group that starts from
+// the oldest record the first time (nothing published before the first start
+// is skipped) and commits only what the handler marked.
+func (c Config) ConsumerGroup() *sarama.Config {
+	sc := c.base()
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	sc.Consumer.Offsets.AutoCommit.Enable = true
+	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	return sc
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return fmt.Errorf("no Kafka brokers configured")
+	}
+	return c.Producer().Validate()
+}

@@ -1,0 +1,108 @@
+// Package env reads a function's settings from environment variables through
+// an injected lookup function, so tests can pass a map instead of the process
+// environment.
+package env
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Lookup has the signature of os.LookupEnv.
+type Lookup func(key string) (string, bool)
+
+// Map returns a Lookup over m, for tests.
+func Map(m map[string]string) Lookup {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// Reader reads typed settings and remembers the first problem, so a Config
+// can be filled in a straight line and checked once.
+type Reader struct {
+	lookup Lookup
+	errs   []string
+}
+
+// NewReader returns a Reader over lookup.
+func NewReader(lookup Lookup) *Reader { return &Reader{lookup: lookup} }
+
+// String returns the value of key, or def when it is unset or empty.
+func (r *Reader) String(key, def string) string {
+	if v, ok := r.lookup(key); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+// List returns the comma-separated values of key, or def when unset.
+func (r *Reader) List(key, def string) []string {
+	var out []string
+	for _, v := range strings.Split(r.String(key, def), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Int returns key as an integer within [min, max], or def.
+func (r *Reader) Int(key string, def, min, max int) int {
+	s := r.String(key, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < min || n > max {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want an integer from %d to %d", key, s, min, max))
+		return def
+	}
+	return n
+}
+
+// Duration returns key as a positive Go duration ("5s", "250ms"), or def.
+func (r *Reader) Duration(key string, def time.Duration) time.Duration {
+	s := r.String(key, "")
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want a positive duration such as 5s", key, s))
+		return def
+	}
+	return d
+}
+
+// Fail records a problem found by the caller's own checks.
+func (r *Reader) Fail(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// Err returns every problem seen so far as one error, or nil.
+func (r *Reader) Err() error {
+	if len(r.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration: %s", strings.Join(r.errs, "; "))
+}
+
+// RedactURL hides the user info (credentials) of a URL such as a MongoDB
+// connection string, which may list several hosts and so not parse as a URL.
+func RedactURL(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	authority, path, _ := strings.Cut(rest, "/")
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return s
+	}
+	out := scheme + "://REDACTED@" + authority[at+1:]
+	if path != "" || strings.Contains(rest, "/") {
+		out += "/" + path
+	}
+	return out
+}

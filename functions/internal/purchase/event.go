@@ -1,0 +1,61 @@
+package purchase
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// EventType is the CloudEvents type of a purchase: reverse DNS and versioned,
+// so that a breaking change to the data gets a new type instead of surprising
+// old consumers.
+const EventType = "io.scalableshop.purchase.created.v1"
+
+// PartitionKeyExtension is the CloudEvents extension that Kafka bindings
+// (the SDK's and Knative's KafkaSink) turn into the record key. It carries
+// the user id, so one user's purchases stay in one partition, in order.
+const PartitionKeyExtension = "partitionkey"
+
+// eventData is the event payload. The id travels as the event id.
+type eventData struct {
+	Username  string `json:"username"`
+	UserID    string `json:"userid"`
+	Price     Money  `json:"price"`
+	Timestamp string `json:"timestamp"`
+}
+
+// NewEvent builds the CloudEvent that announces p, sent from source.
+func NewEvent(p Purchase, source string) event.Event {
+	e := event.New()
+	e.SetID(p.ID)
+	e.SetType(EventType)
+	e.SetSource(source)
+	e.SetSubject(p.UserID)
+	e.SetTime(p.Timestamp)
+	e.SetExtension(PartitionKeyExtension, p.UserID)
+	// Marshalling this struct cannot fail: every field is a string or Money.
+	data, _ := json.Marshal(eventData{p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)})
+	e.DataEncoded = data
+	e.SetDataContentType(event.ApplicationJSON)
+	return e
+}
+
+// FromEvent reads a purchase event. The event id becomes the purchase id;
+// a missing timestamp in the data falls back to now (zero now: required).
+// Anything that is not a valid purchase event is an *Error.
+func FromEvent(e event.Event, now time.Time) (Purchase, error) {
+	if e.Type() != EventType {
+		return Purchase{}, invalid("type", fmt.Sprintf("must be %q", EventType))
+	}
+	switch ct := e.DataContentType(); ct {
+	case "", event.ApplicationJSON, "text/json":
+	default:
+		return Purchase{}, invalid("datacontenttype", "must be application/json")
+	}
+	if len(e.Data()) == 0 {
+		return Purchase{}, invalid("data", "is required")
+	}
+	return Parse(e.ID(), e.Data(), now)
+}

@@ -1,0 +1,230 @@
+// Package purchase holds the shop's one domain type, the Purchase, with the
+// parsing that turns outside input into a Purchase that cannot be invalid, and
+// the CloudEvent that carries a Purchase from cm-server to cm-api.
+package purchase
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Field limits. They bound what a client can make the store keep.
+const (
+	MaxUsernameLen = 100 // characters
+	MaxUserIDLen   = 64  // characters
+	MaxIDLen       = 128 // bytes, all ASCII
+	maxUnknown     = 5   // unknown fields named in one error
+)
+
+// TimeLayout is how timestamps are written: RFC 3339, UTC, milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// Purchase is one validated purchase. Build it with Parse; every field is
+// then within its limits and Timestamp is UTC with millisecond precision.
+type Purchase struct {
+	ID        string
+	Username  string
+	UserID    string
+	Price     Money
+	Timestamp time.Time
+}
+
+// Equivalent reports whether q is the same purchase as p as far as the
+// shopper is concerned. The timestamp is left out on purpose: a retry without
+// one gets a new server time but is still the same purchase.
+func (p Purchase) Equivalent(q Purchase) bool {
+	return p.ID == q.ID && p.Username == q.Username && p.UserID == q.UserID && p.Price == q.Price
+}
+
+// jsonPurchase is the wire shape of a stored purchase in API responses.
+type jsonPurchase struct {
+	ID        string `json:"_id"`
+	Username  string `json:"username"`
+	UserID    string `json:"userid"`
+	Price     Money  `json:"price"`
+	Timestamp string `json:"timestamp"`
+}
+
+// MarshalJSON writes the API shape: {"_id","username","userid","price","timestamp"}.
+func (p Purchase) MarshalJSON() ([]byte, error) {
+	return json.Marshal(jsonPurchase{p.ID, p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)})
+}
+
+// FormatTime writes t the way the API does: "2024-05-31T15:54:32.204Z".
+func FormatTime(t time.Time) string {
+	return t.UTC().Format(TimeLayout)
+}
+
+// Error says, field by field, why input is not a valid purchase.
+type Error struct {
+	Fields map[string]string
+}
+
+func (e *Error) Error() string {
+	parts := make([]string, 0, len(e.Fields))
+	for _, k := range slices.Sorted(maps.Keys(e.Fields)) {
+		parts = append(parts, k+": "+e.Fields[k])
+	}
+	return "invalid input: " + strings.Join(parts, "; ")
+}
+
+// invalid returns an *Error for a single field.
+func invalid(field, problem string) *Error {
+	return &Error{Fields: map[string]string{field: problem}}
+}
+
+// Parse turns a JSON purchase body into a Purchase with the given id. When
+// the body has no timestamp, now is used; a zero now makes the timestamp
+// required. Every problem found is reported in one *Error.
+func Parse(id string, body []byte, now time.Time) (Purchase, error) {
+	if !utf8.Valid(body) {
+		return Purchase{}, invalid("body", "must be valid UTF-8")
+	}
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&fields); err != nil || fields == nil || dec.More() {
+		return Purchase{}, invalid("body", "must be one JSON object")
+	}
+	problems := map[string]string{}
+	note := func(field string, err error) {
+		if err != nil {
+			problems[field] = err.Error()
+		}
+	}
+	var p Purchase
+	var err error
+	p.ID, err = parseID(id)
+	note("id", err)
+	p.Username, err = parseText(fields["username"], MaxUsernameLen)
+	note("username", err)
+	p.UserID, err = parseText(fields["userid"], MaxUserIDLen)
+	note("userid", err)
+	if raw, ok := fields["price"]; !ok || isNull(raw) {
+		note("price", errRequired)
+	} else {
+		p.Price, err = ParseMoney(raw)
+		note("price", err)
+	}
+	p.Timestamp, err = parseTimestamp(fields["timestamp"], now)
+	note("timestamp", err)
+	unknown := 0
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if !knownField(k) && unknown < maxUnknown {
+			problems[truncate(k, 40)] = "unknown field"
+			unknown++
+		}
+	}
+	if len(problems) > 0 {
+		return Purchase{}, &Error{Fields: problems}
+	}
+	return p, nil
+}
+
+func knownField(k string) bool {
+	return k == "username" || k == "userid" || k == "price" || k == "timestamp"
+}
+
+var (
+	errRequired   = errors.New("is required")
+	errNotString  = errors.New("must be a string")
+	errEmpty      = errors.New("must not be empty")
+	errControl    = errors.New("must not contain control characters")
+	errSpace      = errors.New("must not start or end with white space")
+	errTimeFormat = errors.New("must be an RFC 3339 date-time, e.g. \"2024-05-31T15:54:32.204Z\"")
+	errTimeMillis = errors.New("must have at most millisecond precision")
+	errTimeRange  = errors.New("must be between the years 1970 and 9999")
+)
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// parseText reads a required, non-empty, single-line string of at most max characters.
+func parseText(raw json.RawMessage, max int) (string, error) {
+	if raw == nil || isNull(raw) {
+		return "", errRequired
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", errNotString
+	}
+	return checkText(s, max)
+}
+
+// ParseUsername checks a user name that arrives outside a purchase body, such
+// as the {username} path segment, by the same rules as Parse.
+func ParseUsername(s string) (string, error) {
+	return checkText(s, MaxUsernameLen)
+}
+
+// checkText enforces the rules every name and id field shares.
+func checkText(s string, max int) (string, error) {
+	switch {
+	case s == "":
+		return "", errEmpty
+	case utf8.RuneCountInString(s) > max:
+		return "", fmt.Errorf("must be at most %d characters", max)
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return "", errControl
+	case strings.TrimSpace(s) != s:
+		return "", errSpace
+	}
+	return s, nil
+}
+
+// parseTimestamp reads an optional RFC 3339 timestamp and normalises it to UTC.
+func parseTimestamp(raw json.RawMessage, now time.Time) (time.Time, error) {
+	if raw == nil || isNull(raw) {
+		if now.IsZero() {
+			return time.Time{}, errRequired
+		}
+		return now.UTC().Truncate(time.Millisecond), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return time.Time{}, errNotString
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, errTimeFormat
+	}
+	if t.Nanosecond()%int(time.Millisecond) != 0 {
+		return time.Time{}, errTimeMillis
+	}
+	if y := t.UTC().Year(); y < 1970 || y > 9999 {
+		return time.Time{}, errTimeRange
+	}
+	return t.UTC(), nil
+}
+
+// parseID accepts the ids this system makes (UUIDs) and ids clients give in
+// CloudEvents, limited to URL-safe ASCII so they are safe in logs and cursors.
+func parseID(id string) (string, error) {
+	switch {
+	case id == "":
+		return "", errRequired
+	case len(id) > MaxIDLen:
+		return "", fmt.Errorf("must be at most %d characters", MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~:@", c) >= 0) {
+			return "", errors.New("must contain only letters, digits and - . _ ~ : @")
+		}
+	}
+	return id, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

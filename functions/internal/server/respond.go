@@ -1,0 +1,117 @@
+// Package server holds what both functions' HTTP servers share: one way of
+// writing JSON and errors, request limits, health endpoints, middleware and
+// the listen-serve-drain lifecycle of the Knative runtime contract.
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+)
+
+// StatusOK is the status word of every successful JSON answer.
+const StatusOK = "Ok!"
+
+// ErrorBody is the JSON shape of every error answer.
+type ErrorBody struct {
+	Status  string            `json:"status"`
+	Message string            `json:"message"`
+	Errors  map[string]string `json:"errors,omitempty"`
+}
+
+// Problem is an error that knows how it should be answered. Handlers return
+// or build Problems; Fail turns them into responses.
+type Problem struct {
+	Status     int
+	Message    string
+	Fields     map[string]string
+	RetryAfter time.Duration
+	Err        error // the cause, logged for 5xx, never shown
+}
+
+func (p *Problem) Error() string {
+	if p.Err != nil {
+		return fmt.Sprintf("%s: %v", p.Message, p.Err)
+	}
+	return p.Message
+}
+
+func (p *Problem) Unwrap() error { return p.Err }
+
+// BadRequest is a 400 Problem naming one field.
+func BadRequest(field, problem string) *Problem {
+	return &Problem{Status: http.StatusBadRequest, Message: "invalid " + field, Fields: map[string]string{field: problem}}
+}
+
+// Encode writes v as JSON with the given status.
+func Encode(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// The connection may be gone; there is no one left to tell.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Fail answers err. This is the one place where errors become statuses:
+// *purchase.Error -> 400 with fields, an oversized body -> 413, a *Problem ->
+// its own status, anything else -> 500 with a generic message and the cause
+// logged. 5xx Problems are logged with their cause too.
+func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var (
+		perr    *purchase.Error
+		tooBig  *http.MaxBytesError
+		problem *Problem
+	)
+	switch {
+	case errors.As(err, &perr):
+		problem = &Problem{Status: http.StatusBadRequest, Message: perr.Error(), Fields: perr.Fields}
+	case errors.As(err, &tooBig):
+		problem = &Problem{Status: http.StatusRequestEntityTooLarge,
+			Message: "request body is larger than " + strconv.FormatInt(tooBig.Limit, 10) + " bytes"}
+	case errors.As(err, &problem):
+	default:
+		problem = &Problem{Status: http.StatusInternalServerError, Message: "internal error", Err: err}
+	}
+	if problem.Status >= 500 {
+		log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", problem.Status), slog.Any("err", err))
+	}
+	if problem.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((problem.RetryAfter+time.Second-1)/time.Second)))
+	}
+	Encode(w, problem.Status, ErrorBody{Status: "Error", Message: problem.Message, Errors: problem.Fields})
+}
+
+// ReadBody reads at most limit bytes of the request body. A larger body is an
+// *http.MaxBytesError, which Fail answers with 413.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, err
+		}
+		return nil, &Problem{Status: http.StatusBadRequest, Message: "could not read request body", Err: err}
+	}
+	return body, nil
+}
+
+// NotFound answers unknown paths with the JSON error shape.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	Encode(w, http.StatusNotFound, ErrorBody{Status: "Error", Message: "no route for " + r.Method + " " + r.URL.Path})
+}
+
+// HandleFile serves a fixed document, such as the embedded OpenAPI spec.
+func HandleFile(contentType string, body []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(body)
+	})
+}
