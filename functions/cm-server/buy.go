@@ -47,7 +47,7 @@ func handleBuy(log *slog.Logger, snd sender, source string, timeout time.Duratio
 		defer cancel()
 		if err := snd.Send(ctx, purchase.NewEvent(p, source)); err != nil {
 			server.Fail(w, r, log, &server.Problem{Status: http.StatusServiceUnavailable,
-				Message: "the purchase could not be sent to Kafka; retry with the same Idempotency-Key",
+				Message:    "the purchase could not be sent to Kafka; retry with the same Idempotency-Key",
 				RetryAfter: time.Second, Err: err})
 			return
 		}
