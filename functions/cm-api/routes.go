@@ -34,6 +34,5 @@ func newServer(log *slog.Logger, cfg config, st store, ready *server.Readiness) 
 	for _, rt := range routes(log, cfg, st, ready) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
-	mux.HandleFunc("/", server.NotFound)
-	return server.Middleware(log, mux)
+	return server.Handler(log, mux)
 }

@@ -39,8 +39,7 @@ func newServer(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *
 	for _, rt := range routes(log, cfg, snd, api, ready) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
-	mux.HandleFunc("/", server.NotFound)
-	return server.Middleware(log, mux)
+	return server.Handler(log, mux)
 }
 
 // handleUI serves the embedded web UI.

@@ -103,9 +103,33 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-// NotFound answers unknown paths with the JSON error shape.
-func NotFound(w http.ResponseWriter, r *http.Request) {
-	Encode(w, http.StatusNotFound, ErrorBody{Status: "Error", Message: "no route for " + r.Method + " " + r.URL.Path})
+// unmatched captures what ServeMux answers for a request no route takes.
+type unmatched struct {
+	header http.Header
+	status int
+}
+
+func (u *unmatched) Header() http.Header         { return u.header }
+func (u *unmatched) Write(b []byte) (int, error) { return len(b), nil }
+func (u *unmatched) WriteHeader(code int)        { u.status = code }
+
+// Handler serves mux and answers what no route takes (404, or 405 with the
+// Allow header) in the JSON error shape, then wraps it all in Middleware.
+func Handler(log *slog.Logger, mux *http.ServeMux) http.Handler {
+	return Middleware(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		u := &unmatched{header: http.Header{}, status: http.StatusNotFound}
+		mux.ServeHTTP(u, r)
+		msg := "no route for " + r.Method + " " + r.URL.Path
+		if allow := u.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+			msg = "method " + r.Method + " not allowed; allowed: " + allow
+		}
+		Encode(w, u.status, ErrorBody{Status: "Error", Message: msg})
+	}))
 }
 
 // HandleFile serves a fixed document, such as the embedded OpenAPI spec.

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+// fakeSender records events, or fails every send with err.
+type fakeSender struct {
+	mu     sync.Mutex
+	events []event.Event
+	err    error
+}
+
+func (f *fakeSender) Send(_ context.Context, e event.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.events = append(f.events, e)
+	return nil
+}
+func (f *fakeSender) Ping(context.Context) error { return nil }
+func (f *fakeSender) Close() error               { return nil }
+
+func (f *fakeSender) sent() []event.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]event.Event(nil), f.events...)
+}
+
+// newTestServer returns cm-server's handler over snd and a cm-api at apiURL.
+func newTestServer(t *testing.T, snd sender, apiURL string, apiTimeout time.Duration) http.Handler {
+	t.Helper()
+	cfg, err := loadConfig(env.Map(map[string]string{"CM_API_URL": apiURL}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logging.Discard()
+	return newServer(log, cfg, snd, newAPIClient(apiURL, apiTimeout), server.NewReadiness(log))
+}
+
+func do(h http.Handler, method, target string, body string, header map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func decodeJSON[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("body %q is not the expected JSON: %v", rec.Body.String(), err)
+	}
+	return v
+}
+
+const joe = `{"username":"joe","userid":"005","price":"1195.30","timestamp":"2024-05-31T15:54:32.204Z"}`
+
+var jsonHeader = map[string]string{"Content-Type": "application/json"}
+
+func TestBuy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		body       string
+		header     map[string]string
+		sendErr    error
+		wantStatus int
+		wantField  string // a field named in "errors"
+	}{
+		{"buy_202_json", joe, jsonHeader, nil, http.StatusAccepted, ""},
+		{"buy_202_no_content_type", joe, nil, nil, http.StatusAccepted, ""},
+		{"buy_202_price_number", `{"username":"joe","userid":"005","price":1195.3}`, jsonHeader, nil, http.StatusAccepted, ""},
+		{"buy_400_negative_price", `{"username":"joe","userid":"005","price":"-1"}`, jsonHeader, nil, http.StatusBadRequest, "price"},
+		{"buy_400_empty_object", `{}`, jsonHeader, nil, http.StatusBadRequest, "username"},
+		{"buy_400_operator_username", `{"username":{"$ne":""},"userid":"1","price":1}`, jsonHeader, nil, http.StatusBadRequest, "username"},
+		{"buy_400_bad_idempotency_key", joe, map[string]string{"Idempotency-Key": "has space"}, nil, http.StatusBadRequest, "Idempotency-Key"},
+		{"buy_413_oversized", `{"username":"` + strings.Repeat("a", maxBuyBody) + `"}`, jsonHeader, nil, http.StatusRequestEntityTooLarge, ""},
+		{"buy_415_form", joe, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, nil, http.StatusUnsupportedMediaType, ""},
+		{"buy_503_not_acknowledged", joe, jsonHeader, errNotDelivered, http.StatusServiceUnavailable, ""},
+		{"buy_400_cloudevent_wrong_type", joe, map[string]string{"Content-Type": "application/json",
+			"Ce-Specversion": "1.0", "Ce-Id": "x1", "Ce-Source": "/t", "Ce-Type": "com.example.other"}, nil, http.StatusBadRequest, "type"},
+		{"buy_400_cloudevent_missing_id", joe, map[string]string{"Content-Type": "application/json",
+			"Ce-Specversion": "1.0", "Ce-Source": "/t", "Ce-Type": purchase.EventType}, nil, http.StatusBadRequest, "id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			snd := &fakeSender{err: tt.sendErr}
+			rec := do(newTestServer(t, snd, "http://127.0.0.1:1", time.Second), "POST", "/buy", tt.body, tt.header)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status: got %d, want %d (body %s)", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type: got %q, want application/json", ct)
+			}
+			if tt.wantStatus != http.StatusAccepted {
+				body := decodeJSON[server.ErrorBody](t, rec)
+				if body.Status != "Error" || body.Message == "" {
+					t.Errorf("error body: got %+v, want status Error and a message", body)
+				}
+				if _, ok := body.Errors[tt.wantField]; tt.wantField != "" && !ok {
+					t.Errorf("errors: got %v, want a problem with %q", body.Errors, tt.wantField)
+				}
+				if tt.sendErr == nil && len(snd.sent()) != 0 {
+					t.Errorf("sent %d events for a rejected request, want 0", len(snd.sent()))
+				}
+				if tt.wantStatus == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") == "" {
+					t.Error("503 without Retry-After")
+				}
+				return
+			}
+			resp := decodeJSON[buyResponse](t, rec)
+			if resp.Status != "Ok!" || resp.Message != "Message successfully sent to Kafka!" || resp.ID == "" {
+				t.Errorf("body: got %+v, want Ok!, the original message and an id", resp)
+			}
+			sent := snd.sent()
+			if len(sent) != 1 || sent[0].ID() != resp.ID || sent[0].Type() != purchase.EventType {
+				t.Fatalf("sent: got %v, want one %s event with id %s", sent, purchase.EventType, resp.ID)
+			}
+			if got := sent[0].Extensions()[purchase.PartitionKeyExtension]; got != "005" {
+				t.Errorf("partitionkey: got %v, want 005", got)
+			}
+		})
+	}
+}
+
+func TestBuyIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	snd := &fakeSender{}
+	h := newTestServer(t, snd, "http://127.0.0.1:1", time.Second)
+	buy := func(body, key string) string {
+		rec := do(h, "POST", "/buy", body, map[string]string{"Content-Type": "application/json", "Idempotency-Key": key})
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("status: got %d, want 202 (%s)", rec.Code, rec.Body)
+		}
+		return decodeJSON[buyResponse](t, rec).ID
+	}
+	first := buy(joe, "k-1")
+	if again := buy(joe, "k-1"); again != first {
+		t.Errorf("same key, same user: got id %s, want %s", again, first)
+	}
+	if other := buy(joe, "k-2"); other == first {
+		t.Errorf("other key: got the same id %s, want a new one", other)
+	}
+	ann := strings.Replace(joe, `"joe"`, `"ann"`, 1)
+	if otherUser := buy(ann, "k-1"); otherUser == first {
+		t.Errorf("same key, other user: got the same id %s, want a new one", otherUser)
+	}
+	if a, b := buy(joe, ""), buy(joe, ""); a == b {
+		t.Errorf("no key: got the same id twice (%s), want fresh ids", a)
+	}
+}
+
+func TestBuyCloudEvent(t *testing.T) {
+	t.Parallel()
+	data := `{"username":"joe","userid":"005","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`
+	structured := `{"specversion":"1.0","id":"evt-42","source":"/client","type":"` + purchase.EventType +
+		`","datacontenttype":"application/json","data":` + data + `}`
+	tests := []struct {
+		name   string
+		body   string
+		header map[string]string
+	}{
+		{"binary", data, map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0",
+			"Ce-Id": "evt-42", "Ce-Source": "/client", "Ce-Type": purchase.EventType}},
+		{"structured", structured, map[string]string{"Content-Type": "application/cloudevents+json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			snd := &fakeSender{}
+			rec := do(newTestServer(t, snd, "http://127.0.0.1:1", time.Second), "POST", "/buy", tt.body, tt.header)
+			if rec.Code != http.StatusAccepted {
+				t.Fatalf("status: got %d, want 202 (%s)", rec.Code, rec.Body)
+			}
+			if id := decodeJSON[buyResponse](t, rec).ID; id != "evt-42" {
+				t.Errorf("id: got %s, want the event id evt-42", id)
+			}
+			if sent := snd.sent(); len(sent) != 1 || sent[0].ID() != "evt-42" {
+				t.Errorf("sent: got %v, want one event evt-42", sent)
+			}
+		})
+	}
+}
+
+func TestGetAllUserBuys(t *testing.T) {
+	t.Parallel()
+	var gotPath, gotQuery string
+	var mu sync.Mutex
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		gotPath, gotQuery = r.URL.Path, r.URL.RawQuery
+		mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/nobody") {
+			_, _ = io.WriteString(w, `{"status":"Ok!","purchases":[]}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"Ok!","purchases":[{"_id":"a","username":"Zoë O'Brien","userid":"1","price":"1.00","timestamp":"2024-05-31T15:54:32.204Z"}],"next_cursor":"abc"}`)
+	}))
+	t.Cleanup(api.Close)
+	h := newTestServer(t, &fakeSender{}, api.URL, time.Second)
+
+	rec := do(h, "GET", "/getAllUserBuys/Zo%C3%AB%20O%27Brien?limit=1", "", nil)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status: got %d, want 200 (%s)", rec.Code, rec.Body)
+	}
+	got := decodeJSON[userBuys](t, rec)
+	if got.Username != "Zoë O'Brien" || len(got.Purchases) != 1 || got.NextCursor != "abc" {
+		t.Errorf("body: got %+v, want Zoë O'Brien's one purchase and next_cursor abc", got)
+	}
+	mu.Lock()
+	if gotPath != "/buyList/Zoë O'Brien" || gotQuery != "limit=1" {
+		t.Errorf("cm-api asked for %q ? %q, want /buyList/Zoë O'Brien ? limit=1", gotPath, gotQuery)
+	}
+	mu.Unlock()
+
+	rec = do(h, "GET", "/getAllUserBuys/nobody", "", nil)
+	if !strings.Contains(rec.Body.String(), `"purchases":[]`) {
+		t.Errorf("user without purchases: got %s, want \"purchases\":[]", rec.Body)
+	}
+}
+
+func TestGetAllUserBuysFailures(t *testing.T) {
+	t.Parallel()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	t.Cleanup(slow.Close)
+	rejecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		server.Encode(w, http.StatusBadRequest, server.ErrorBody{Status: "Error", Message: "invalid cursor",
+			Errors: map[string]string{"cursor": "is not a cursor this service returned"}})
+	}))
+	t.Cleanup(rejecting.Close)
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(broken.Close)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+
+	tests := []struct {
+		name       string
+		apiURL     string
+		target     string
+		wantStatus int
+	}{
+		{"getAllUserBuys_504_cm_api_slow", slow.URL, "/getAllUserBuys/joe", http.StatusGatewayTimeout},
+		{"getAllUserBuys_502_cm_api_down", down.URL, "/getAllUserBuys/joe", http.StatusBadGateway},
+		{"getAllUserBuys_502_cm_api_500", broken.URL, "/getAllUserBuys/joe", http.StatusBadGateway},
+		{"getAllUserBuys_400_relayed", rejecting.URL, "/getAllUserBuys/joe?cursor=zzz", http.StatusBadRequest},
+		{"getAllUserBuys_400_limit", down.URL, "/getAllUserBuys/joe?limit=0", http.StatusBadRequest},
+		{"getAllUserBuys_400_limit_too_big", down.URL, "/getAllUserBuys/joe?limit=1001", http.StatusBadRequest},
+		{"getAllUserBuys_400_control_char", down.URL, "/getAllUserBuys/jo%00e", http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newTestServer(t, &fakeSender{}, tt.apiURL, 200*time.Millisecond)
+			rec := do(h, "GET", tt.target, "", nil)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if body := decodeJSON[server.ErrorBody](t, rec); body.Status != "Error" || body.Message == "" {
+				t.Errorf("body: got %+v, want a JSON error", body)
+			}
+		})
+	}
+}
+
+func TestSmallRoutes(t *testing.T) {
+	t.Parallel()
+	h := newTestServer(t, &fakeSender{}, "http://127.0.0.1:1", time.Second)
+	tests := []struct {
+		name, method, target string
+		wantStatus           int
+		wantBody             string
+	}{
+		{"healthz_200_success", "GET", "/healthz", http.StatusOK, "Success"},
+		{"readyz_200", "GET", "/readyz", http.StatusOK, `"status":"ready"`},
+		{"openapi_200", "GET", "/openapi.yaml", http.StatusOK, "openapi: 3"},
+		{"ui_200", "GET", "/", http.StatusOK, "<!doctype html>"},
+		{"unknown_404_json", "GET", "/nope", http.StatusNotFound, `"status":"Error"`},
+		{"buy_405_get_json", "GET", "/buy", http.StatusMethodNotAllowed, `"status":"Error"`},
+		{"ui_405_post_json", "DELETE", "/", http.StatusMethodNotAllowed, `allowed`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := do(h, tt.method, tt.target, "", nil)
+			if rec.Code != tt.wantStatus || !strings.Contains(rec.Body.String(), tt.wantBody) {
+				t.Errorf("got %d %q, want %d containing %q", rec.Code, rec.Body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+}
+
+func TestRoutesMatchOpenAPI(t *testing.T) {
+	t.Parallel()
+	var patterns []string
+	for _, rt := range routes(logging.Discard(), config{}, &fakeSender{}, nil, nil) {
+		patterns = append(patterns, rt.pattern)
+	}
+	apitest.RoutesMatch(t, openAPI, patterns)
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		want    string // transport
+	}{
+		{"defaults_kafka", map[string]string{}, "", "kafka"},
+		{"k_sink_http", map[string]string{"K_SINK": "http://kafka-sink-ingress.knative-eventing.svc.cluster.local/shop/purchases"}, "", "http"},
+		{"bad_sink", map[string]string{"K_SINK": "ftp://x"}, "K_SINK", ""},
+		{"bad_cm_api_url", map[string]string{"CM_API_URL": "localhost:8081"}, "CM_API_URL", ""},
+		{"bad_timeout", map[string]string{"CM_API_TIMEOUT": "soon"}, "CM_API_TIMEOUT", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfig(env.Map(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || cfg.transport() != tt.want {
+				t.Errorf("got %q, %v; want transport %q", cfg.transport(), err, tt.want)
+			}
+		})
+	}
+}
+
