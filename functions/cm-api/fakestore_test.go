@@ -1,0 +1,63 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+)
+
+// memStore is an in-memory store with the same duplicate and conflict
+// semantics as mongoStore, for handler tests. err, when set, fails every call.
+type memStore struct {
+	mu  sync.Mutex
+	ps  map[string]purchase.Purchase
+	err error
+}
+
+func newMemStore() *memStore { return &memStore{ps: map[string]purchase.Purchase{}} }
+
+func (m *memStore) Save(_ context.Context, p purchase.Purchase) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return false, m.err
+	}
+	if old, ok := m.ps[p.ID]; ok {
+		if !old.Equivalent(p) {
+			return false, errConflict
+		}
+		return true, nil
+	}
+	m.ps[p.ID] = p
+	return false, nil
+}
+
+func (m *memStore) List(_ context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, "", m.err
+	}
+	var out []purchase.Purchase
+	for _, p := range m.ps {
+		if p.Username == username {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b purchase.Purchase) int {
+		return cmp.Or(b.Timestamp.Compare(a.Timestamp), cmp.Compare(b.ID, a.ID))
+	})
+	if len(out) > page.Limit {
+		out = out[:page.Limit]
+	}
+	return out, "", nil
+}
+
+func (m *memStore) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.ps)
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+func newTestServer(t *testing.T, st store) http.Handler {
+	t.Helper()
+	cfg, err := loadConfig(env.Map(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logging.Discard()
+	return newServer(log, cfg, st, server.NewReadiness(log))
+}
+
+func do(h http.Handler, method, target, body string, header map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+const data = `{"username":"joe","userid":"005","price":"1195.30","timestamp":"2024-05-31T15:54:32.204Z"}`
+
+func binary(id, typ string) map[string]string {
+	return map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": id,
+		"Ce-Source": "/scalable-shop/cm-server", "Ce-Type": typ}
+}
+
+func TestReceive(t *testing.T) {
+	t.Parallel()
+	structured := `{"specversion":"1.0","id":"s-1","source":"/x","type":"` + purchase.EventType +
+		`","datacontenttype":"application/json","data":` + data + `}`
+	tests := []struct {
+		name       string
+		body       string
+		header     map[string]string
+		storeErr   error
+		wantStatus int
+		wantStored int
+	}{
+		{"receive_200_binary", data, binary("b-1", purchase.EventType), nil, http.StatusOK, 1},
+		{"receive_200_structured", structured, map[string]string{"Content-Type": "application/cloudevents+json"}, nil, http.StatusOK, 1},
+		{"receive_415_plain_json", data, map[string]string{"Content-Type": "application/json"}, nil, http.StatusUnsupportedMediaType, 0},
+		{"receive_400_wrong_type", data, binary("b-1", "dev.knative.kafka.event"), nil, http.StatusBadRequest, 0},
+		{"receive_400_negative_price", strings.Replace(data, `"1195.30"`, `"-1"`, 1), binary("b-1", purchase.EventType), nil, http.StatusBadRequest, 0},
+		{"receive_400_missing_timestamp", `{"username":"joe","userid":"005","price":"1"}`, binary("b-1", purchase.EventType), nil, http.StatusBadRequest, 0},
+		{"receive_400_garbage_structured", `{"specversion":`, map[string]string{"Content-Type": "application/cloudevents+json"}, nil, http.StatusBadRequest, 0},
+		{"receive_503_store_down", data, binary("b-1", purchase.EventType), errors.New("connection refused"), http.StatusServiceUnavailable, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := newMemStore()
+			st.err = tt.storeErr
+			rec := do(newTestServer(t, st), "POST", "/", tt.body, tt.header)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if n := st.count(); n != tt.wantStored {
+				t.Errorf("stored: got %d, want %d", n, tt.wantStored)
+			}
+			if tt.wantStatus >= 500 && rec.Header().Get("Retry-After") == "" {
+				t.Error("5xx without Retry-After")
+			}
+			if tt.wantStatus >= 500 && strings.Contains(rec.Body.String(), "connection refused") {
+				t.Errorf("5xx body shows the cause: %s", rec.Body)
+			}
+		})
+	}
+}
+
+func TestReceiveDuplicateAndConflict(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	h := newTestServer(t, st)
+	for i, want := range []bool{false, true} {
+		rec := do(h, "POST", "/", data, binary("dup-1", purchase.EventType))
+		var got receiveResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusOK || got.Duplicate != want {
+			t.Fatalf("delivery %d: got %d %s, want 200 with duplicate=%v", i+1, rec.Code, rec.Body, want)
+		}
+	}
+	other := strings.Replace(data, `"1195.30"`, `"1.00"`, 1)
+	if rec := do(h, "POST", "/", other, binary("dup-1", purchase.EventType)); rec.Code != http.StatusBadRequest {
+		t.Errorf("same id, other purchase: got %d, want 400 (%s)", rec.Code, rec.Body)
+	}
+	if n := st.count(); n != 1 {
+		t.Errorf("stored: got %d, want 1", n)
+	}
+}
+
+func TestBuyList(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	h := newTestServer(t, st)
+	for _, id := range []string{"a", "b"} {
+		if rec := do(h, "POST", "/", data, binary(id, purchase.EventType)); rec.Code != http.StatusOK {
+			t.Fatalf("store %s: got %d", id, rec.Code)
+		}
+	}
+	rec := do(h, "GET", "/buyList/joe", "", nil)
+	var got struct {
+		Status    string            `json:"status"`
+		Purchases []json.RawMessage `json:"purchases"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Status != "Ok!" || len(got.Purchases) != 2 {
+		t.Fatalf("got %d %s, want Ok! with 2 purchases", rec.Code, rec.Body)
+	}
+	want := `{"_id":"b","username":"joe","userid":"005","price":"1195.30","timestamp":"2024-05-31T15:54:32.204Z"}`
+	if string(got.Purchases[0]) != want {
+		t.Errorf("first purchase: got %s, want %s", got.Purchases[0], want)
+	}
+	if rec := do(h, "GET", "/buyList/nobody", "", nil); !strings.Contains(rec.Body.String(), `"purchases":[]`) {
+		t.Errorf("no purchases: got %s, want \"purchases\":[]", rec.Body)
+	}
+	for target, want := range map[string]int{"/buyList/joe?limit=abc": 400, "/buyList/joe?cursor=%2F%2F": 400, "/buyList/%20joe": 400} {
+		if rec := do(h, "GET", target, "", nil); rec.Code != want {
+			t.Errorf("GET %s: got %d, want %d", target, rec.Code, want)
+		}
+	}
+	st.err = errors.New("down")
+	if rec := do(h, "GET", "/buyList/joe", "", nil); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("store down: got %d, want 503", rec.Code)
+	}
+}
+
+func TestRoutesMatchOpenAPI(t *testing.T) {
+	t.Parallel()
+	var patterns []string
+	for _, rt := range routes(logging.Discard(), config{}, newMemStore(), nil) {
+		patterns = append(patterns, rt.pattern)
+	}
+	apitest.RoutesMatch(t, openAPI, patterns)
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(env.Map(nil))
+	if err != nil || cfg.kafkaMode() {
+		t.Errorf("defaults: got kafkaMode=%v, %v; want HTTP mode, no error", cfg.kafkaMode(), err)
+	}
+	cfg, err = loadConfig(env.Map(map[string]string{"KAFKA_BROKERS": "a:9092,b:9092"}))
+	if err != nil || !cfg.kafkaMode() || len(cfg.Kafka.Brokers) != 2 {
+		t.Errorf("KAFKA_BROKERS: got %v, %v; want Kafka mode with 2 brokers", cfg.Kafka.Brokers, err)
+	}
+	_, err = loadConfig(env.Map(map[string]string{"KAFKA_BROKERS": "a:9092", "KAFKA_DLQ_TOPIC": "purchases"}))
+	if err == nil {
+		t.Error("DLQ topic = topic: got no error, want one")
+	}
+	cfg, _ = loadConfig(env.Map(map[string]string{"MONGODB_URI": "mongodb://u:hunter2@db:27017/"}))
+	if s := cfg.logValue().String(); strings.Contains(s, "hunter2") {
+		t.Errorf("logged config shows the password: %s", s)
+	}
+}

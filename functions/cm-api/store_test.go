@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/hack/stack"
+)
+
+var (
+	mongoOnce sync.Once
+	mongoURI  string
+	mongoErr  error
+)
+
+// testMongoURI is MONGODB_URI, or one embedded FerretDB shared by this
+// package's tests (each test gets its own database).
+func testMongoURI(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs a MongoDB wire-protocol server (embedded FerretDB or MONGODB_URI); skipped with -short")
+	}
+	mongoOnce.Do(func() {
+		if mongoURI = os.Getenv("MONGODB_URI"); mongoURI != "" {
+			return
+		}
+		dir, err := os.MkdirTemp("", "cm-api-ferretdb-")
+		if err != nil {
+			mongoErr = err
+			return
+		}
+		var m *stack.Mongo
+		m, mongoErr = stack.StartMongo(context.Background(), "127.0.0.1:0", dir)
+		if mongoErr == nil {
+			mongoURI = m.URI()
+		}
+	})
+	if mongoErr != nil {
+		t.Fatalf("start embedded FerretDB: %v", mongoErr)
+	}
+	return mongoURI
+}
+
+// newTestStore opens a store on a fresh database, dropped afterwards.
+func newTestStore(t *testing.T) *mongoStore {
+	t.Helper()
+	uri := testMongoURI(t)
+	db := "test_" + uuid.NewString()[:8]
+	st, err := openMongo(uri, db, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := st.EnsureIndexes(ctx); err != nil {
+		t.Fatalf("EnsureIndexes: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = st.coll.Database().Drop(ctx)
+		_ = st.Close(ctx)
+	})
+	return st
+}
+
+func mustPurchase(t *testing.T, id, user, price, ts string) purchase.Purchase {
+	t.Helper()
+	body := fmt.Sprintf(`{"username":%q,"userid":"u-%s","price":%q,"timestamp":%q}`, user, user, price, ts)
+	p, err := purchase.Parse(id, []byte(body), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestMongoStoreSaveIsIdempotent(t *testing.T) {
+	t.Parallel()
+	st := newTestStore(t)
+	ctx := context.Background()
+	p := mustPurchase(t, "p-1", "Zoë O'Brien", "1195.30", "2024-05-31T15:54:32.204Z")
+	for i, wantDup := range []bool{false, true, true} {
+		dup, err := st.Save(ctx, p)
+		if err != nil || dup != wantDup {
+			t.Fatalf("save %d: got duplicate=%v err=%v, want duplicate=%v", i+1, dup, err, wantDup)
+		}
+	}
+	// A retry without a client timestamp is the same purchase.
+	retry := p
+	retry.Timestamp = retry.Timestamp.Add(time.Second)
+	if dup, err := st.Save(ctx, retry); err != nil || !dup {
+		t.Errorf("retry with another server time: got duplicate=%v err=%v, want a duplicate", dup, err)
+	}
+	conflict := p
+	conflict.Price++
+	if _, err := st.Save(ctx, conflict); err == nil {
+		t.Error("same id, other price: got no error, want errConflict")
+	}
+	ps, _, err := st.List(ctx, "Zoë O'Brien", purchase.Page{Limit: 10})
+	if err != nil || len(ps) != 1 || ps[0] != p {
+		t.Fatalf("List: got %+v, %v; want exactly %+v", ps, err, p)
+	}
+}
+
+func TestMongoStoreListPages(t *testing.T) {
+	t.Parallel()
+	st := newTestStore(t)
+	ctx := context.Background()
+	// Seven purchases, three sharing one timestamp, so pages split a tie.
+	stamps := []string{"2024-01-01T00:00:00.001Z", "2024-01-02T00:00:00Z", "2024-01-02T00:00:00Z",
+		"2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z", "2023-12-31T23:59:59.999Z", "2024-01-04T00:00:00Z"}
+	for i, ts := range stamps {
+		if _, err := st.Save(ctx, mustPurchase(t, fmt.Sprintf("id-%d", i), "ann", "1", ts)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Save(ctx, mustPurchase(t, "other", "bob", "1", "2024-01-05T00:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	page := purchase.Page{Limit: 3}
+	for range 5 {
+		ps, next, err := st.List(ctx, "ann", page)
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		for _, p := range ps {
+			got = append(got, p.ID)
+		}
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	want := []string{"id-6", "id-4", "id-3", "id-2", "id-1", "id-0", "id-5"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pages: got %v, want %v", got, want)
+	}
+	ps, next, err := st.List(ctx, "nobody", purchase.Page{Limit: 3})
+	if err != nil || len(ps) != 0 || next != "" {
+		t.Errorf("unknown user: got %v %q %v, want nothing", ps, next, err)
+	}
+	if _, _, err := st.List(ctx, "ann", purchase.Page{Limit: 3, Cursor: "bm90LWEtY3Vyc29y"}); err == nil {
+		t.Error("forged cursor: got no error, want a 400 problem")
+	}
+}

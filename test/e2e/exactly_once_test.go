@@ -1,0 +1,278 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/scalable-shop/scalable-shop/hack/stack"
+	"github.com/scalable-shop/scalable-shop/test/harness"
+)
+
+func TestIdempotencyKeyRetriesAreOnePurchase(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+	shop.StartAPI(true, nil)
+	shop.StartServer("", nil)
+	body := `{"username":"retrier","userid":"r-1","price":"3.00"}` // no timestamp: each retry gets a new server time
+	key := map[string]string{"Idempotency-Key": "order-7f3a"}
+	first := buyOK(t, shop, body, key)
+	for i := range 4 {
+		if again := buyOK(t, shop, body, key); again != first {
+			t.Fatalf("retry %d: got id %s, want %s", i+1, again, first)
+		}
+	}
+	// Same partition key, so once the marker is stored every retry before it
+	// has been handled too.
+	marker := buyOK(t, shop, `{"username":"retrier","userid":"r-1","price":"0.01"}`, nil)
+	waitForPurchases(t, shop, "retrier", first, marker)
+}
+
+// eventType is the purchase event's type: part of the wire contract, so
+// spelled out here rather than imported.
+const eventType = "io.scalableshop.purchase.created.v1"
+
+// purchaseEvent builds a purchase event from outside the functions' code.
+func purchaseEvent(t *testing.T, id, data string) event.Event {
+	t.Helper()
+	e := event.New()
+	e.SetID(id)
+	e.SetType(eventType)
+	e.SetSource("/test")
+	e.SetExtension("partitionkey", "t-1")
+	if err := e.SetData(event.ApplicationJSON, []byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// produceEvent writes a purchase event to the topic the way a KafkaSink does.
+func produceEvent(t *testing.T, brokers []string, topic string, e event.Event) {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	sender, err := kafka_sarama.NewSender(brokers, cfg, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close(context.Background())
+	if err := sender.Send(context.Background(), binding.ToMessage(&e)); err != nil {
+		t.Fatalf("produce event %s: %v", e.ID(), err)
+	}
+}
+
+func TestDuplicateEventIsOneDocument(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	for _, mode := range []string{"kafka", "knative"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+			var source *harness.KafkaSource
+			if mode == "kafka" {
+				shop.StartAPI(true, nil)
+			} else {
+				shop.StartAPI(false, nil)
+				source = harness.StartKafkaSource(t, brokers, shop.Topic, shop.Group, shop.APIURL+"/")
+			}
+			data := `{"username":"twice","userid":"t-1","price":"9.99","timestamp":"2024-05-31T15:54:32.204Z"}`
+			for range 3 {
+				produceEvent(t, brokers, shop.Topic, purchaseEvent(t, "dup-"+mode, data))
+			}
+			produceEvent(t, brokers, shop.Topic, purchaseEvent(t, "marker-"+mode, strings.Replace(data, "9.99", "0.01", 1)))
+			shop.StartServer("", nil) // only to read through getAllUserBuys
+			waitForPurchases(t, shop, "twice", "dup-"+mode, "marker-"+mode)
+			if source != nil && source.Delivered.Load() < 4 {
+				t.Errorf("KafkaSource stand-in delivered %d, want 4 (3 duplicates answered 2xx)", source.Delivered.Load())
+			}
+		})
+	}
+}
+
+func TestStoreOutageLosesNothing(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	if testing.Short() {
+		t.Skip("skipped with -short")
+	}
+	mongo, dir := harness.OwnMongo(t)
+	shop := harness.NewShop(t, brokers, mongo.URI())
+	shop.StartAPI(true, map[string]string{"MONGODB_TIMEOUT": "1s"})
+	shop.StartServer("", nil)
+	ids := []string{buyOK(t, shop, `{"username":"steady","userid":"s-1","price":"1.00"}`, nil)}
+	waitForPurchases(t, shop, "steady", ids...)
+	// Offsets are committed every second; wait for the first purchase's.
+	const committed = 1
+	harness.Eventually(t, 15*time.Second, func() string {
+		if got := committedOffsets(t, brokers, shop.Group, shop.Topic); got != committed {
+			return fmt.Sprintf("committed offsets: got %d, want %d", got, committed)
+		}
+		return ""
+	})
+
+	mongo.Close()
+	harness.Eventually(t, 15*time.Second, func() string {
+		resp, err := http.Get(shop.APIURL + "/readyz")
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Sprintf("cm-api readyz during the outage: got %d, want 503", resp.StatusCode)
+		}
+		return ""
+	})
+	for i := range 20 {
+		ids = append(ids, buyOK(t, shop, fmt.Sprintf(`{"username":"steady","userid":"s-%d","price":"%d.00"}`, i%3, i), nil))
+	}
+	time.Sleep(2 * time.Second) // cm-api retries meanwhile; it must commit nothing
+	if now := committedOffsets(t, brokers, shop.Group, shop.Topic); now != committed {
+		t.Errorf("committed offsets during the outage: got %d, want %d (nothing stored, nothing acknowledged)", now, committed)
+	}
+
+	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir)
+	if err != nil {
+		t.Fatalf("restart FerretDB: %v", err)
+	}
+	t.Cleanup(restarted.Close)
+	waitForPurchases(t, shop, "steady", ids...)
+	harness.WaitReady(t, shop.APIURL+"/readyz", 15*time.Second)
+}
+
+// committedOffsets sums the group's committed offsets on topic.
+func committedOffsets(t *testing.T, brokers []string, group, topic string) int64 {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0, 1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, b := range resp.Blocks[topic] {
+		if b.Offset > 0 {
+			sum += b.Offset
+		}
+	}
+	return sum
+}
+
+func TestPoisonRecordsGoToDeadLetters(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+	shop.StartAPI(true, nil)
+	shop.StartServer("", nil)
+
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.Return.Successes = true
+	producer, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	key := sarama.StringEncoder("poison") // one partition, so the good record comes after the bad ones
+	bad := []*sarama.ProducerMessage{
+		{Topic: shop.Topic, Key: key, Value: sarama.ByteEncoder{0xff, 0x00, 0x13, 0x37}},
+		{Topic: shop.Topic, Key: key, Value: sarama.StringEncoder(`{}`), Headers: ceHeaders("wrong-type", "com.example.other")},
+		{Topic: shop.Topic, Key: key, Value: sarama.StringEncoder(`{"username":"poison","userid":"p","price":"-5","timestamp":"2024-05-31T15:54:32.204Z"}`),
+			Headers: ceHeaders("bad-price", eventType)},
+	}
+	if err := producer.SendMessages(bad); err != nil {
+		t.Fatal(err)
+	}
+	good := &sarama.ProducerMessage{Topic: shop.Topic, Key: key, Headers: ceHeaders("good-1", eventType),
+		Value: sarama.StringEncoder(`{"username":"poison","userid":"p","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`)}
+	if _, _, err := producer.SendMessage(good); err != nil {
+		t.Fatal(err)
+	}
+	waitForPurchases(t, shop, "poison", "good-1")
+
+	reasons := readDeadLetters(t, brokers, shop.DLQTopic, len(bad))
+	for i, want := range []string{"not a CloudEvent", "type", "price"} {
+		if !strings.Contains(reasons[i], want) {
+			t.Errorf("dead letter %d: reason %q, want it to mention %q", i, reasons[i], want)
+		}
+	}
+}
+
+func ceHeaders(id, typ string) []sarama.RecordHeader {
+	return []sarama.RecordHeader{
+		{Key: []byte("ce_specversion"), Value: []byte("1.0")}, {Key: []byte("ce_id"), Value: []byte(id)},
+		{Key: []byte("ce_source"), Value: []byte("/test")}, {Key: []byte("ce_type"), Value: []byte(typ)},
+		{Key: []byte("content-type"), Value: []byte("application/json")},
+	}
+}
+
+// readDeadLetters reads n records from every partition of the dead-letter
+// topic and returns their dlq-reason headers in original-offset order.
+func readDeadLetters(t *testing.T, brokers []string, topic string, n int) []string {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	consumer, err := sarama.NewConsumer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	partitions, err := consumer.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, done := make(chan *sarama.ConsumerMessage), make(chan struct{})
+	defer close(done)
+	for _, p := range partitions {
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for msg := range pc.Messages() {
+				select {
+				case records <- msg:
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	byOffset := map[string]string{}
+	timeout := time.After(visibleWithin)
+	for len(byOffset) < n {
+		select {
+		case msg := <-records:
+			headers := map[string]string{}
+			for _, h := range msg.Headers {
+				headers[string(h.Key)] = string(h.Value)
+			}
+			byOffset[fmt.Sprintf("%020s", headers["dlq-original-offset"])] = headers["dlq-reason"]
+		case <-timeout:
+			t.Fatalf("dead letters: got %d (%v), want %d", len(byOffset), byOffset, n)
+		}
+	}
+	var reasons []string
+	for _, k := range slices.Sorted(maps.Keys(byOffset)) {
+		reasons = append(reasons, byOffset[k])
+	}
+	return reasons
+}

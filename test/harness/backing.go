@@ -1,0 +1,104 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"github.com/scalable-shop/scalable-shop/hack/stack"
+)
+
+var (
+	mongoOnce sync.Once
+	mongoURI  string
+	mongoErr  error
+)
+
+// MongoURI is MONGODB_URI, or one embedded FerretDB shared by the test
+// process. Tests keep apart by database name (see Unique).
+func MongoURI(t testing.TB) string {
+	t.Helper()
+	mongoOnce.Do(func() {
+		if mongoURI = os.Getenv("MONGODB_URI"); mongoURI != "" {
+			return
+		}
+		dir, err := os.MkdirTemp("", "scalable-shop-ferretdb-")
+		if err != nil {
+			mongoErr = err
+			return
+		}
+		var m *stack.Mongo
+		if m, mongoErr = stack.StartMongo(context.Background(), "127.0.0.1:0", dir); mongoErr == nil {
+			mongoURI = m.URI()
+		}
+	})
+	if mongoErr != nil {
+		t.Fatalf("start embedded FerretDB: %v", mongoErr)
+	}
+	return mongoURI
+}
+
+// OwnMongo starts a FerretDB that only this test uses, so it may stop and
+// restart it (store outages). It is stopped when the test ends.
+func OwnMongo(t testing.TB) (*stack.Mongo, string) {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := stack.StartMongo(context.Background(), "127.0.0.1:0", dir)
+	if err != nil {
+		t.Fatalf("start embedded FerretDB: %v", err)
+	}
+	t.Cleanup(m.Close)
+	return m, dir
+}
+
+// Unique returns prefix with a short random suffix: topic, group and
+// database names that no other test uses.
+func Unique(prefix string) string {
+	return prefix + "-" + uuid.NewString()[:8]
+}
+
+// CreateTopics creates fresh topics on the real broker.
+func CreateTopics(t testing.TB, brokers []string, partitions int32, names ...string) {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		t.Fatalf("connect to Kafka at %v: %v", brokers, err)
+	}
+	defer admin.Close()
+	for _, name := range names {
+		err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+		if err != nil {
+			t.Fatalf("create topic %s: %v", name, err)
+		}
+	}
+	// Wait until the topics' leaders are known, so producers do not race them.
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	Eventually(t, 15*time.Second, func() string {
+		if err := client.RefreshMetadata(names...); err != nil {
+			return err.Error()
+		}
+		for _, n := range names {
+			if ps, err := client.Partitions(n); err != nil || len(ps) != int(partitions) {
+				return fmt.Sprintf("topic %s: partitions %v, %v", n, ps, err)
+			}
+			for p := range partitions {
+				if _, err := client.Leader(n, p); err != nil {
+					return fmt.Sprintf("topic %s/%d: %v", n, p, err)
+				}
+			}
+		}
+		return ""
+	})
+}
