@@ -178,6 +178,8 @@ type decodeError struct {
 	err  error
 }
 
-func (e *decodeError) Error() string { return "answer " + e.body + " is not the expected JSON: " + e.err.Error() }
+func (e *decodeError) Error() string {
+	return "answer " + e.body + " is not the expected JSON: " + e.err.Error()
+}
 
 func itoa(n int) string { return strconv.Itoa(n) }
