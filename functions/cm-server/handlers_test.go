@@ -359,3 +359,25 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+func BenchmarkBuyHandler(b *testing.B) {
+	cfg, _ := loadConfig(env.Map(nil))
+	log := logging.Discard()
+	h := newServer(log, cfg, discardSender{}, newAPIClient("http://127.0.0.1:1", time.Second), server.NewReadiness(log))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/buy", strings.NewReader(joe))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}
+
+// discardSender acknowledges every event and keeps none.
+type discardSender struct{}
+
+func (discardSender) Send(context.Context, event.Event) error { return nil }
+func (discardSender) Ping(context.Context) error              { return nil }
+func (discardSender) Close() error                            { return nil }

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"embed"
-	"io/fs"
+	_ "embed"
 	"log/slog"
 	"net/http"
 
@@ -11,9 +10,6 @@ import (
 
 //go:embed openapi.yaml
 var openAPI []byte
-
-//go:embed web
-var webFiles embed.FS
 
 // route is one entry of the API; routes lists them all in one place, and a
 // test checks the list against openapi.yaml.
@@ -30,6 +26,7 @@ func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *ser
 		{"GET /readyz", server.HandleReadyz(ready)},
 		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},
 		{"GET /{$}", handleUI()},
+		{"GET /assets/{name}", handleUIAsset(log)},
 	}
 }
 
@@ -40,10 +37,4 @@ func newServer(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	return server.Handler(log, mux)
-}
-
-// handleUI serves the embedded web UI.
-func handleUI() http.Handler {
-	sub, _ := fs.Sub(webFiles, "web") // "web" is embedded above; Sub cannot fail
-	return http.FileServerFS(sub)
 }

@@ -1,0 +1,46 @@
+# scalable-shop: `make run` starts the whole shop on this machine,
+# `make test` runs every test (it starts a real Kafka broker itself).
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/scalable-shop/scalable-shop/functions/internal/buildinfo.Version=$(VERSION)
+FUNCTIONS := cm-server cm-api
+
+.PHONY: run test test-short bench fuzz build vet kafka-start kafka-stop clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+run: ## run the whole shop: cm-server :8080, cm-api :8081, embedded Kafka and MongoDB
+	$(GO) run ./hack/devstack
+
+test: ## all tests: unit, integration and end-to-end on a real Kafka broker
+	hack/test.sh
+
+test-short: ## unit tests only (no broker, no store)
+	$(GO) test -short ./...
+
+bench: ## micro-benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem ./functions/...
+
+fuzz: ## fuzz each parser for FUZZTIME (default 20s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),20s) ./functions/internal/purchase
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMoney$$' -fuzztime $(or $(FUZZTIME),20s) ./functions/internal/purchase
+
+build: ## build both functions into ./bin with the version stamped in
+	@mkdir -p $(BIN)
+	$(foreach f,$(FUNCTIONS),CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$(f) ./functions/$(f) &&) true
+
+vet: ## go vet and gofmt
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l functions hack test)" || (gofmt -l functions hack test; exit 1)
+
+kafka-start: ## start a real Kafka broker on 127.0.0.1:19092 (prints KAFKA_BROKERS=...)
+	hack/kafka.sh start
+
+kafka-stop: ## stop the broker kafka-start started
+	hack/kafka.sh stop
+
+clean: ## remove built binaries and the local stack's data
+	rm -rf $(BIN) .data

@@ -1,0 +1,173 @@
+// app.js: the shopper's page. Buy sends one purchase (one Idempotency-Key
+// per purchase, reused only to retry it); getAllUserBuys shows the user's
+// purchases page by page, with the total and a chart over all of them.
+
+import { APIError, buy, newIdempotencyKey } from "./api.js";
+import { MAX_USERID, MAX_USERNAME, checkText, formatCents, parsePrice, parseTimestamp, toLocalInput, zoneLabel } from "./rules.js";
+import { showPurchases } from "./purchases.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("buy-form");
+const fields = { username: $("username"), userid: $("userid"), price: $("price"), timestamp: $("timestamp") };
+const labels = { username: "Username", userid: "User ID", price: "Price", timestamp: "Timestamp", "Idempotency-Key": "Idempotency-Key" };
+const buyButton = $("buy");
+const listButton = $("list");
+const STORE = { username: "shop.username", userid: "shop.userid" };
+
+let lastAttempt = null; // {body, key}: a failed purchase that may be retried as itself
+let busy = false;
+
+// checks, field by field, mirror the server's; each returns a problem or "".
+const checks = {
+  username: () => checkText(fields.username.value, MAX_USERNAME),
+  userid: () => checkText(fields.userid.value, MAX_USERID),
+  price: () => parsePrice(fields.price.value.trim()).problem || "",
+  timestamp: () => parseTimestamp(fields.timestamp.value, fields.timestamp.validity.badInput).problem || "",
+};
+
+function setFieldError(name, problem) {
+  $(`${name}-error`).textContent = problem ? `${labels[name]} ${problem}.` : "";
+  if (problem) fields[name].setAttribute("aria-invalid", "true");
+  else fields[name].removeAttribute("aria-invalid");
+}
+
+// showProblems marks the fields named in problems, says what is wrong with
+// anything else in the form-wide message, and focuses the first bad field.
+function showProblems(problems, message = "") {
+  const other = [];
+  for (const name of Object.keys(fields)) setFieldError(name, problems[name] || "");
+  for (const [k, v] of Object.entries(problems)) if (!(k in fields)) other.push(`${labels[k] || k} ${v}.`);
+  $("form-error").textContent = [message, ...other].filter(Boolean).join(" ");
+  const first = Object.keys(fields).find((n) => problems[n]);
+  if (first) fields[first].focus();
+}
+
+function validate(names) {
+  const problems = {};
+  for (const n of names) {
+    const p = checks[n]();
+    if (p) problems[n] = p;
+  }
+  return problems;
+}
+
+function remember() {
+  try {
+    localStorage.setItem(STORE.username, fields.username.value);
+    localStorage.setItem(STORE.userid, fields.userid.value);
+  } catch { /* storage is off: nothing to remember with */ }
+  showWelcome();
+}
+
+function showWelcome() {
+  let name = "";
+  try { name = localStorage.getItem(STORE.username) || ""; } catch { /* storage is off */ }
+  $("welcome").hidden = name === "";
+  $("welcome-text").textContent = name ? `Welcome back, ${name}.` : "";
+}
+
+function setBusy(button, on, text) {
+  busy = on;
+  button.setAttribute("aria-busy", String(on));
+  button.classList.toggle("is-busy", on);
+  if (text) button.textContent = text;
+}
+
+async function onBuy(event) {
+  event.preventDefault();
+  if (busy) return; // one purchase at a time: a double click is one click
+  $("buy-status").replaceChildren();
+  const problems = validate(Object.keys(fields));
+  if (Object.keys(problems).length > 0) {
+    showProblems(problems, "Please correct the marked fields.");
+    return;
+  }
+  showProblems({});
+  const ts = parseTimestamp(fields.timestamp.value).iso;
+  const purchase = { username: fields.username.value, userid: fields.userid.value, price: fields.price.value.trim() };
+  if (ts) purchase.timestamp = ts;
+  const body = JSON.stringify(purchase);
+  const key = lastAttempt?.body === body ? lastAttempt.key : newIdempotencyKey();
+  lastAttempt = { body, key };
+  setBusy(buyButton, true, "Buying…");
+  try {
+    const id = await buy(purchase, key);
+    lastAttempt = null;
+    remember();
+    showBought(id, purchase.price);
+    fields.price.value = "";
+    fields.timestamp.value = toLocalInput(new Date());
+    showPurchases(purchase.username, { id, timestamp: ts }).catch(showListError);
+  } catch (err) {
+    if (!(err instanceof APIError)) throw err;
+    if (!err.retryable) lastAttempt = null;
+    const retry = err.retryable ? " Choose Buy to try again; it will not be bought twice." : "";
+    showProblems(err.fields, err.message + retry);
+  } finally {
+    setBusy(buyButton, false, "Buy");
+  }
+}
+
+function showBought(id, price) {
+  const code = document.createElement("code");
+  code.id = "purchase-id";
+  code.textContent = id;
+  const strong = document.createElement("strong");
+  strong.textContent = "Purchase accepted.";
+  $("buy-status").replaceChildren(strong, ` ${formatCents(parsePrice(price).cents)} for ${fields.username.value}. ID `, code);
+}
+
+function onList() {
+  const problems = validate(["username"]);
+  showProblems(problems);
+  if (problems.username) return;
+  $("form-error").textContent = "";
+  remember();
+  showPurchases(fields.username.value).catch(showListError);
+}
+
+// showListError puts a failed getAllUserBuys next to the form, like Buy's.
+function showListError(err) {
+  if (!(err instanceof APIError)) throw err;
+  showProblems(err.fields, err.message);
+}
+
+function onForget() {
+  try {
+    localStorage.removeItem(STORE.username);
+    localStorage.removeItem(STORE.userid);
+  } catch { /* storage is off */ }
+  fields.username.value = "";
+  fields.userid.value = "";
+  showWelcome();
+  fields.username.focus();
+}
+
+// A field marked invalid is cleared as soon as its value is right again.
+function onInput(event) {
+  const name = event.target.name;
+  if (name in checks && event.target.getAttribute("aria-invalid") === "true" && !checks[name]()) {
+    setFieldError(name, "");
+  }
+}
+
+function start() {
+  fields.timestamp.value = toLocalInput(new Date());
+  $("timestamp-hint").textContent = `Your local time (${zoneLabel()}); sent as UTC. Empty means the moment the shop receives it.`;
+  try {
+    fields.username.value = localStorage.getItem(STORE.username) || "";
+    fields.userid.value = localStorage.getItem(STORE.userid) || "";
+  } catch { /* storage is off */ }
+  showWelcome();
+  form.addEventListener("submit", onBuy);
+  form.addEventListener("input", onInput);
+  listButton.addEventListener("click", onList);
+  $("forget").addEventListener("click", onForget);
+  $("now").addEventListener("click", () => {
+    fields.timestamp.value = toLocalInput(new Date());
+    setFieldError("timestamp", "");
+  });
+  if (fields.username.value && !checks.username()) showPurchases(fields.username.value).catch(showListError);
+}
+
+start();

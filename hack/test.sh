@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# hack/test.sh - what `make test` runs: vet, then every test in the module
+# against a real Apache Kafka broker (started here unless KAFKA_BROKERS is
+# set) and an embedded FerretDB (unless MONGODB_URI is set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+if [ -z "${KAFKA_BROKERS:-}" ]; then
+  KAFKA_PORT="$(free_port)"
+  KAFKA_CONTROLLER_PORT="$(free_port)"
+  export KAFKA_PORT KAFKA_CONTROLLER_PORT
+  trap 'hack/kafka.sh stop || true' EXIT
+  eval "$(hack/kafka.sh start)"
+  export KAFKA_BROKERS
+  echo "test: real Kafka broker at ${KAFKA_BROKERS}" >&2
+else
+  echo "test: using the Kafka broker at ${KAFKA_BROKERS}" >&2
+fi
+
+unformatted="$(gofmt -l functions hack test)"
+if [ -n "${unformatted}" ]; then
+  echo "test: gofmt would change: ${unformatted}" >&2
+  exit 1
+fi
+go vet ./...
+go test -count=1 -timeout 20m ${GO_TEST_FLAGS:-} ./...
