@@ -7,7 +7,9 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/scalable-shop/scalable-shop/functions/internal/buildinfo.Version=$(VERSION)
 FUNCTIONS := cm-server cm-api
 
-.PHONY: run test test-short bench fuzz build vet kafka-start kafka-stop clean help
+export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
+
+.PHONY: run test test-short bench fuzz build vet kafka-start kafka-stop tools deploy clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +43,13 @@ kafka-start: ## start a real Kafka broker on 127.0.0.1:19092 (prints KAFKA_BROKE
 
 kafka-stop: ## stop the broker kafka-start started
 	hack/kafka.sh stop
+
+tools: ## install the pinned helm and ko into ./bin
+	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@v3.22.0
+	GOBIN=$(BIN) $(GO) install github.com/google/ko@v0.19.1
+
+deploy: ## build with ko and apply config/ and eventing/ to the current kube context (needs KO_DOCKER_REPO)
+	$(BIN)/ko apply -f config/ -f eventing/
 
 clean: ## remove built binaries and the local stack's data
 	rm -rf $(BIN) .data

@@ -21,6 +21,14 @@ else
   echo "test: using the Kafka broker at ${KAFKA_BROKERS}" >&2
 fi
 
+# Helm, pinned, for the chart tests in test/manifest.
+HELM_VERSION=v3.22.0
+if [ ! -x bin/helm ] || ! bin/helm version --template '{{.Version}}' 2>/dev/null | grep -qx "${HELM_VERSION}"; then
+  echo "test: installing helm ${HELM_VERSION} into bin/ (go install)" >&2
+  GOBIN="$PWD/bin" go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+fi
+export HELM="$PWD/bin/helm"
+
 unformatted="$(gofmt -l functions hack test)"
 if [ -n "${unformatted}" ]; then
   echo "test: gofmt would change: ${unformatted}" >&2

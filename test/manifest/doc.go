@@ -1,0 +1,18 @@
+// Package manifest proves, without a cluster, that every deployment manifest
+// the project ships is one the cluster would accept and that the pieces are
+// wired to each other.
+//
+// The tests decode each YAML document of config/, eventing/, the rendered
+// charts/scalable-shop and the examples in README.md strictly (unknown
+// fields fail) and validate it with the upstream machinery: Knative Services
+// and SinkBindings through their own SetDefaults and Validate (errors and
+// warnings both fail), custom resources such as KafkaSink, KafkaSource and the
+// Strimzi and MongoDB resources through the API server's structural-schema
+// pruning, defaulting, OpenAPI and CEL validation against the upstream CRDs in
+// ../shared/crds (or $SHARED_CRDS_DIR). Other tests check ko.yaml, that every
+// ko:// image is a main package that builds with CGO_ENABLED=0 for linux/amd64
+// and linux/arm64, and that `helm lint` and `helm template` pass.
+//
+// The package holds only tests; run them with `go test ./test/manifest/...`.
+// -short skips the parts that need helm, the shared CRDs or a full build.
+package manifest

@@ -1,0 +1,63 @@
+package manifest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// docYAMLBlocks returns the ```yaml blocks of a Markdown file as manifests.
+func docYAMLBlocks(t testing.TB, rel string) []manifest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), rel))
+	if err != nil {
+		t.Fatalf("read %s: %v", rel, err)
+	}
+	var out []manifest
+	var block []string
+	inBlock, start := false, 0
+	for i, line := range strings.Split(string(data), "\n") {
+		switch {
+		case !inBlock && strings.TrimSpace(line) == "```yaml":
+			inBlock, start, block = true, i+2, nil
+		case inBlock && strings.TrimSpace(line) == "```":
+			inBlock = false
+			ms, err := parseManifests(fmt.Sprintf("%s:%d", rel, start), []byte(strings.Join(block, "\n")))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			out = append(out, ms...)
+		case inBlock:
+			block = append(block, line)
+		}
+	}
+	return out
+}
+
+// TestDeployDoc_examplesValid validates the manifests the guide asks readers
+// to apply, and that its Kafka cluster is the one config/ points at.
+func TestDeployDoc_examplesValid(t *testing.T) {
+	t.Parallel()
+	v := newValidator(t)
+	examples := docYAMLBlocks(t, "README.md")
+	if len(examples) == 0 {
+		t.Fatal("README.md: got no yaml blocks, want the Kafka and MongoDB examples")
+	}
+	for _, m := range examples {
+		t.Run(m.source, func(t *testing.T) {
+			t.Parallel()
+			if err := v.validate(m); err != nil {
+				t.Errorf("validate: got %v, want no error", err)
+			}
+		})
+	}
+	want := configData(shippedManifests(t), "cm-server-config")["KAFKA_BROKERS"]
+	for _, k := range bundle(examples).all(strimziAPI, "Kafka") {
+		// The guide applies it with `kubectl -n kafka`.
+		if got := k.name() + "-kafka-bootstrap.kafka:9092"; got != want {
+			t.Errorf("docs Kafka bootstrap: got %s, want %s as in config/cm-server.yaml", got, want)
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package manifest
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// chartVariant is one set of values the chart must render valid manifests for.
+type chartVariant struct {
+	name string
+	mode string // "knative" or "kubernetes"
+	set  []string
+}
+
+// chartVariants switches each optional feature on, alone and together.
+var chartVariants = []chartVariant{
+	{name: "defaults", mode: "knative"},
+	{name: "strimzi_kafka", mode: "knative", set: []string{"strimzi.enabled=true"}},
+	{name: "strimzi_single_broker", mode: "knative", set: []string{"strimzi.enabled=true", "strimzi.replicas=1", "kafka.replicationFactor=1"}},
+	{name: "mongodb_community", mode: "knative", set: []string{"mongodbCommunity.enabled=true"}},
+	{name: "kafka_source_without_keda", mode: "knative", set: []string{"kafkaSource.keda.enabled=false"}},
+	{name: "pinned_digests", mode: "knative", set: []string{
+		"images.cmServer.digest=sha256:1111111111111111111111111111111111111111111111111111111111111111",
+		"images.cmApi.digest=sha256:2222222222222222222222222222222222222222222222222222222222222222"}},
+	{name: "all_dependencies", mode: "knative", set: []string{"strimzi.enabled=true", "mongodbCommunity.enabled=true"}},
+	{name: "kubernetes_mode", mode: "kubernetes", set: []string{"mode=kubernetes"}},
+	{name: "kubernetes_mode_all_dependencies", mode: "kubernetes", set: []string{"mode=kubernetes", "strimzi.enabled=true", "mongodbCommunity.enabled=true"}},
+}
+
+// TestHelmLint_passes runs `helm lint --strict` for the defaults and each variant.
+func TestHelmLint_passes(t *testing.T) {
+	t.Parallel()
+	helm := helmBinary(t)
+	chart := filepath.Join(repoRoot(t), "charts", "scalable-shop")
+	for _, v := range chartVariants {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"lint", "--strict", chart, "--namespace", testNamespace}
+			for _, s := range v.set {
+				args = append(args, "--set", s)
+			}
+			if out, err := runCommand(helm, args...); err != nil {
+				t.Errorf("helm lint: got %v\n%s, want success", err, out)
+			}
+		})
+	}
+}
+
+// TestHelmTemplate_rendersValidManifests validates every rendered document and
+// the wiring between them, for each variant.
+func TestHelmTemplate_rendersValidManifests(t *testing.T) {
+	t.Parallel()
+	v := newValidator(t)
+	for _, variant := range chartVariants {
+		t.Run(variant.name, func(t *testing.T) {
+			t.Parallel()
+			ms, err := helmTemplate(t, variant.set...)
+			if err != nil {
+				t.Fatalf("helm template: got %v, want success", err)
+			}
+			for _, m := range ms {
+				if err := v.validate(m); err != nil {
+					t.Errorf("validate: got %v, want no error", err)
+				}
+			}
+			for _, err := range checkWiring(ms, variant.mode) {
+				t.Errorf("wiring: got %v, want none", err)
+			}
+			for _, err := range checkPolicy(ms) {
+				t.Errorf("policy: got %v, want none", err)
+			}
+		})
+	}
+}
+
+// TestHelmTemplate_rejectsBadValues checks that values.schema.json and the
+// chart's own checks stop mistakes before anything reaches the cluster.
+func TestHelmTemplate_rejectsBadValues(t *testing.T) {
+	t.Parallel()
+	helmBinary(t) // skip or fail early with the clear message
+	tests := []struct {
+		name string
+		set  []string
+		want string
+	}{
+		{name: "unknown_mode", set: []string{"mode=lambda"}, want: "mode"},
+		{name: "typo_in_key", set: []string{"kafka.topics=orders"}, want: "topics"},
+		{name: "negative_min_scale", set: []string{"cmServer.scaling.minScale=-1"}, want: "minScale"},
+		{name: "delivery_timeout_not_iso8601", set: []string{"kafkaSource.delivery.timeout=10s"}, want: "timeout"},
+		{name: "unknown_ordering", set: []string{"kafkaSource.ordering=random"}, want: "ordering"},
+		{name: "replication_above_broker_count", set: []string{"strimzi.enabled=true", "strimzi.replicas=1"}, want: "replicationFactor"},
+		{name: "more_consumers_than_partitions", set: []string{"kafkaSource.keda.maxScale=20"}, want: "partitions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := helmTemplate(t, tt.set...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("helm template --set %v: got error %v, want one mentioning %q", tt.set, err, tt.want)
+			}
+		})
+	}
+}
