@@ -50,7 +50,9 @@ func (c *consumer) Run(ctx context.Context) error {
 			sleep(ctx, time.Second)
 		}
 	}
-	return errors.Join(wrap("close consumer group", group.Close()), wrap("close dead-letter producer", dlq.Close()))
+	// A group made from a client leaves the client open: close it too.
+	return errors.Join(wrap("close consumer group", group.Close()), wrap("close dead-letter producer", dlq.Close()),
+		wrap("close Kafka client", (*c.client.Load()).Close()))
 }
 
 // connect makes the group and the dead-letter producer, retrying with backoff.
@@ -83,6 +85,7 @@ func (c *consumer) dial() (sarama.ConsumerGroup, sarama.SyncProducer, error) {
 	dlq, err := sarama.NewSyncProducer(c.kafka.Brokers, c.kafka.Producer())
 	if err != nil {
 		_ = group.Close()
+		_ = client.Close()
 		return nil, nil, fmt.Errorf("create dead-letter producer: %w", err)
 	}
 	c.client.Store(&client)
