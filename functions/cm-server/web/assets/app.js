@@ -16,6 +16,9 @@ const STORE = { username: "shop.username", userid: "shop.userid" };
 
 let lastAttempt = null; // {body, key}: a failed purchase that may be retried as itself
 let busy = false;
+// timestampSet: the shopper chose the timestamp (or a retry must keep it);
+// otherwise Buy stamps the purchase with the moment it is sent.
+let timestampSet = false;
 
 // checks, field by field, mirror the server's; each returns a problem or "".
 const checks = {
@@ -56,14 +59,15 @@ function remember() {
     localStorage.setItem(STORE.username, fields.username.value);
     localStorage.setItem(STORE.userid, fields.userid.value);
   } catch { /* storage is off: nothing to remember with */ }
-  showWelcome();
+  showWelcome(false);
 }
 
-function showWelcome() {
+// showWelcome says who is remembered on this device, with a way out.
+function showWelcome(returning) {
   let name = "";
   try { name = localStorage.getItem(STORE.username) || ""; } catch { /* storage is off */ }
   $("welcome").hidden = name === "";
-  $("welcome-text").textContent = name ? `Welcome back, ${name}.` : "";
+  $("welcome-text").textContent = !name ? "" : returning ? `Welcome back, ${name}.` : `Remembered as ${name}.`;
 }
 
 function setBusy(button, on, text) {
@@ -77,6 +81,7 @@ async function onBuy(event) {
   event.preventDefault();
   if (busy) return; // one purchase at a time: a double click is one click
   $("buy-status").replaceChildren();
+  if (!timestampSet) fields.timestamp.value = toLocalInput(new Date());
   const problems = validate(Object.keys(fields));
   if (Object.keys(problems).length > 0) {
     showProblems(problems, "Please correct the marked fields.");
@@ -96,16 +101,33 @@ async function onBuy(event) {
     remember();
     showBought(id, purchase.price);
     fields.price.value = "";
-    fields.timestamp.value = toLocalInput(new Date());
+    setTimestampNow();
     showPurchases(purchase.username, { id, timestamp: ts }).catch(showListError);
   } catch (err) {
     if (!(err instanceof APIError)) throw err;
-    if (!err.retryable) lastAttempt = null;
-    const retry = err.retryable ? " Choose Buy to try again; it will not be bought twice." : "";
-    showProblems(err.fields, err.message + retry);
+    showBuyError(err);
   } finally {
     setBusy(buyButton, false, "Buy");
   }
+}
+
+// showBuyError explains a refused or failed purchase. One that may have gone
+// through keeps its key and timestamp, so that Buy retries it as itself.
+function showBuyError(err) {
+  if (err.retryable) {
+    timestampSet = true;
+    showProblems(err.fields, `${err.message} Choose Buy to try again; it will not be bought twice.`);
+    return;
+  }
+  lastAttempt = null;
+  const onFields = Object.keys(err.fields).some((k) => k in fields);
+  showProblems(err.fields, onFields ? "The shop refused this purchase: please correct the marked fields." : err.message);
+}
+
+function setTimestampNow() {
+  fields.timestamp.value = toLocalInput(new Date());
+  timestampSet = false;
+  setFieldError("timestamp", "");
 }
 
 function showBought(id, price) {
@@ -139,13 +161,14 @@ function onForget() {
   } catch { /* storage is off */ }
   fields.username.value = "";
   fields.userid.value = "";
-  showWelcome();
+  showWelcome(false);
   fields.username.focus();
 }
 
 // A field marked invalid is cleared as soon as its value is right again.
 function onInput(event) {
   const name = event.target.name;
+  if (name === "timestamp") timestampSet = true;
   if (name in checks && event.target.getAttribute("aria-invalid") === "true" && !checks[name]()) {
     setFieldError(name, "");
   }
@@ -153,20 +176,17 @@ function onInput(event) {
 
 function start() {
   fields.timestamp.value = toLocalInput(new Date());
-  $("timestamp-hint").textContent = `Your local time (${zoneLabel()}); sent as UTC. Empty means the moment the shop receives it.`;
+  $("timestamp-hint").textContent = `Your local time (${zoneLabel()}), sent as UTC. Until you change it, Buy uses the current time.`;
   try {
     fields.username.value = localStorage.getItem(STORE.username) || "";
     fields.userid.value = localStorage.getItem(STORE.userid) || "";
   } catch { /* storage is off */ }
-  showWelcome();
+  showWelcome(true);
   form.addEventListener("submit", onBuy);
   form.addEventListener("input", onInput);
   listButton.addEventListener("click", onList);
   $("forget").addEventListener("click", onForget);
-  $("now").addEventListener("click", () => {
-    fields.timestamp.value = toLocalInput(new Date());
-    setFieldError("timestamp", "");
-  });
+  $("now").addEventListener("click", setTimestampNow);
   if (fields.username.value && !checks.username()) showPurchases(fields.username.value).catch(showListError);
 }
 
