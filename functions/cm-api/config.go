@@ -13,6 +13,9 @@ type config struct {
 	Port          string        // PORT
 	LogLevel      string        // LOG_LEVEL
 	MongoURI      string        // MONGODB_URI (secret: may hold credentials)
+	MongoUser     string        // MONGODB_USERNAME: credentials kept out of the URI
+	MongoPassword string        // MONGODB_PASSWORD (secret)
+	MongoAuthDB   string        // MONGODB_AUTH_SOURCE
 	Database      string        // MONGODB_DATABASE
 	MongoTimeout  time.Duration // MONGODB_TIMEOUT: server selection and one write
 	Kafka         broker.Config // KAFKA_BROKERS: empty = HTTP only (Knative mode)
@@ -30,6 +33,9 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		Port:          r.String("PORT", "8080"),
 		LogLevel:      r.String("LOG_LEVEL", "info"),
 		MongoURI:      r.String("MONGODB_URI", "mongodb://127.0.0.1:27017"),
+		MongoUser:     r.String("MONGODB_USERNAME", ""),
+		MongoPassword: r.String("MONGODB_PASSWORD", ""),
+		MongoAuthDB:   r.String("MONGODB_AUTH_SOURCE", "admin"),
 		Database:      r.String("MONGODB_DATABASE", "shop"),
 		MongoTimeout:  r.Duration("MONGODB_TIMEOUT", 5*time.Second),
 		Topic:         r.String("KAFKA_TOPIC", "purchases"),
@@ -39,7 +45,10 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		Service:       r.String("K_SERVICE", "cm-api"),
 		Revision:      r.String("K_REVISION", ""),
 	}
-	cfg.Kafka = broker.Config{Brokers: r.List("KAFKA_BROKERS", ""), ClientID: cfg.Service}
+	cfg.Kafka = broker.FromEnv(r, "", cfg.Service)
+	if (cfg.MongoUser == "") != (cfg.MongoPassword == "") {
+		r.Fail("MONGODB_USERNAME and MONGODB_PASSWORD go together")
+	}
 	if cfg.kafkaMode() {
 		if err := cfg.Kafka.Validate(); err != nil {
 			r.Fail("KAFKA_BROKERS: %v", err)
@@ -55,6 +64,12 @@ func loadConfig(lookup env.Lookup) (config, error) {
 // KafkaSource delivers events to POST /.
 func (c config) kafkaMode() bool { return len(c.Kafka.Brokers) > 0 }
 
+// mongo is the store part of the configuration.
+func (c config) mongo() mongoConfig {
+	return mongoConfig{URI: c.MongoURI, Database: c.Database, Username: c.MongoUser,
+		Password: c.MongoPassword, AuthSource: c.MongoAuthDB, Timeout: c.MongoTimeout}
+}
+
 // logValue is the effective configuration as logged at start-up, with the
 // MongoDB credentials redacted.
 func (c config) logValue() slog.Value {
@@ -64,8 +79,9 @@ func (c config) logValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("port", c.Port), slog.String("log_level", c.LogLevel), slog.String("mode", mode),
-		slog.String("mongodb_uri", env.RedactURL(c.MongoURI)), slog.String("mongodb_database", c.Database),
-		slog.Duration("mongodb_timeout", c.MongoTimeout), slog.Any("kafka_brokers", c.Kafka.Brokers),
+		slog.String("mongodb_uri", env.RedactURL(c.MongoURI)), slog.String("mongodb_username", c.MongoUser),
+		slog.String("mongodb_database", c.Database),
+		slog.Duration("mongodb_timeout", c.MongoTimeout), slog.Any("kafka", c.Kafka.LogValue()),
 		slog.String("kafka_topic", c.Topic), slog.String("kafka_consumer_group", c.ConsumerGroup),
 		slog.String("kafka_dlq_topic", c.DLQTopic), slog.String("revision", c.Revision),
 	)

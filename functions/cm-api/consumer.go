@@ -73,7 +73,15 @@ func (c *consumer) connect(ctx context.Context) (sarama.ConsumerGroup, sarama.Sy
 }
 
 func (c *consumer) dial() (sarama.ConsumerGroup, sarama.SyncProducer, error) {
-	client, err := sarama.NewClient(c.kafka.Brokers, c.kafka.ConsumerGroup())
+	groupConfig, err := c.kafka.ConsumerGroup()
+	if err != nil {
+		return nil, nil, err
+	}
+	producerConfig, err := c.kafka.Producer()
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := sarama.NewClient(c.kafka.Brokers, groupConfig)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect consumer: %w", err)
 	}
@@ -82,7 +90,7 @@ func (c *consumer) dial() (sarama.ConsumerGroup, sarama.SyncProducer, error) {
 		_ = client.Close()
 		return nil, nil, fmt.Errorf("create consumer group %s: %w", c.group, err)
 	}
-	dlq, err := sarama.NewSyncProducer(c.kafka.Brokers, c.kafka.Producer())
+	dlq, err := sarama.NewSyncProducer(c.kafka.Brokers, producerConfig)
 	if err != nil {
 		_ = group.Close()
 		_ = client.Close()

@@ -48,7 +48,7 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 		return err
 	}
 	log.Info("starting", "version", buildinfo.Version, "config", cfg.logValue())
-	st, err := openMongo(cfg.MongoURI, cfg.Database, cfg.MongoTimeout)
+	st, err := openMongo(cfg.mongo())
 	if err != nil {
 		return errors.Join(err, ln.Close())
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,3 +77,72 @@ func TestRunSmoke(t *testing.T) {
 		t.Fatal("run did not return after cancel")
 	}
 }
+
+// TestSecretsNeverLogged runs cm-api with every secret it can be given,
+// against a store and brokers that do not answer, and checks logs and answers.
+func TestSecretsNeverLogged(t *testing.T) {
+	secrets := map[string]string{
+		"MONGODB_URI":         "mongodb://shop:uri-secret-5d2e@127.0.0.1:1/?authSource=admin",
+		"MONGODB_PASSWORD":    "pw-secret-0b7a",
+		"KAFKA_SASL_PASSWORD": "sasl-secret-c3d9",
+	}
+	vars := map[string]string{"PORT": freePort(t), "MONGODB_USERNAME": "shop", "MONGODB_TIMEOUT": "200ms",
+		"KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug"}
+	for k, v := range secrets {
+		vars[k] = v
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, nil, env.Map(vars), w) }()
+	base := "http://127.0.0.1:" + vars["PORT"]
+	var answers strings.Builder
+	deadline := time.Now().Add(10 * time.Second)
+	for _, path := range []string{"/readyz", "/buyList/joe", "/"} {
+		for {
+			method := "GET"
+			if path == "/" {
+				method = "POST"
+			}
+			req, _ := http.NewRequest(method, base+path, strings.NewReader(data))
+			for k, v := range binary("s-1", "io.scalableshop.purchase.created.v1") {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				answers.Write(body)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	<-errc
+	mu.Lock()
+	defer mu.Unlock()
+	for name, secret := range secrets {
+		secret = strings.TrimPrefix(secret, "mongodb://shop:") // the URI's secret part
+		secret, _, _ = strings.Cut(secret, "@")
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the logs show %s", name)
+		}
+		if strings.Contains(answers.String(), secret) {
+			t.Errorf("an answer shows %s", name)
+		}
+	}
+	if !strings.Contains(answers.String(), "unavailable") {
+		t.Errorf("answers: got %s, want the store reported unavailable", answers.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -57,15 +57,29 @@ type mongoStore struct {
 	coll   *mongo.Collection
 }
 
+// mongoConfig is how to reach the store. TLS is set in the URI
+// (tls=true&tlsCAFile=...); credentials in the URI or, kept apart from it in
+// a Secret, as username and password.
+type mongoConfig struct {
+	URI, Database      string
+	Username, Password string
+	AuthSource         string
+	Timeout            time.Duration
+}
+
 // openMongo prepares a client; the driver connects lazily, so this does not
 // wait for the server.
-func openMongo(uri, database string, timeout time.Duration) (*mongoStore, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).
-		SetServerSelectionTimeout(timeout).SetConnectTimeout(timeout).SetAppName("cm-api"))
+func openMongo(c mongoConfig) (*mongoStore, error) {
+	opts := options.Client().ApplyURI(c.URI).
+		SetServerSelectionTimeout(c.Timeout).SetConnectTimeout(c.Timeout).SetAppName("cm-api")
+	if c.Username != "" {
+		opts.SetAuth(options.Credential{Username: c.Username, Password: c.Password, AuthSource: c.AuthSource})
+	}
+	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configure MongoDB client: %w", err)
 	}
-	coll := client.Database(database).Collection("purchases",
+	coll := client.Database(c.Database).Collection("purchases",
 		options.Collection().SetWriteConcern(writeconcern.Majority()))
 	return &mongoStore{client: client, coll: coll}, nil
 }

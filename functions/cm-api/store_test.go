@@ -53,7 +53,7 @@ func newTestStore(t *testing.T) *mongoStore {
 	t.Helper()
 	uri := testMongoURI(t)
 	db := "test_" + uuid.NewString()[:8]
-	st, err := openMongo(uri, db, 5*time.Second)
+	st, err := openMongo(mongoConfig{URI: uri, Database: db, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

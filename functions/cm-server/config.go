@@ -21,6 +21,10 @@ type config struct {
 	CMAPITimeout time.Duration // CM_API_TIMEOUT
 	SendTimeout  time.Duration // SEND_TIMEOUT: longest wait for the broker's ack
 	DrainTimeout time.Duration // DRAIN_TIMEOUT: in-flight requests at SIGTERM
+	APIKeys      apiKeys       // API_KEYS, API_KEYS_FILE: none = no authentication
+	RateLimit    float64       // BUY_RATE_LIMIT: purchases per second per client; 0 = off
+	RateBurst    int           // BUY_RATE_BURST
+	TrustXFF     bool          // TRUST_FORWARDED_FOR: a proxy sets X-Forwarded-For
 	Service      string        // K_SERVICE: names the event source
 	Revision     string        // K_REVISION
 }
@@ -39,7 +43,15 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		Service:      r.String("K_SERVICE", "cm-server"),
 		Revision:     r.String("K_REVISION", ""),
 	}
-	cfg.Kafka = broker.Config{Brokers: r.List("KAFKA_BROKERS", "localhost:9092"), ClientID: cfg.Service}
+	cfg.Kafka = broker.FromEnv(r, "localhost:9092", cfg.Service)
+	keys, err := loadAPIKeys(r.List("API_KEYS", ""), r.String("API_KEYS_FILE", ""))
+	if err != nil {
+		r.Fail("%v", err)
+	}
+	cfg.APIKeys = keys
+	cfg.RateLimit = r.Float("BUY_RATE_LIMIT", 0, 0, 1e6)
+	cfg.RateBurst = r.Int("BUY_RATE_BURST", max(1, int(2*cfg.RateLimit)), 1, 1e6)
+	cfg.TrustXFF = r.Bool("TRUST_FORWARDED_FOR", false)
 	if u, err := url.Parse(cfg.CMAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.Fail("CM_API_URL=%q: want an http(s) URL", cfg.CMAPIURL)
 	}
@@ -51,6 +63,14 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		r.Fail("KAFKA_BROKERS: %v", err)
 	}
 	return cfg, r.Err()
+}
+
+// limiter is the /buy rate limiter, nil when BUY_RATE_LIMIT is 0.
+func (c config) limiter() *limiter {
+	if c.RateLimit <= 0 {
+		return nil
+	}
+	return newLimiter(c.RateLimit, c.RateBurst, c.TrustXFF)
 }
 
 // source is the CloudEvents source of every event this function sends.
@@ -70,8 +90,10 @@ func (c config) logValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("port", c.Port), slog.String("log_level", c.LogLevel),
 		slog.String("transport", c.transport()), slog.String("sink", env.RedactURL(c.Sink)),
-		slog.Any("kafka_brokers", c.Kafka.Brokers), slog.String("kafka_topic", c.Topic),
+		slog.Any("kafka", c.Kafka.LogValue()), slog.String("kafka_topic", c.Topic),
 		slog.String("cm_api_url", env.RedactURL(c.CMAPIURL)), slog.Duration("cm_api_timeout", c.CMAPITimeout),
-		slog.Duration("send_timeout", c.SendTimeout), slog.String("revision", c.Revision),
+		slog.Duration("send_timeout", c.SendTimeout), slog.Int("api_keys", len(c.APIKeys.digests)),
+		slog.Float64("buy_rate_limit", c.RateLimit), slog.Int("buy_rate_burst", c.RateBurst),
+		slog.Bool("trust_forwarded_for", c.TrustXFF), slog.String("revision", c.Revision),
 	)
 }

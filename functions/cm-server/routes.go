@@ -20,8 +20,8 @@ type route struct {
 
 func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness) []route {
 	return []route{
-		{"POST /buy", handleBuy(log, snd, cfg.source(), cfg.SendTimeout)},
-		{"GET /getAllUserBuys/{username}", handleGetAllUserBuys(log, api)},
+		{"POST /buy", requireAPIKey(log, cfg.APIKeys, rateLimit(log, cfg.limiter(), handleBuy(log, snd, cfg.source(), cfg.SendTimeout)))},
+		{"GET /getAllUserBuys/{username}", requireAPIKey(log, cfg.APIKeys, handleGetAllUserBuys(log, api))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
 		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},

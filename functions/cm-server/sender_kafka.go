@@ -50,7 +50,7 @@ func (k *kafkaSender) connect(ctx context.Context, cfg broker.Config) {
 	defer close(k.done)
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		client, err := sarama.NewClient(cfg.Brokers, cfg.Producer())
+		client, err := dialProducer(cfg)
 		if err == nil {
 			var s *kafka_sarama.Sender
 			if s, err = kafka_sarama.NewSenderFromClient(client, k.topic); err == nil {
@@ -68,6 +68,14 @@ func (k *kafkaSender) connect(ctx context.Context, cfg broker.Config) {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+func dialProducer(cfg broker.Config) (sarama.Client, error) {
+	sc, err := cfg.Producer()
+	if err != nil {
+		return nil, err
+	}
+	return sarama.NewClient(cfg.Brokers, sc)
 }
 
 // Send waits for the brokers' acknowledgement or ctx, whichever is first.

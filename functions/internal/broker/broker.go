@@ -10,15 +10,20 @@ import (
 	"github.com/IBM/sarama"
 )
 
-// Config is where the brokers are and who is calling.
+// Config is where the brokers are, who is calling and how it proves it.
 type Config struct {
-	Brokers  []string
-	ClientID string
+	Brokers       []string
+	ClientID      string
+	SASLMechanism string // "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	SASLUsername  string
+	SASLPassword  string // secret: never logged
+	TLS           bool
+	TLSCAFile     string // PEM bundle to trust; empty = the system roots
 }
 
 // base is the configuration every client shares: bounded dial and
 // metadata timeouts so no call can hang a request for minutes.
-func (c Config) base() *sarama.Config {
+func (c Config) base() (*sarama.Config, error) {
 	sc := sarama.NewConfig()
 	sc.ClientID = c.ClientID
 	sc.Version = sarama.V3_6_0_0
@@ -28,14 +33,20 @@ func (c Config) base() *sarama.Config {
 	sc.Metadata.Retry.Max = 2
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 	sc.Metadata.Timeout = 10 * time.Second
-	return sc
+	if err := c.secure(sc); err != nil {
+		return nil, err
+	}
+	return sc, nil
 }
 
 // Producer is the configuration of a durable producer: acknowledged by all
 // in-sync replicas, idempotent (the broker drops the duplicates its own
 // retries would make), and bounded in how long one send may retry.
-func (c Config) Producer() *sarama.Config {
-	sc := c.base()
+func (c Config) Producer() (*sarama.Config, error) {
+	sc, err := c.base()
+	if err != nil {
+		return nil, err
+	}
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Idempotent = true
 	sc.Net.MaxOpenRequests = 1 // required by the idempotent producer
@@ -46,20 +57,23 @@ func (c Config) Producer() *sarama.Config {
 	sc.Producer.Return.Errors = true
 	sc.Producer.Flush.Frequency = time.Millisecond // batch concurrent sends, add no latency
 	sc.Producer.Partitioner = sarama.NewHashPartitioner
-	return sc
+	return sc, nil
 }
 
 // ConsumerGroup is the configuration of a consumer group that starts from
 // the oldest record the first time (nothing published before the first start
 // is skipped) and commits only what the handler marked.
-func (c Config) ConsumerGroup() *sarama.Config {
-	sc := c.base()
+func (c Config) ConsumerGroup() (*sarama.Config, error) {
+	sc, err := c.base()
+	if err != nil {
+		return nil, err
+	}
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	sc.Consumer.Offsets.AutoCommit.Enable = true
 	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
-	return sc
+	return sc, nil
 }
 
 // Validate reports a configuration that cannot work.
@@ -67,5 +81,9 @@ func (c Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		return fmt.Errorf("no Kafka brokers configured")
 	}
-	return c.Producer().Validate()
+	sc, err := c.Producer()
+	if err != nil {
+		return err
+	}
+	return sc.Validate()
 }

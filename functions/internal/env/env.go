@@ -106,3 +106,32 @@ func RedactURL(s string) string {
 	}
 	return out
 }
+
+// Bool returns key as a boolean (true/false, 1/0, yes/no), or def.
+func (r *Reader) Bool(key string, def bool) bool {
+	switch s := strings.ToLower(r.String(key, "")); s {
+	case "":
+		return def
+	case "true", "1", "yes", "on":
+		return true
+	case "false", "0", "no", "off":
+		return false
+	default:
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want true or false", key, s))
+		return def
+	}
+}
+
+// Float returns key as a number within [min, max], or def.
+func (r *Reader) Float(key string, def, min, max float64) float64 {
+	s := r.String(key, "")
+	if s == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < min || f > max {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want a number from %g to %g", key, s, min, max))
+		return def
+	}
+	return f
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+const (
+	keyA = "test-key-aaaaaaaaaaaaaaaa"
+	keyB = "test-key-bbbbbbbbbbbbbbbb"
+)
+
+func newConfiguredServer(t *testing.T, vars map[string]string, snd sender) http.Handler {
+	t.Helper()
+	cfg, err := loadConfig(env.Map(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logging.Discard()
+	return newServer(log, cfg, snd, newAPIClient("http://127.0.0.1:1", 200*time.Millisecond), server.NewReadiness(log))
+}
+
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(file, []byte("# shop keys\n"+keyB+"\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newConfiguredServer(t, map[string]string{"API_KEYS": keyA, "API_KEYS_FILE": file}, &fakeSender{})
+	tests := []struct {
+		name, method, target, auth string
+		wantStatus                 int
+	}{
+		{"buy_401_no_key", "POST", "/buy", "", http.StatusUnauthorized},
+		{"buy_401_wrong_key", "POST", "/buy", "Bearer " + keyA + "x", http.StatusUnauthorized},
+		{"buy_401_basic_scheme", "POST", "/buy", "Basic " + keyA, http.StatusUnauthorized},
+		{"buy_202_env_key", "POST", "/buy", "Bearer " + keyA, http.StatusAccepted},
+		{"buy_202_file_key", "POST", "/buy", "bearer " + keyB, http.StatusAccepted},
+		{"list_401_no_key", "GET", "/getAllUserBuys/joe", "", http.StatusUnauthorized},
+		{"list_with_key_reaches_cm_api", "GET", "/getAllUserBuys/joe", "Bearer " + keyA, http.StatusBadGateway},
+		{"healthz_public", "GET", "/healthz", "", http.StatusOK},
+		{"ui_public", "GET", "/", "", http.StatusOK},
+		{"openapi_public", "GET", "/openapi.yaml", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := do(h, tt.method, tt.target, joe, map[string]string{"Content-Type": "application/json", "Authorization": tt.auth})
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if tt.wantStatus == http.StatusUnauthorized {
+				if rec.Header().Get("WWW-Authenticate") == "" || !strings.Contains(rec.Body.String(), `"status":"Error"`) {
+					t.Errorf("401: got headers %v body %s, want WWW-Authenticate and a JSON error", rec.Header(), rec.Body)
+				}
+				if strings.Contains(rec.Body.String(), keyA) {
+					t.Error("401 body echoes the key")
+				}
+			}
+		})
+	}
+}
+
+func TestAPIKeysConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := loadConfig(env.Map(map[string]string{"API_KEYS": "short"})); err == nil {
+		t.Error("a 5-character key: got no error, want one")
+	}
+	if _, err := loadConfig(env.Map(map[string]string{"API_KEYS_FILE": "/nonexistent/keys"})); err == nil {
+		t.Error("a missing key file: got no error, want one")
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	h := newConfiguredServer(t, map[string]string{"BUY_RATE_LIMIT": "1", "BUY_RATE_BURST": "3", "TRUST_FORWARDED_FOR": "true"}, &fakeSender{})
+	buy := func(client string) *http.Response {
+		rec := do(h, "POST", "/buy", joe, map[string]string{"Content-Type": "application/json", "X-Forwarded-For": client + ", 10.0.0.1"})
+		return rec.Result()
+	}
+	for i := range 3 {
+		if got := buy("192.0.2.1").StatusCode; got != http.StatusAccepted {
+			t.Fatalf("buy %d within the burst: got %d, want 202", i+1, got)
+		}
+	}
+	resp := buy("192.0.2.1")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("buy 4: got %d Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if got := buy("192.0.2.2").StatusCode; got != http.StatusAccepted {
+		t.Errorf("another client: got %d, want 202 (limits are per client)", got)
+	}
+}
+
+func TestLimiterForgetsIdleClients(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(1, 1, false)
+	start := time.Now()
+	if ok, _ := l.allow("a", start); !ok {
+		t.Fatal("first request refused")
+	}
+	if ok, wait := l.allow("a", start); ok || wait <= 0 {
+		t.Fatalf("second request at once: got ok=%v wait=%v, want refused with a wait", ok, wait)
+	}
+	l.allow("b", start.Add(2*idleClient))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.clients["a"]; ok || len(l.clients) != 1 {
+		t.Errorf("after idling: got %d clients, want only b", len(l.clients))
+	}
+}
+
+// TestSecretsNeverLogged runs cm-server with every secret it can be given,
+// against brokers that do not answer, and checks logs and answers.
+func TestSecretsNeverLogged(t *testing.T) {
+	t.Parallel()
+	secrets := map[string]string{
+		"API_KEYS":            keyA,
+		"KAFKA_SASL_PASSWORD": "sasl-secret-7c1f",
+		"CM_API_URL":          "http://apiuser:url-secret-91ab@127.0.0.1:1",
+	}
+	vars := map[string]string{"PORT": freePort(t), "KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+		"KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug", "SEND_TIMEOUT": "300ms", "CM_API_TIMEOUT": "300ms"}
+	for k, v := range secrets {
+		vars[k] = v
+	}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, nil, env.Map(vars), &logs) }()
+	base := "http://127.0.0.1:" + vars["PORT"]
+	var bodies bytes.Buffer
+	deadline := time.Now().Add(10 * time.Second)
+	for _, req := range []struct{ method, path, auth string }{
+		{"GET", "/readyz", ""}, {"POST", "/buy", ""}, {"POST", "/buy", "Bearer wrong-key-0000000000"},
+		{"POST", "/buy", "Bearer " + keyA}, {"GET", "/getAllUserBuys/joe", "Bearer " + keyA},
+	} {
+		for {
+			r, _ := http.NewRequest(req.method, base+req.path, strings.NewReader(joe))
+			r.Header.Set("Content-Type", "application/json")
+			if req.auth != "" {
+				r.Header.Set("Authorization", req.auth)
+			}
+			resp, err := http.DefaultClient.Do(r)
+			if err == nil {
+				_, _ = bodies.ReadFrom(resp.Body)
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s %s: %v", req.method, req.path, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // let the background connect log its failures
+	cancel()
+	<-errc
+	for name, secret := range secrets {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the logs show %s", name)
+		}
+		if strings.Contains(bodies.String(), secret) {
+			t.Errorf("an answer shows %s", name)
+		}
+	}
+	if !strings.Contains(logs.String(), "REDACTED") || !strings.Contains(logs.String(), "cannot reach Kafka") {
+		t.Errorf("logs: want the redacted cm-api URL and the Kafka failure; got:\n%s", logs.String())
+	}
+}
