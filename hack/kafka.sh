@@ -8,7 +8,8 @@
 #
 # Usage:
 #   hack/kafka.sh fetch   download Kafka into the cache (idempotent; instant when cached)
-#   hack/kafka.sh start   fetch if needed, format a fresh data dir, start the broker in
+#   hack/kafka.sh start   fetch if needed, format a fresh data dir (or, with KAFKA_REUSE_DATA=1,
+#                         keep a formatted one), start the broker in
 #                         the background and wait until it is ready; prints exactly one
 #                         line to stdout:  KAFKA_BROKERS=127.0.0.1:<port>
 #                         so callers can:  eval "$(hack/kafka.sh start)"
@@ -32,6 +33,9 @@
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (default 90)
 #   KAFKA_CLUSTER_ID       cluster id (default: random)
 #   KAFKA_KEEP_DATA        1 = stop keeps a mktemp'd data dir instead of removing it
+#   KAFKA_REUSE_DATA       1 = start keeps the state of an already formatted KAFKA_DATA dir
+#                          (topics, records, committed offsets) instead of wiping and
+#                          formatting it: a stop and a start with it is a broker restart
 #   JAVA, MVN              java / mvn executables (default: java, mvn from PATH)
 #
 # stop finds the broker through KAFKA_DATA and/or KAFKA_PIDFILE when set, else the data dir
@@ -283,8 +287,15 @@ cmd_start() {
     fi
   done
 
-  # Fresh state: drop whatever an earlier run left in a reused data dir.
-  rm -rf "${data}/kraft-logs" "${data}/server.log" "${data}/kafka.out" "${data}/storage-format.log"
+  # Fresh state: drop whatever an earlier run left in a reused data dir,
+  # unless asked to restart on it (then only the logs go: readiness reads server.log).
+  local reuse=0
+  if [[ "${KAFKA_REUSE_DATA:-0}" == 1 && -f "${data}/kraft-logs/meta.properties" ]]; then
+    reuse=1
+    rm -f "${data}/server.log" "${data}/kafka.out"
+  else
+    rm -rf "${data}/kraft-logs" "${data}/server.log" "${data}/kafka.out" "${data}/storage-format.log"
+  fi
   write_config "$data"
 
   local -a heap extra jvm
@@ -296,12 +307,16 @@ cmd_start() {
     ${extra[@]+"${extra[@]}"})
   local cp="${LIB_DIR}/*"
 
-  local cluster_id="${KAFKA_CLUSTER_ID:-$(gen_cluster_id)}"
-  log "formatting ${data}/kraft-logs (cluster id ${cluster_id})"
-  if ! "$JAVA" "${jvm[@]}" "-Dkafka.log.path=${data}/storage-format.log" -cp "$cp" \
-      kafka.tools.StorageTool format -t "$cluster_id" -c "${data}/server.properties" >&2 </dev/null; then
-    print_failure_logs "$data"
-    die "formatting the storage failed"
+  if [[ $reuse -eq 1 ]]; then
+    log "KAFKA_REUSE_DATA=1: restarting on the existing state in ${data}/kraft-logs"
+  else
+    local cluster_id="${KAFKA_CLUSTER_ID:-$(gen_cluster_id)}"
+    log "formatting ${data}/kraft-logs (cluster id ${cluster_id})"
+    if ! "$JAVA" "${jvm[@]}" "-Dkafka.log.path=${data}/storage-format.log" -cp "$cp" \
+        kafka.tools.StorageTool format -t "$cluster_id" -c "${data}/server.properties" >&2 </dev/null; then
+      print_failure_logs "$data"
+      die "formatting the storage failed"
+    fi
   fi
 
   # Own session and process group (setsid execs java: $! is java's pid and pgid).

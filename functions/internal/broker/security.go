@@ -101,8 +101,7 @@ func (s *scramClient) Begin(user, password, authzID string) error {
 }
 
 func (s *scramClient) Step(challenge string) (string, error) { return s.conv.Step(challenge) }
-func (s *scramClient) Done() bool                           { return s.conv.Done() }
-
+func (s *scramClient) Done() bool                            { return s.conv.Done() }
 
 // LogValue lists the settings for the start-up log, without the password.
 func (c Config) LogValue() map[string]any {
