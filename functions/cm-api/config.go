@@ -22,6 +22,9 @@ type config struct {
 	Topic         string        // KAFKA_TOPIC
 	ConsumerGroup string        // KAFKA_CONSUMER_GROUP
 	DLQTopic      string        // KAFKA_DLQ_TOPIC
+	BatchSize     int           // BATCH_MAX_SIZE: purchases in one insertMany
+	BatchDelay    time.Duration // BATCH_MAX_DELAY: longest wait for a batch to fill
+	Window        int           // KAFKA_INFLIGHT: records in flight per partition
 	DrainTimeout  time.Duration // DRAIN_TIMEOUT
 	Service       string        // K_SERVICE
 	Revision      string        // K_REVISION
@@ -41,6 +44,9 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		Topic:         r.String("KAFKA_TOPIC", "purchases"),
 		ConsumerGroup: r.String("KAFKA_CONSUMER_GROUP", "cm-api"),
 		DLQTopic:      r.String("KAFKA_DLQ_TOPIC", "purchases-dlq"),
+		BatchSize:     r.Int("BATCH_MAX_SIZE", 500, 1, 10000),
+		BatchDelay:    r.Duration("BATCH_MAX_DELAY", time.Millisecond),
+		Window:        r.Int("KAFKA_INFLIGHT", 500, 1, 10000),
 		DrainTimeout:  r.Duration("DRAIN_TIMEOUT", 20*time.Second),
 		Service:       r.String("K_SERVICE", "cm-api"),
 		Revision:      r.String("K_REVISION", ""),
@@ -83,6 +89,8 @@ func (c config) logValue() slog.Value {
 		slog.String("mongodb_database", c.Database),
 		slog.Duration("mongodb_timeout", c.MongoTimeout), slog.Any("kafka", c.Kafka.LogValue()),
 		slog.String("kafka_topic", c.Topic), slog.String("kafka_consumer_group", c.ConsumerGroup),
-		slog.String("kafka_dlq_topic", c.DLQTopic), slog.String("revision", c.Revision),
+		slog.String("kafka_dlq_topic", c.DLQTopic), slog.Int("kafka_inflight", c.Window),
+		slog.Int("batch_max_size", c.BatchSize), slog.Duration("batch_max_delay", c.BatchDelay),
+		slog.String("revision", c.Revision),
 	)
 }

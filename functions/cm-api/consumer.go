@@ -16,8 +16,9 @@ import (
 // consumer reads the purchases topic as a consumer group (Kafka mode). It
 // does not use the SDK's receiver: that one marks a later ACKed message past
 // an earlier NACKed one, so a failed write would be skipped for good. Here a
-// record is marked only after it is stored or dead-lettered, and a failing
-// write is retried in place, so the partition waits rather than skips.
+// record is marked only after it and all before it are stored or
+// dead-lettered, and a failing write is retried in place, so the partition
+// waits rather than skips.
 type consumer struct {
 	log      *slog.Logger
 	kafka    broker.Config
@@ -26,6 +27,7 @@ type consumer struct {
 	dlqTopic string
 	store    store
 	timeout  time.Duration // one store write or dead-letter send
+	window   int           // records in flight per partition
 
 	client atomic.Pointer[sarama.Client]
 }
@@ -43,7 +45,7 @@ func (c *consumer) Run(ctx context.Context) error {
 			c.log.Warn("consumer group error", "err", err)
 		}
 	}()
-	h := &recordHandler{log: c.log, store: c.store, dlq: dlq, dlqTopic: c.dlqTopic, timeout: c.timeout}
+	h := &recordHandler{log: c.log, store: c.store, dlq: dlq, dlqTopic: c.dlqTopic, timeout: c.timeout, window: c.window}
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{c.topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			c.log.Warn("consume failed, rejoining", "err", err)

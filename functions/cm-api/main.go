@@ -62,18 +62,21 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 		}
 		return nil
 	}}}
+	// Writes from both paths share one group commit.
+	batch := newBatcher(st, cfg.BatchSize, cfg.BatchDelay, cfg.MongoTimeout, 2)
 	var wg sync.WaitGroup
 	var consumeErr error
 	if cfg.kafkaMode() {
 		c := &consumer{log: log, kafka: cfg.Kafka, topic: cfg.Topic, group: cfg.ConsumerGroup,
-			dlqTopic: cfg.DLQTopic, store: st, timeout: cfg.MongoTimeout}
+			dlqTopic: cfg.DLQTopic, store: batch, timeout: cfg.MongoTimeout, window: cfg.Window}
 		checks = append(checks, server.Check{Name: "kafka", Ping: c.Ping})
 		wg.Go(func() { consumeErr = c.Run(ctx) })
 	}
 	ready := server.NewReadiness(log, checks...)
-	serveErr := server.Serve(ctx, log, ln, newServer(log, cfg, st, ready), cfg.DrainTimeout)
+	serveErr := server.Serve(ctx, log, ln, newServer(log, cfg, batch, ready), cfg.DrainTimeout)
 	cancel()
 	wg.Wait()
+	batch.Close()
 	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer dcancel()
 	closeErr := st.Close(dctx)

@@ -22,37 +22,71 @@ const (
 	headerOffset    = "dlq-original-offset"
 )
 
-// recordHandler handles the records of the claimed partitions, one record at
-// a time per partition, so one user's purchases keep their order.
+// recordHandler handles the records of the claimed partitions. Records of
+// a partition are written concurrently (their order in the store does not
+// matter: lists sort by timestamp) but acknowledged in order.
 type recordHandler struct {
 	log      *slog.Logger
 	store    store
 	dlq      sarama.SyncProducer
 	dlqTopic string
 	timeout  time.Duration
+	window   int // records handled at once per partition
 }
 
 func (h *recordHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (h *recordHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim marks a record only once it is stored or dead-lettered. When
-// the session ends (rebalance, shutdown) mid-retry, the record stays unmarked
-// and is delivered again; the store makes that harmless.
+// ConsumeClaim handles up to window records of the partition at once, so
+// their writes share batches, and marks them strictly in offset order: a
+// record is marked only when it and every record before it are stored or
+// dead-lettered. When the session ends (rebalance, shutdown) the unfinished
+// records stay unmarked and are delivered again; the store makes that harmless.
 func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := sess.Context()
+	inflight := make(chan pendingRecord, h.window)
+	marked := make(chan struct{})
+	go func() {
+		defer close(marked)
+		for pr := range inflight {
+			if err := <-pr.done; err != nil {
+				// ctx ended before this record was handled: mark nothing more,
+				// but wait for the others so no goroutine outlives the claim.
+				for rest := range inflight {
+					<-rest.done
+				}
+				return
+			}
+			sess.MarkMessage(pr.msg, "")
+		}
+	}()
+	defer func() {
+		close(inflight)
+		<-marked
+	}()
 	for {
 		select {
 		case msg, ok := <-claim.Messages():
 			if !ok {
 				return nil
 			}
-			if err := h.handle(sess.Context(), msg); err != nil {
-				return nil // the session ended; the record was not marked
+			pr := pendingRecord{msg: msg, done: make(chan error, 1)}
+			select {
+			case inflight <- pr:
+			case <-ctx.Done():
+				return nil
 			}
-			sess.MarkMessage(msg, "")
-		case <-sess.Context().Done():
+			go func() { pr.done <- h.handle(ctx, msg) }()
+		case <-ctx.Done():
 			return nil
 		}
 	}
+}
+
+// pendingRecord is a record being handled; done says how it ended.
+type pendingRecord struct {
+	msg  *sarama.ConsumerMessage
+	done chan error
 }
 
 // handle stores one record, or dead-letters it when it is not a valid

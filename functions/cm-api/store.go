@@ -92,24 +92,81 @@ func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
-// Save inserts p. A duplicate id is success when the stored purchase is the
-// same one (an event delivered twice) and errConflict when it is not.
+// Save inserts p: SaveMany of one.
 func (s *mongoStore) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
-	_, err := s.coll.InsertOne(ctx, toDocument(p))
+	r := s.SaveMany(ctx, []purchase.Purchase{p})[0]
+	return r.duplicate, r.err
+}
+
+// SaveMany inserts ps with one unordered insertMany and reports each one's
+// outcome as Save would: an id already stored is a duplicate when it is the
+// same purchase and errConflict when not. A write-concern error fails all:
+// the writes are not known to be durable, and their retries are duplicates.
+func (s *mongoStore) SaveMany(ctx context.Context, ps []purchase.Purchase) []saveResult {
+	results := make([]saveResult, len(ps))
+	docs := make([]any, len(ps))
+	for i, p := range ps {
+		docs[i] = toDocument(p)
+	}
+	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
-		return false, nil
+		return results
 	}
-	if !mongo.IsDuplicateKeyError(err) {
-		return false, fmt.Errorf("store purchase %s: %w", p.ID, err)
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		for i := range results {
+			results[i].err = fmt.Errorf("store %d purchases: %w", len(ps), err)
+		}
+		return results
 	}
-	var existing document
-	if err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: p.ID}}).Decode(&existing); err != nil {
-		return false, fmt.Errorf("read stored purchase %s: %w", p.ID, err)
+	var dups []int
+	for _, we := range bwe.WriteErrors {
+		if we.Code == duplicateKeyCode {
+			dups = append(dups, we.Index)
+			continue
+		}
+		results[we.Index].err = fmt.Errorf("store purchase %s: %w", ps[we.Index].ID, we)
 	}
-	if !existing.purchase().Equivalent(p) {
-		return false, fmt.Errorf("store purchase %s: %w", p.ID, errConflict)
+	s.checkDuplicates(ctx, ps, dups, results)
+	return results
+}
+
+// duplicateKeyCode is MongoDB's E11000.
+const duplicateKeyCode = 11000
+
+// checkDuplicates compares the purchases at indexes dups with the stored
+// ones, in one query.
+func (s *mongoStore) checkDuplicates(ctx context.Context, ps []purchase.Purchase, dups []int, results []saveResult) {
+	if len(dups) == 0 {
+		return
 	}
-	return true, nil
+	ids := make(bson.A, len(dups))
+	for i, d := range dups {
+		ids[i] = ps[d].ID
+	}
+	stored := map[string]purchase.Purchase{}
+	cur, err := s.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err == nil {
+		var docs []document
+		if err = cur.All(ctx, &docs); err == nil {
+			for _, d := range docs {
+				stored[d.ID] = d.purchase()
+			}
+		}
+	}
+	for _, d := range dups {
+		existing, ok := stored[ps[d].ID]
+		switch {
+		case err != nil:
+			results[d].err = fmt.Errorf("read stored purchase %s: %w", ps[d].ID, err)
+		case !ok:
+			results[d].err = fmt.Errorf("store purchase %s: duplicate key but no stored document", ps[d].ID)
+		case !existing.Equivalent(ps[d]):
+			results[d].err = fmt.Errorf("store purchase %s: %w", ps[d].ID, errConflict)
+		default:
+			results[d].duplicate = true
+		}
+	}
 }
 
 // List returns one page of a user's purchases, newest first, with the cursor

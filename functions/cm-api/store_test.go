@@ -22,7 +22,7 @@ var (
 
 // testMongoURI is MONGODB_URI, or one embedded FerretDB shared by this
 // package's tests (each test gets its own database).
-func testMongoURI(t *testing.T) string {
+func testMongoURI(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: needs a MongoDB wire-protocol server (embedded FerretDB or MONGODB_URI); skipped with -short")
@@ -49,7 +49,7 @@ func testMongoURI(t *testing.T) string {
 }
 
 // newTestStore opens a store on a fresh database, dropped afterwards.
-func newTestStore(t *testing.T) *mongoStore {
+func newTestStore(t testing.TB) *mongoStore {
 	t.Helper()
 	uri := testMongoURI(t)
 	db := "test_" + uuid.NewString()[:8]
@@ -71,7 +71,7 @@ func newTestStore(t *testing.T) *mongoStore {
 	return st
 }
 
-func mustPurchase(t *testing.T, id, user, price, ts string) purchase.Purchase {
+func mustPurchase(t testing.TB, id, user, price, ts string) purchase.Purchase {
 	t.Helper()
 	body := fmt.Sprintf(`{"username":%q,"userid":"u-%s","price":%q,"timestamp":%q}`, user, user, price, ts)
 	p, err := purchase.Parse(id, []byte(body), time.Time{})

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+)
+
+// saveResult is the outcome of saving one purchase of a batch.
+type saveResult struct {
+	duplicate bool
+	err       error
+}
+
+// batchStore writes many purchases in one round trip, one result each.
+type batchStore interface {
+	SaveMany(ctx context.Context, ps []purchase.Purchase) []saveResult
+	List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error)
+}
+
+// batcher is group commit: concurrent Saves (HTTP requests, consumed
+// records) are gathered into one insertMany, bounded by count and a short
+// delay, and each caller returns when its batch is written. Under load a
+// batch grows to
+// what arrived while the previous one was written. A lone purchase waits at
+// most maxDelay for company. It implements store.
+type batcher struct {
+	store    batchStore
+	maxBatch int
+	maxDelay time.Duration
+	timeout  time.Duration // one insertMany
+	reqs     chan *saveRequest
+	wg       sync.WaitGroup
+}
+
+type saveRequest struct {
+	p    purchase.Purchase
+	done chan saveResult
+}
+
+// newBatcher starts writers goroutines that each write one batch at a time.
+// Stop with Close after the last Save returned.
+func newBatcher(st batchStore, maxBatch int, maxDelay, timeout time.Duration, writers int) *batcher {
+	b := &batcher{store: st, maxBatch: maxBatch, maxDelay: maxDelay, timeout: timeout,
+		reqs: make(chan *saveRequest, 4*maxBatch)}
+	for range writers {
+		b.wg.Go(b.write)
+	}
+	return b
+}
+
+// Save queues p and waits for its batch to be written or ctx to end. When
+// ctx ends first the write may still happen; that is harmless, because the
+// caller has not acknowledged anything and a retry is a duplicate.
+func (b *batcher) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
+	req := &saveRequest{p: p, done: make(chan saveResult, 1)}
+	select {
+	case b.reqs <- req:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	select {
+	case r := <-req.done:
+		return r.duplicate, r.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// List reads straight from the store: reads are not batched.
+func (b *batcher) List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error) {
+	return b.store.List(ctx, username, page)
+}
+
+// write collects a batch (the first request, then whatever arrives within
+// maxDelay, up to maxBatch), writes it and answers each request.
+func (b *batcher) write() {
+	batch := make([]*saveRequest, 0, b.maxBatch)
+	ps := make([]purchase.Purchase, 0, b.maxBatch)
+	for first := range b.reqs {
+		batch = append(batch[:0], first)
+		b.fill(&batch)
+		ps = ps[:0]
+		for _, r := range batch {
+			ps = append(ps, r.p)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		results := b.store.SaveMany(ctx, ps)
+		cancel()
+		for i, r := range batch {
+			r.done <- results[i]
+		}
+	}
+}
+
+// fill adds queued requests to batch until it is full, the queue is empty
+// after maxDelay, or the queue is closed.
+func (b *batcher) fill(batch *[]*saveRequest) {
+	timer := time.NewTimer(b.maxDelay)
+	defer timer.Stop()
+	for len(*batch) < b.maxBatch {
+		select {
+		case r, ok := <-b.reqs:
+			if !ok {
+				return
+			}
+			*batch = append(*batch, r)
+		default:
+			select {
+			case r, ok := <-b.reqs:
+				if !ok {
+					return
+				}
+				*batch = append(*batch, r)
+			case <-timer.C:
+				return
+			}
+		}
+	}
+}
+
+// Close stops the writers once the queued requests are written.
+func (b *batcher) Close() {
+	close(b.reqs)
+	b.wg.Wait()
+}
