@@ -6,7 +6,14 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
+
+// saveItem is one purchase to save with the trace it was sent in.
+type saveItem struct {
+	p           purchase.Purchase
+	traceparent string
+}
 
 // saveResult is the outcome of saving one purchase of a batch.
 type saveResult struct {
@@ -16,7 +23,7 @@ type saveResult struct {
 
 // batchStore writes many purchases in one round trip, one result each.
 type batchStore interface {
-	SaveMany(ctx context.Context, ps []purchase.Purchase) []saveResult
+	SaveMany(ctx context.Context, items []saveItem) []saveResult
 	List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error)
 }
 
@@ -28,6 +35,7 @@ type batchStore interface {
 // most maxDelay for company. It implements store.
 type batcher struct {
 	store    batchStore
+	metrics  *shopMetrics
 	maxBatch int
 	maxDelay time.Duration
 	timeout  time.Duration // one insertMany
@@ -36,14 +44,14 @@ type batcher struct {
 }
 
 type saveRequest struct {
-	p    purchase.Purchase
+	item saveItem
 	done chan saveResult
 }
 
 // newBatcher starts writers goroutines that each write one batch at a time.
 // Stop with Close after the last Save returned.
-func newBatcher(st batchStore, maxBatch int, maxDelay, timeout time.Duration, writers int) *batcher {
-	b := &batcher{store: st, maxBatch: maxBatch, maxDelay: maxDelay, timeout: timeout,
+func newBatcher(st batchStore, m *shopMetrics, maxBatch int, maxDelay, timeout time.Duration, writers int) *batcher {
+	b := &batcher{store: st, metrics: m, maxBatch: maxBatch, maxDelay: maxDelay, timeout: timeout,
 		reqs: make(chan *saveRequest, 4*maxBatch)}
 	for range writers {
 		b.wg.Go(b.write)
@@ -51,11 +59,12 @@ func newBatcher(st batchStore, maxBatch int, maxDelay, timeout time.Duration, wr
 	return b
 }
 
-// Save queues p and waits for its batch to be written or ctx to end. When
+// Save queues p, with the traceparent ctx carries, and waits for its batch
+// to be written or ctx to end. When
 // ctx ends first the write may still happen; that is harmless, because the
 // caller has not acknowledged anything and a retry is a duplicate.
 func (b *batcher) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
-	req := &saveRequest{p: p, done: make(chan saveResult, 1)}
+	req := &saveRequest{item: saveItem{p, telemetry.TraceParentFrom(ctx)}, done: make(chan saveResult, 1)}
 	select {
 	case b.reqs <- req:
 	case <-ctx.Done():
@@ -78,18 +87,28 @@ func (b *batcher) List(ctx context.Context, username string, page purchase.Page)
 // maxDelay, up to maxBatch), writes it and answers each request.
 func (b *batcher) write() {
 	batch := make([]*saveRequest, 0, b.maxBatch)
-	ps := make([]purchase.Purchase, 0, b.maxBatch)
+	items := make([]saveItem, 0, b.maxBatch)
 	for first := range b.reqs {
 		batch = append(batch[:0], first)
 		b.fill(&batch)
-		ps = ps[:0]
+		items = items[:0]
 		for _, r := range batch {
-			ps = append(ps, r.p)
+			items = append(items, r.item)
 		}
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-		results := b.store.SaveMany(ctx, ps)
+		results := b.store.SaveMany(ctx, items)
 		cancel()
+		b.metrics.batchSize.Observe(float64(len(items)))
+		b.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 		for i, r := range batch {
+			switch {
+			case results[i].err != nil:
+			case results[i].duplicate:
+				b.metrics.events.WithLabelValues("duplicate").Inc()
+			default:
+				b.metrics.events.WithLabelValues("stored").Inc()
+			}
 			r.done <- results[i]
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // recordingStore is a batchStore over memStore that remembers batch sizes
@@ -21,19 +22,19 @@ type recordingStore struct {
 	delay   time.Duration
 }
 
-func (r *recordingStore) SaveMany(ctx context.Context, ps []purchase.Purchase) []saveResult {
+func (r *recordingStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
 	time.Sleep(r.delay) // a write takes time, so requests pile up meanwhile
 	r.mu.Lock()
-	r.batches = append(r.batches, len(ps))
+	r.batches = append(r.batches, len(items))
 	fail := r.fail
 	r.mu.Unlock()
-	out := make([]saveResult, len(ps))
-	for i, p := range ps {
+	out := make([]saveResult, len(items))
+	for i, it := range items {
 		if fail != nil {
 			out[i].err = fail
 			continue
 		}
-		out[i].duplicate, out[i].err = r.Save(ctx, p)
+		out[i].duplicate, out[i].err = r.Save(ctx, it.p)
 	}
 	return out
 }
@@ -46,7 +47,7 @@ func testPurchase(i int) purchase.Purchase {
 func TestBatcherGroupsConcurrentSaves(t *testing.T) {
 	t.Parallel()
 	st := &recordingStore{memStore: newMemStore(), delay: 5 * time.Millisecond}
-	b := newBatcher(st, 50, time.Millisecond, time.Second, 1)
+	b := newBatcher(st, testMetrics(), 50, time.Millisecond, time.Second, 1)
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -82,7 +83,7 @@ func TestBatcherGroupsConcurrentSaves(t *testing.T) {
 func TestBatcherResultsPerPurchase(t *testing.T) {
 	t.Parallel()
 	st := &recordingStore{memStore: newMemStore()}
-	b := newBatcher(st, 10, time.Millisecond, time.Second, 2)
+	b := newBatcher(st, testMetrics(), 10, time.Millisecond, time.Second, 2)
 	defer b.Close()
 	ctx := context.Background()
 	p := testPurchase(1)
@@ -108,7 +109,7 @@ func TestBatcherResultsPerPurchase(t *testing.T) {
 func TestBatcherSaveGivesUpWithContext(t *testing.T) {
 	t.Parallel()
 	st := &recordingStore{memStore: newMemStore(), delay: 200 * time.Millisecond}
-	b := newBatcher(st, 10, time.Millisecond, time.Second, 1)
+	b := newBatcher(st, testMetrics(), 10, time.Millisecond, time.Second, 1)
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -129,7 +130,11 @@ func TestMongoStoreSaveMany(t *testing.T) {
 	conflict := testPurchase(1)
 	conflict.Price = 99
 	ps := []purchase.Purchase{testPurchase(0), testPurchase(1), conflict, testPurchase(2), testPurchase(2)}
-	got := st.SaveMany(ctx, ps)
+	items := make([]saveItem, len(ps))
+	for i, p := range ps {
+		items[i] = saveItem{p: p}
+	}
+	got := st.SaveMany(ctx, items)
 	want := []string{"new", "duplicate", "conflict", "new", "duplicate"}
 	for i, r := range got {
 		outcome := "new"
@@ -156,12 +161,12 @@ func BenchmarkStoreBatch(b *testing.B) {
 			ctx := context.Background()
 			n := 0
 			for b.Loop() {
-				ps := make([]purchase.Purchase, size)
-				for i := range ps {
-					ps[i] = testPurchase(n)
+				items := make([]saveItem, size)
+				for i := range items {
+					items[i] = saveItem{p: testPurchase(n)}
 					n++
 				}
-				for _, r := range st.SaveMany(ctx, ps) {
+				for _, r := range st.SaveMany(ctx, items) {
 					if r.err != nil || r.duplicate {
 						b.Fatal(r.err)
 					}
@@ -171,3 +176,5 @@ func BenchmarkStoreBatch(b *testing.B) {
 		})
 	}
 }
+
+func testMetrics() *shopMetrics { return newShopMetrics(telemetry.NewMetrics("cm-api")) }

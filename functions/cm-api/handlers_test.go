@@ -22,7 +22,7 @@ func newTestServer(t *testing.T, st store) http.Handler {
 		t.Fatal(err)
 	}
 	log := logging.Discard()
-	return newServer(log, cfg, st, server.NewReadiness(log))
+	return newServer(log, cfg, st, server.NewReadiness(log), testMetrics())
 }
 
 func do(h http.Handler, method, target, body string, header map[string]string) *httptest.ResponseRecorder {
@@ -143,7 +143,7 @@ func TestBuyList(t *testing.T) {
 func TestRoutesMatchOpenAPI(t *testing.T) {
 	t.Parallel()
 	var patterns []string
-	for _, rt := range routes(logging.Discard(), config{}, newMemStore(), nil) {
+	for _, rt := range routes(logging.Discard(), config{}, newMemStore(), nil, testMetrics()) {
 		patterns = append(patterns, rt.pattern)
 	}
 	apitest.RoutesMatch(t, openAPI, patterns)

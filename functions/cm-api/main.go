@@ -21,6 +21,7 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 func main() {
@@ -63,17 +64,18 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 		return nil
 	}}}
 	// Writes from both paths share one group commit.
-	batch := newBatcher(st, cfg.BatchSize, cfg.BatchDelay, cfg.MongoTimeout, 2)
+	metrics := newShopMetrics(telemetry.NewMetrics("cm-api"))
+	batch := newBatcher(st, metrics, cfg.BatchSize, cfg.BatchDelay, cfg.MongoTimeout, 2)
 	var wg sync.WaitGroup
 	var consumeErr error
 	if cfg.kafkaMode() {
 		c := &consumer{log: log, kafka: cfg.Kafka, topic: cfg.Topic, group: cfg.ConsumerGroup,
-			dlqTopic: cfg.DLQTopic, store: batch, timeout: cfg.MongoTimeout, window: cfg.Window}
+			dlqTopic: cfg.DLQTopic, store: batch, timeout: cfg.MongoTimeout, window: cfg.Window, metrics: metrics}
 		checks = append(checks, server.Check{Name: "kafka", Ping: c.Ping})
 		wg.Go(func() { consumeErr = c.Run(ctx) })
 	}
 	ready := server.NewReadiness(log, checks...)
-	serveErr := server.Serve(ctx, log, ln, newServer(log, cfg, batch, ready), cfg.DrainTimeout)
+	serveErr := server.Serve(ctx, log, ln, newServer(log, cfg, batch, ready, metrics), cfg.DrainTimeout)
 	cancel()
 	wg.Wait()
 	batch.Close()

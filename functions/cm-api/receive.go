@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // maxEventBody bounds an incoming event; a purchase event is a few hundred bytes.
@@ -30,7 +32,7 @@ type receiveResponse struct {
 // it. It answers 2xx only after the write was acknowledged; 400 for an event
 // that can never be stored (not retried: it goes to the dead-letter sink);
 // 503 for a store failure (retried by the source).
-func handleReceive(log *slog.Logger, st store, writeTimeout time.Duration) http.Handler {
+func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := server.ReadBody(w, r, maxEventBody)
 		if err != nil {
@@ -50,22 +52,33 @@ func handleReceive(log *slog.Logger, st store, writeTimeout time.Duration) http.
 		}
 		p, err := purchase.FromEvent(*e, time.Time{})
 		if err != nil {
+			m.events.WithLabelValues("rejected").Inc()
 			log.Warn("rejected event", "ce_id", e.ID(), "ce_type", e.Type(), "err", err)
 			server.Fail(w, r, log, err)
 			return
 		}
+		tp := eventTraceParent(*e)
 		// The write is finished even if the sender hangs up: it is cheap,
 		// and a retry then finds it stored.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(telemetry.WithTraceParent(r.Context(), tp)), writeTimeout)
 		defer cancel()
 		dup, err := st.Save(ctx, p)
+		if errors.Is(err, errConflict) {
+			m.events.WithLabelValues("rejected").Inc()
+		}
 		if err != nil {
 			server.Fail(w, r, log, storeProblem(err))
 			return
 		}
-		log.Debug("purchase stored", "purchase_id", p.ID, "duplicate", dup)
+		log.Debug("purchase stored", "purchase_id", p.ID, "duplicate", dup, "trace_id", telemetry.TraceID(tp))
 		server.Encode(w, http.StatusOK, receiveResponse{server.StatusOK, p.ID, dup})
 	})
+}
+
+// eventTraceParent is the event's distributed-tracing extension, if any.
+func eventTraceParent(e event.Event) string {
+	tp, _ := e.Extensions()[telemetry.TraceParentExtension].(string)
+	return tp
 }
 
 // storeProblem maps a store error: a conflicting id is a bad event (400),

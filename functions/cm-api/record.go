@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"log/slog"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // Dead-letter record headers: why and where the record came from.
@@ -32,6 +34,7 @@ type recordHandler struct {
 	dlqTopic string
 	timeout  time.Duration
 	window   int // records handled at once per partition
+	metrics  *shopMetrics
 }
 
 func (h *recordHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
@@ -70,6 +73,8 @@ func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 			if !ok {
 				return nil
 			}
+			h.metrics.lag.WithLabelValues(msg.Topic, strconv.Itoa(int(msg.Partition))).
+				Set(float64(claim.HighWaterMarkOffset() - msg.Offset - 1))
 			pr := pendingRecord{msg: msg, done: make(chan error, 1)}
 			select {
 			case inflight <- pr:
@@ -92,33 +97,37 @@ type pendingRecord struct {
 // handle stores one record, or dead-letters it when it is not a valid
 // purchase event. It returns an error only when ctx ended first.
 func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage) error {
-	p, err := decodeRecord(ctx, msg)
+	p, tp, err := decodeRecord(ctx, msg)
 	if err != nil {
 		return h.retry(ctx, msg, func(ctx context.Context) error { return h.deadLetter(ctx, msg, err) })
 	}
+	ctx = telemetry.WithTraceParent(ctx, tp)
 	return h.retry(ctx, msg, func(ctx context.Context) error {
 		dup, err := h.store.Save(ctx, p)
 		if errors.Is(err, errConflict) {
 			return h.deadLetter(ctx, msg, err)
 		}
 		if err == nil {
-			h.log.Debug("purchase stored", "purchase_id", p.ID, "duplicate", dup, "partition", msg.Partition, "offset", msg.Offset)
+			h.log.Debug("purchase stored", "purchase_id", p.ID, "duplicate", dup, "partition", msg.Partition,
+				"offset", msg.Offset, "trace_id", telemetry.TraceID(tp))
 		}
 		return err
 	})
 }
 
-// decodeRecord reads a record through the SDK's Kafka binding.
-func decodeRecord(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.Purchase, error) {
+// decodeRecord reads a record through the SDK's Kafka binding: the
+// purchase and the trace it was bought in.
+func decodeRecord(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.Purchase, string, error) {
 	m := kafka_sarama.NewMessageFromConsumerMessage(msg)
 	if m.ReadEncoding() == binding.EncodingUnknown {
-		return purchase.Purchase{}, errors.New("not a CloudEvent")
+		return purchase.Purchase{}, "", errors.New("not a CloudEvent")
 	}
 	e, err := binding.ToEvent(ctx, m)
 	if err != nil {
-		return purchase.Purchase{}, fmt.Errorf("not a valid CloudEvent: %w", err)
+		return purchase.Purchase{}, "", fmt.Errorf("not a valid CloudEvent: %w", err)
 	}
-	return purchase.FromEvent(*e, time.Time{})
+	p, err := purchase.FromEvent(*e, time.Time{})
+	return p, eventTraceParent(*e), err
 }
 
 // retry runs op until it succeeds or ctx ends, backing off up to 5 s. Each
@@ -164,6 +173,7 @@ func (h *recordHandler) deadLetter(_ context.Context, msg *sarama.ConsumerMessag
 	if _, _, err := h.dlq.SendMessage(out); err != nil {
 		return fmt.Errorf("dead-letter record %s/%d/%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
 	}
+	h.metrics.events.WithLabelValues("dead_lettered").Inc()
 	h.log.Warn("record dead-lettered", "partition", msg.Partition, "offset", msg.Offset, "reason", reason.Error())
 	return nil
 }

@@ -18,21 +18,22 @@ type route struct {
 	handler http.Handler
 }
 
-func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness) []route {
+func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *shopMetrics) []route {
 	return []route{
-		{"POST /{$}", handleReceive(log, st, cfg.MongoTimeout)},
+		{"POST /{$}", handleReceive(log, st, m, cfg.MongoTimeout)},
 		{"GET /buyList/{username}", handleBuyList(log, st)},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
+		{"GET /metrics", m.Handler()},
 		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},
 	}
 }
 
 // newServer wires every route into one handler.
-func newServer(log *slog.Logger, cfg config, st store, ready *server.Readiness) http.Handler {
+func newServer(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *shopMetrics) http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range routes(log, cfg, st, ready) {
+	for _, rt := range routes(log, cfg, st, ready, m) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
-	return server.Handler(log, mux)
+	return server.Handler(log, m, mux)
 }

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // errConflict means a purchase id is already stored for a different purchase.
@@ -33,10 +34,14 @@ type document struct {
 	UserID     string    `bson:"userid"`
 	PriceMinor int64     `bson:"price_minor"`
 	Timestamp  time.Time `bson:"timestamp"`
+	// TraceParent is the W3C trace the purchase was bought in, so a stored
+	// purchase leads back to its request's logs.
+	TraceParent string `bson:"traceparent,omitempty"`
 }
 
-func toDocument(p purchase.Purchase) document {
-	return document{p.ID, p.Username, p.UserID, int64(p.Price), p.Timestamp}
+func toDocument(it saveItem) document {
+	p := it.p
+	return document{p.ID, p.Username, p.UserID, int64(p.Price), p.Timestamp, it.traceparent}
 }
 
 func (d document) purchase() purchase.Purchase {
@@ -94,7 +99,7 @@ func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 
 // Save inserts p: SaveMany of one.
 func (s *mongoStore) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
-	r := s.SaveMany(ctx, []purchase.Purchase{p})[0]
+	r := s.SaveMany(ctx, []saveItem{{p, telemetry.TraceParentFrom(ctx)}})[0]
 	return r.duplicate, r.err
 }
 
@@ -102,11 +107,12 @@ func (s *mongoStore) Save(ctx context.Context, p purchase.Purchase) (bool, error
 // outcome as Save would: an id already stored is a duplicate when it is the
 // same purchase and errConflict when not. A write-concern error fails all:
 // the writes are not known to be durable, and their retries are duplicates.
-func (s *mongoStore) SaveMany(ctx context.Context, ps []purchase.Purchase) []saveResult {
-	results := make([]saveResult, len(ps))
-	docs := make([]any, len(ps))
-	for i, p := range ps {
-		docs[i] = toDocument(p)
+func (s *mongoStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
+	results := make([]saveResult, len(items))
+	docs := make([]any, len(items))
+	ps := make([]purchase.Purchase, len(items))
+	for i, it := range items {
+		docs[i], ps[i] = toDocument(it), it.p
 	}
 	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // maxListBody bounds what cm-server reads back from cm-api: a full page of
@@ -56,6 +57,9 @@ func (c *apiClient) buyList(ctx context.Context, username string, page purchase.
 		return buyList{}, fmt.Errorf("build cm-api request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if tp := telemetry.TraceParentFrom(ctx); tp != "" {
+		req.Header.Set("traceparent", tp)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return buyList{}, upstreamProblem(err)
@@ -105,7 +109,8 @@ func handleGetAllUserBuys(log *slog.Logger, api *apiClient) http.Handler {
 			server.Fail(w, r, log, err)
 			return
 		}
-		list, err := api.buyList(r.Context(), username, page)
+		ctx := telemetry.WithTraceParent(r.Context(), telemetry.ChildTraceParent(r.Header.Get("traceparent")))
+		list, err := api.buyList(ctx, username, page)
 		if err != nil {
 			server.Fail(w, r, log, err)
 			return

@@ -18,6 +18,7 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // fakeSender records events, or fails every send with err.
@@ -53,7 +54,7 @@ func newTestServer(t *testing.T, snd sender, apiURL string, apiTimeout time.Dura
 		t.Fatal(err)
 	}
 	log := logging.Discard()
-	return newServer(log, cfg, snd, newAPIClient(apiURL, apiTimeout), server.NewReadiness(log))
+	return newServer(log, cfg, snd, newAPIClient(apiURL, apiTimeout), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
 }
 
 func do(h http.Handler, method, target string, body string, header map[string]string) *httptest.ResponseRecorder {
@@ -322,7 +323,7 @@ func TestSmallRoutes(t *testing.T) {
 func TestRoutesMatchOpenAPI(t *testing.T) {
 	t.Parallel()
 	var patterns []string
-	for _, rt := range routes(logging.Discard(), config{}, &fakeSender{}, nil, nil) {
+	for _, rt := range routes(logging.Discard(), config{}, &fakeSender{}, nil, nil, telemetry.NewMetrics("cm-server")) {
 		patterns = append(patterns, rt.pattern)
 	}
 	apitest.RoutesMatch(t, openAPI, patterns)
@@ -362,7 +363,7 @@ func TestConfig(t *testing.T) {
 func BenchmarkBuyHandler(b *testing.B) {
 	cfg, _ := loadConfig(env.Map(nil))
 	log := logging.Discard()
-	h := newServer(log, cfg, discardSender{}, newAPIClient("http://127.0.0.1:1", time.Second), server.NewReadiness(log))
+	h := newServer(log, cfg, discardSender{}, newAPIClient("http://127.0.0.1:1", time.Second), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest("POST", "/buy", strings.NewReader(joe))

@@ -17,6 +17,7 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 func main() {
@@ -46,7 +47,7 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 	snd := newSender(ctx, log, cfg)
 	api := newAPIClient(cfg.CMAPIURL, cfg.CMAPITimeout)
 	ready := server.NewReadiness(log, server.Check{Name: "events", Ping: snd.Ping})
-	h := newServer(log, cfg, snd, api, ready)
+	h := newServer(log, cfg, snd, api, ready, telemetry.NewMetrics("cm-server"))
 	serveErr := server.Serve(ctx, log, ln, h, cfg.DrainTimeout)
 	// Close the producer only after the last request finished: it flushes,
 	// and no acknowledged purchase may still be in a buffer.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 //go:embed openapi.yaml
@@ -18,12 +19,13 @@ type route struct {
 	handler http.Handler
 }
 
-func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness) []route {
+func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) []route {
 	return []route{
 		{"POST /buy", requireAPIKey(log, cfg.APIKeys, rateLimit(log, cfg.limiter(), handleBuy(log, snd, cfg.source(), cfg.SendTimeout)))},
 		{"GET /getAllUserBuys/{username}", requireAPIKey(log, cfg.APIKeys, handleGetAllUserBuys(log, api))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
+		{"GET /metrics", m.Handler()},
 		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},
 		{"GET /{$}", handleUI()},
 		{"GET /assets/{name}", handleUIAsset(log)},
@@ -31,10 +33,11 @@ func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *ser
 }
 
 // newServer wires every route into one handler.
-func newServer(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness) http.Handler {
+func newServer(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range routes(log, cfg, snd, api, ready) {
+	snd = countingSender{snd, m.Counter("shop_events_sent_total", "Purchase events by outcome: acked by Kafka or the sink, or failed.", "result")}
+	for _, rt := range routes(log, cfg, snd, api, ready, m) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
-	return server.Handler(log, mux)
+	return server.Handler(log, m, mux)
 }

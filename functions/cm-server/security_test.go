@@ -13,6 +13,7 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 const (
@@ -27,7 +28,7 @@ func newConfiguredServer(t *testing.T, vars map[string]string, snd sender) http.
 		t.Fatal(err)
 	}
 	log := logging.Discard()
-	return newServer(log, cfg, snd, newAPIClient("http://127.0.0.1:1", 200*time.Millisecond), server.NewReadiness(log))
+	return newServer(log, cfg, snd, newAPIClient("http://127.0.0.1:1", 200*time.Millisecond), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
 }
 
 func TestAPIKeys(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/protocol"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -67,4 +68,20 @@ func (s *httpSender) Ping(context.Context) error { return nil }
 func (s *httpSender) Close() error {
 	s.client.CloseIdleConnections()
 	return nil
+}
+
+// countingSender counts what a sender's Sends came to.
+type countingSender struct {
+	sender
+	results *prometheus.CounterVec
+}
+
+func (c countingSender) Send(ctx context.Context, e event.Event) error {
+	err := c.sender.Send(ctx, e)
+	if err != nil {
+		c.results.WithLabelValues("failed").Inc()
+	} else {
+		c.results.WithLabelValues("acked").Inc()
+	}
+	return err
 }

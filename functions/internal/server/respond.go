@@ -115,8 +115,8 @@ func (u *unmatched) WriteHeader(code int)        { u.status = code }
 
 // Handler serves mux and answers what no route takes (404, or 405 with the
 // Allow header) in the JSON error shape, then wraps it all in Middleware.
-func Handler(log *slog.Logger, mux *http.ServeMux) http.Handler {
-	return Middleware(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func Handler(log *slog.Logger, obs Observer, mux *http.ServeMux) http.Handler {
+	return Middleware(log, obs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern != "" {
 			mux.ServeHTTP(w, r)
 			return

@@ -81,9 +81,15 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-// Middleware logs every request at debug level and turns a panic into
-// a 500 so one bad request cannot take the process down.
-func Middleware(log *slog.Logger, h http.Handler) http.Handler {
+// Observer records each request, e.g. as Prometheus metrics. route is the
+// mux pattern that served it, "" when none did.
+type Observer interface {
+	ObserveRequest(route, method string, status int, d time.Duration)
+}
+
+// Middleware logs every request at debug level, reports it to obs, and turns
+// a panic into a 500 so one bad request cannot take the process down.
+func Middleware(log *slog.Logger, obs Observer, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -97,6 +103,7 @@ func Middleware(log *slog.Logger, h http.Handler) http.Handler {
 					Fail(rec, r, log, errors.New("panic"))
 				}
 			}
+			obs.ObserveRequest(r.Pattern, r.Method, rec.status, time.Since(start))
 			// Failures are logged once, by Fail; this line is the access log.
 			log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
 				slog.String("path", r.URL.Path), slog.Int("status", rec.status),

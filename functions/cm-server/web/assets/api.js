@@ -1,12 +1,14 @@
 // api.js: the two calls of cm-server's API (see /openapi.yaml).
 
 // APIError is a failed call: the server's message and its problems by field
-// ({price: "must not be negative"}), or a network failure (status 0).
+// ({price: "must not be negative"}), or a network failure (status 0). After a
+// 429 or 503, retryAfter is the server's Retry-After in seconds, else null.
 export class APIError extends Error {
-  constructor(status, message, fields = {}) {
+  constructor(status, message, fields = {}, retryAfter = null) {
     super(message);
     this.status = status;
     this.fields = fields;
+    this.retryAfter = retryAfter;
   }
 
   // retryable: the purchase may be sent again with the same Idempotency-Key.
@@ -15,10 +17,29 @@ export class APIError extends Error {
   }
 }
 
+// apiKey is sent as "Authorization: Bearer <key>" when the shop requires
+// one; "" sends none.
+let apiKey = "";
+
+// useAPIKey sets the key that every later call sends.
+export function useAPIKey(key) {
+  apiKey = key;
+}
+
+// retryAfterSeconds reads a Retry-After header: delay-seconds or an HTTP date.
+function retryAfterSeconds(value) {
+  if (value === null) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+}
+
 async function call(url, init) {
+  const headers = { Accept: "application/json", ...init.headers };
+  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
   let resp;
   try {
-    resp = await fetch(url, { ...init, headers: { Accept: "application/json", ...init.headers } });
+    resp = await fetch(url, { ...init, headers });
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new APIError(0, "Could not reach the shop. Check the connection and try again.");
@@ -30,7 +51,8 @@ async function call(url, init) {
     // Not our JSON, e.g. a proxy's error page; the status says enough.
   }
   if (!resp.ok) {
-    throw new APIError(resp.status, body?.message || `The shop answered ${resp.status}.`, body?.errors || {});
+    throw new APIError(resp.status, body?.message || `The shop answered ${resp.status}.`, body?.errors || {},
+      retryAfterSeconds(resp.headers.get("Retry-After")));
   }
   if (body === null) throw new APIError(resp.status, "The shop's answer could not be read.");
   return body;

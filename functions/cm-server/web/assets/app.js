@@ -1,18 +1,21 @@
 // app.js: the shopper's page. Buy sends one purchase (one Idempotency-Key
 // per purchase, reused only to retry it); getAllUserBuys shows the user's
-// purchases page by page, with the total and a chart over all of them.
+// purchases page by page, with the total and a chart over all of them. An
+// API key, when the shop requires one, is kept for this tab only.
 
-import { APIError, buy, newIdempotencyKey } from "./api.js";
+import { APIError, buy, newIdempotencyKey, useAPIKey } from "./api.js";
 import { MAX_USERID, MAX_USERNAME, checkText, formatCents, parsePrice, parseTimestamp, toLocalInput, zoneLabel } from "./rules.js";
 import { showPurchases } from "./purchases.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("buy-form");
-const fields = { username: $("username"), userid: $("userid"), price: $("price"), timestamp: $("timestamp") };
-const labels = { username: "Username", userid: "User ID", price: "Price", timestamp: "Timestamp", "Idempotency-Key": "Idempotency-Key" };
+const fields = { username: $("username"), userid: $("userid"), price: $("price"), timestamp: $("timestamp"), apikey: $("apikey") };
+const labels = { username: "Username", userid: "User ID", price: "Price", timestamp: "Timestamp", apikey: "API key", "Idempotency-Key": "Idempotency-Key" };
 const buyButton = $("buy");
 const listButton = $("list");
-const STORE = { username: "shop.username", userid: "shop.userid" };
+// The user is remembered on this device (localStorage); the API key only in
+// this tab (sessionStorage): a key should not outlive the browser session.
+const STORE = { username: "shop.username", userid: "shop.userid", apikey: "shop.apikey" };
 
 let lastAttempt = null; // {body, key}: a failed purchase that may be retried as itself
 let busy = false;
@@ -26,6 +29,8 @@ const checks = {
   userid: () => checkText(fields.userid.value, MAX_USERID),
   price: () => parsePrice(fields.price.value.trim()).problem || "",
   timestamp: () => parseTimestamp(fields.timestamp.value, fields.timestamp.validity.badInput).problem || "",
+  // A header can carry only these; the shop's keys are at least 16 of them.
+  apikey: () => /^[\x20-\x7e]*$/.test(fields.apikey.value.trim()) ? "" : "must contain only printable ASCII characters",
 };
 
 function setFieldError(name, problem) {
@@ -70,6 +75,33 @@ function showWelcome(returning) {
   $("welcome-text").textContent = !name ? "" : returning ? `Welcome back, ${name}.` : `Remembered as ${name}.`;
 }
 
+// saveKey makes the API key in the field the one the page sends, and keeps
+// it for this tab; an empty field forgets it.
+function saveKey() {
+  const key = checks.apikey() ? "" : fields.apikey.value.trim();
+  useAPIKey(key);
+  try {
+    if (key) sessionStorage.setItem(STORE.apikey, key);
+    else sessionStorage.removeItem(STORE.apikey);
+  } catch { /* storage is off: the key lives in the field */ }
+  $("forget-key").hidden = fields.apikey.value === "";
+}
+
+function clearKey() {
+  fields.apikey.value = "";
+  setFieldError("apikey", "");
+  saveKey();
+}
+
+// showKeyError puts the shop's refusal of the API key (a 401) next to its field.
+function showKeyError(err, focus = true) {
+  showProblems({});
+  const m = err.message;
+  $("apikey-error").textContent = m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? "" : ".");
+  fields.apikey.setAttribute("aria-invalid", "true");
+  if (focus) fields.apikey.focus();
+}
+
 function setBusy(button, on, text) {
   busy = on;
   button.setAttribute("aria-busy", String(on));
@@ -88,6 +120,7 @@ async function onBuy(event) {
     return;
   }
   showProblems({});
+  saveKey();
   const ts = parseTimestamp(fields.timestamp.value).iso;
   const purchase = { username: fields.username.value, userid: fields.userid.value, price: fields.price.value.trim() };
   if (ts) purchase.timestamp = ts;
@@ -112,11 +145,19 @@ async function onBuy(event) {
 }
 
 // showBuyError explains a refused or failed purchase. One that may have gone
-// through keeps its key and timestamp, so that Buy retries it as itself.
+// through, or was only turned away for now (429, 503), keeps its key and
+// timestamp, so that Buy retries it as itself. A refused API key leaves the
+// attempt as it was: the shop did not look at it.
 function showBuyError(err) {
+  if (err.status === 401) {
+    showKeyError(err);
+    return;
+  }
   if (err.retryable) {
     timestampSet = true;
-    showProblems(err.fields, `${err.message} Choose Buy to try again; it will not be bought twice.`);
+    const why = err.status !== 429 ? err.message
+      : `Too many purchases; retry in ${err.retryAfter === null ? "a moment" : `${err.retryAfter} s`}.`;
+    showProblems(err.fields, `${why} Choose Buy to try again; it will not be bought twice.`);
     return;
   }
   lastAttempt = null;
@@ -140,19 +181,24 @@ function showBought(id, price) {
 }
 
 function onList() {
-  const problems = validate(["username"]);
+  const problems = validate(["username", "apikey"]);
   showProblems(problems);
-  if (problems.username) return;
+  if (Object.keys(problems).length > 0) return;
   $("form-error").textContent = "";
+  saveKey();
   remember();
   showPurchases(fields.username.value).catch(showListError);
 }
 
 // showListError puts a failed getAllUserBuys next to the form, like Buy's.
-function showListError(err) {
+function showListError(err, focus = true) {
   if (!(err instanceof APIError)) throw err;
-  showProblems(err.fields, err.message);
+  if (err.status === 401) showKeyError(err, focus);
+  else showProblems(err.fields, err.message);
 }
+
+// onForget forgets the user on this device, and the API key with them.
+
 
 function onForget() {
   try {
@@ -161,6 +207,7 @@ function onForget() {
   } catch { /* storage is off */ }
   fields.username.value = "";
   fields.userid.value = "";
+  clearKey();
   showWelcome(false);
   fields.username.focus();
 }
@@ -169,6 +216,7 @@ function onForget() {
 function onInput(event) {
   const name = event.target.name;
   if (name === "timestamp") timestampSet = true;
+  if (name === "apikey") saveKey();
   if (name in checks && event.target.getAttribute("aria-invalid") === "true" && !checks[name]()) {
     setFieldError(name, "");
   }
@@ -180,14 +228,18 @@ function start() {
   try {
     fields.username.value = localStorage.getItem(STORE.username) || "";
     fields.userid.value = localStorage.getItem(STORE.userid) || "";
+    fields.apikey.value = sessionStorage.getItem(STORE.apikey) || "";
   } catch { /* storage is off */ }
+  saveKey();
   showWelcome(true);
   form.addEventListener("submit", onBuy);
   form.addEventListener("input", onInput);
   listButton.addEventListener("click", onList);
   $("forget").addEventListener("click", onForget);
   $("now").addEventListener("click", setTimestampNow);
-  if (fields.username.value && !checks.username()) showPurchases(fields.username.value).catch(showListError);
+  $("forget-key").addEventListener("click", () => { clearKey(); fields.apikey.focus(); });
+  // Shown without a click, so a refused key is marked but does not take the focus.
+  if (fields.username.value && !checks.username()) showPurchases(fields.username.value).catch((err) => showListError(err, false));
 }
 
 start();

@@ -39,7 +39,9 @@ export async function showPurchases(username, bought) {
     await loadSummary(v);
   } catch (err) {
     if (err?.name === "AbortError") return;
-    if (v === view) setStatus("The purchases could not be loaded.", true);
+    if (v === view) {
+      setStatus(err?.status === 401 ? "The shop needs an API key to show the purchases." : "The purchases could not be loaded.", true);
+    }
     throw err;
   }
 }

@@ -1,0 +1,84 @@
+// Package telemetry holds what makes both functions observable in
+// production: Prometheus metrics on /metrics and the W3C trace context that
+// follows a purchase from POST /buy through Kafka into the store.
+package telemetry
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is one function's registry and its HTTP metrics. Each function
+// registers its own counters on Registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+	labels   prometheus.Labels
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// LatencyBuckets suit requests that take from a fraction of a millisecond
+// (a cached list) to seconds (a broker outage).
+var LatencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// NewMetrics returns a registry with the Go runtime, process and HTTP
+// metrics of function.
+func NewMetrics(function string) *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		Registry: reg,
+		labels:   prometheus.Labels{"function": function},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shop_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
+			ConstLabels: prometheus.Labels{"function": function},
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "shop_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			ConstLabels: prometheus.Labels{"function": function}, Buckets: LatencyBuckets,
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// ObserveRequest records one request. route is the mux pattern ("" for a
+// request no route took), so label values stay few.
+func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// Counter registers a counter with the function's label and labels.
+func (m *Metrics) Counter(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: m.labels}, labels)
+	m.Registry.MustRegister(c)
+	return c
+}
+
+// Histogram registers a histogram with the function's label.
+func (m *Metrics) Histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, ConstLabels: m.labels, Buckets: buckets})
+	m.Registry.MustRegister(h)
+	return h
+}
+
+// Gauge registers a gauge with the function's label and labels.
+func (m *Metrics) Gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: m.labels}, labels)
+	m.Registry.MustRegister(g)
+	return g
+}
