@@ -23,6 +23,6 @@ func newShopMetrics(m *telemetry.Metrics) *shopMetrics {
 		batchSize: m.Histogram("shop_store_batch_size", "Purchases per insertMany (group commit).",
 			[]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}),
 		batchSeconds: m.Histogram("shop_store_batch_duration_seconds", "Time to write one batch.", telemetry.LatencyBuckets),
-		lag: m.Gauge("shop_consumer_lag", "Records behind the partition's high-water mark (Kafka mode).", "topic", "partition"),
+		lag:          m.Gauge("shop_consumer_lag", "Records behind the partition's high-water mark (Kafka mode).", "topic", "partition"),
 	}
 }

@@ -8,10 +8,10 @@ import (
 	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/protocol"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // errNotDelivered means the event was not acknowledged; the client may retry.
