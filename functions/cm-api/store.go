@@ -55,6 +55,10 @@ var listIndex = mongo.IndexModel{
 	Options: options.Index().SetName("username_timestamp_id"),
 }
 
+// listProjection reads only what a list shows.
+var listProjection = bson.D{{Key: "username", Value: 1}, {Key: "userid", Value: 1},
+	{Key: "price_minor", Value: 1}, {Key: "timestamp", Value: 1}}
+
 // mongoStore is the MongoDB store. Writes use majority write concern: a
 // purchase is acknowledged only once a majority of the replica set has it.
 type mongoStore struct {
@@ -190,7 +194,7 @@ func (s *mongoStore) List(ctx context.Context, username string, page purchase.Pa
 			bson.D{{Key: "timestamp", Value: c.Timestamp}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
 		}})
 	}
-	opts := options.Find().SetSort(listIndex.Keys).SetLimit(int64(page.Limit) + 1)
+	opts := options.Find().SetSort(listIndex.Keys).SetLimit(int64(page.Limit) + 1).SetProjection(listProjection)
 	cur, err := s.coll.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("list purchases of %q: %w", username, err)
