@@ -58,6 +58,7 @@ func chromePath(t *testing.T) string {
 type buyRequest struct {
 	Body string
 	Key  string // Idempotency-Key
+	Auth string // Authorization
 }
 
 // browser is one headless Chromium with one tab. It sees every POST /buy
@@ -176,9 +177,9 @@ func (b *browser) continueBuy(e *fetch.EventRequestPaused) {
 		raw, _ := base64.StdEncoding.DecodeString(entry.Bytes)
 		body.Write(raw)
 	}
-	key, _ := e.Request.Headers["Idempotency-Key"].(string)
 	b.mu.Lock()
-	b.buys = append(b.buys, buyRequest{body.String(), key})
+	b.buys = append(b.buys, buyRequest{body.String(), header(e.Request.Headers, "Idempotency-Key"),
+		header(e.Request.Headers, "Authorization")})
 	rewrite, fail := b.rewrite, b.failNext
 	b.rewrite, b.failNext = nil, false
 	b.mu.Unlock()
@@ -192,6 +193,16 @@ func (b *browser) continueBuy(e *fetch.EventRequestPaused) {
 		next = next.WithPostData(base64.StdEncoding.EncodeToString([]byte(rewrite(body.String()))))
 	}
 	_ = next.Do(ctx) // fails only when the browser is gone
+}
+
+// header returns the value of the named request header, "" when absent.
+func header(h network.Headers, name string) string {
+	for k, v := range h {
+		if s, ok := v.(string); ok && strings.EqualFold(k, name) {
+			return s
+		}
+	}
+	return ""
 }
 
 // sentBuys returns the POST /buy requests the page sent so far.

@@ -254,11 +254,7 @@ func (s *session) fitsAPhone(t *testing.T) {
 }
 
 // hadNoConsoleErrors checks that nothing failed in the page, CSP violations included.
-func (s *session) hadNoConsoleErrors(t *testing.T) {
-	if problems := s.b.consoleProblems(t); len(problems) > 0 {
-		t.Errorf("got %d problems, want none:\n%s", len(problems), strings.Join(problems, "\n"))
-	}
-}
+func (s *session) hadNoConsoleErrors(t *testing.T) { expectNoProblems(t, s.b) }
 
 // storedThePagePurchases checks the page's purchases against what the shop
 // stored: each once, none of the refused ones.

@@ -29,7 +29,7 @@ const checks = {
   userid: () => checkText(fields.userid.value, MAX_USERID),
   price: () => parsePrice(fields.price.value.trim()).problem || "",
   timestamp: () => parseTimestamp(fields.timestamp.value, fields.timestamp.validity.badInput).problem || "",
-  // A header can carry only these; the shop's keys are at least 16 of them.
+  // Only printable ASCII can go into the Authorization header.
   apikey: () => /^[\x20-\x7e]*$/.test(fields.apikey.value.trim()) ? "" : "must contain only printable ASCII characters",
 };
 
@@ -198,8 +198,6 @@ function showListError(err, focus = true) {
 }
 
 // onForget forgets the user on this device, and the API key with them.
-
-
 function onForget() {
   try {
     localStorage.removeItem(STORE.username);
