@@ -85,6 +85,7 @@ type workload struct {
 	m          manifest
 	labels     map[string]string // pod template labels
 	containers []corev1.Container
+	volumes    []corev1.Volume
 }
 
 // workloads decodes every Knative Service and Deployment in b.
@@ -97,13 +98,13 @@ func (b bundle) workloads() ([]workload, error) {
 			if err := json.Unmarshal(m.json(), &svc); err != nil {
 				return nil, fmt.Errorf("%s: %w", m, err)
 			}
-			out = append(out, workload{m: m, labels: svc.Spec.Template.Labels, containers: svc.Spec.Template.Spec.Containers})
+			out = append(out, workload{m: m, labels: svc.Spec.Template.Labels, containers: svc.Spec.Template.Spec.Containers, volumes: svc.Spec.Template.Spec.Volumes})
 		case m.apiVersion() == "apps/v1" && m.kind() == "Deployment":
 			var d appsv1.Deployment
 			if err := json.Unmarshal(m.json(), &d); err != nil {
 				return nil, fmt.Errorf("%s: %w", m, err)
 			}
-			out = append(out, workload{m: m, labels: d.Spec.Template.Labels, containers: d.Spec.Template.Spec.Containers})
+			out = append(out, workload{m: m, labels: d.Spec.Template.Labels, containers: d.Spec.Template.Spec.Containers, volumes: d.Spec.Template.Spec.Volumes})
 		}
 	}
 	return out, nil

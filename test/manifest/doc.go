@@ -13,6 +13,14 @@
 // ko:// image is a main package that builds with CGO_ENABLED=0 for linux/amd64
 // and linux/arm64, and that `helm lint` and `helm template` pass.
 //
+// Security rules apply to every bundle: secrets (API_KEYS, KAFKA_SASL_PASSWORD,
+// MONGODB_PASSWORD, MONGODB_URI, and any name that says so) reach a container
+// only through secretKeyRef, never as a literal or in a ConfigMap; mounts are
+// read-only; API keys and the rate limit are on by default; what the functions
+// use to reach Kafka is what the KafkaSinks, the KafkaSource and KEDA use; every
+// variable a manifest sets is one the function reads; and the chart's
+// NOTES.txt says how to create every Secret a release reads.
+//
 // The package holds only tests; run them with `go test ./test/manifest/...`.
 // -short skips the parts that need helm, the shared CRDs or a full build.
 package manifest

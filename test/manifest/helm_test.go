@@ -8,10 +8,14 @@ import (
 
 // chartVariant is one set of values the chart must render valid manifests for.
 type chartVariant struct {
-	name string
-	mode string // "knative" or "kubernetes"
-	set  []string
+	name    string
+	mode    string // "knative" or "kubernetes"
+	set     []string
+	authOff bool // API keys switched off on purpose
 }
+
+// kafkaAuthValues switch on SCRAM over TLS with a private CA.
+var kafkaAuthValues = []string{"kafka.auth.sasl.enabled=true", "kafka.auth.sasl.username=shop", "kafka.auth.tls.enabled=true"}
 
 // chartVariants switches each optional feature on, alone and together.
 var chartVariants = []chartVariant{
@@ -26,6 +30,18 @@ var chartVariants = []chartVariant{
 	{name: "all_dependencies", mode: "knative", set: []string{"strimzi.enabled=true", "mongodbCommunity.enabled=true"}},
 	{name: "kubernetes_mode", mode: "kubernetes", set: []string{"mode=kubernetes"}},
 	{name: "kubernetes_mode_all_dependencies", mode: "kubernetes", set: []string{"mode=kubernetes", "strimzi.enabled=true", "mongodbCommunity.enabled=true"}},
+	{name: "kafka_sasl_tls", mode: "knative", set: kafkaAuthValues},
+	{name: "kafka_sasl_plain_without_tls", mode: "knative", set: []string{"kafka.auth.sasl.enabled=true", "kafka.auth.sasl.username=shop", "kafka.auth.sasl.mechanism=PLAIN"}},
+	{name: "kafka_tls_system_roots", mode: "knative", set: []string{"kafka.auth.tls.enabled=true", "kafka.auth.tls.caSecret.name="}},
+	{name: "kafka_separate_secrets", mode: "knative", set: append([]string{"kafka.auth.sasl.passwordSecret.name=shop-kafka-user",
+		"kafka.auth.tls.caSecret.name=my-cluster-cluster-ca-cert", "kafka.auth.knativeSecretName=shop-kafka-knative"}, kafkaAuthValues...)},
+	{name: "kubernetes_mode_kafka_sasl_tls", mode: "kubernetes", set: append([]string{"mode=kubernetes"}, kafkaAuthValues...)},
+	{name: "kubernetes_mode_kafka_tls_system_roots", mode: "kubernetes", set: []string{"mode=kubernetes", "kafka.auth.tls.enabled=true", "kafka.auth.tls.caSecret.name="}},
+	{name: "api_keys_disabled", mode: "knative", set: []string{"cmServer.apiKeys.enabled=false"}, authOff: true},
+	{name: "rate_limit_fractional", mode: "knative", set: []string{"cmServer.rateLimit.perSecond=0.5", "cmServer.rateLimit.burst=1"}},
+	{name: "mongodb_credentials_secret", mode: "knative", set: []string{"mongodb.credentialsSecret.name=cm-api-mongodb-user", "mongodb.caSecret.name=cm-api-mongodb-ca"}},
+	{name: "kubernetes_mode_everything_secured", mode: "kubernetes", set: append([]string{"mode=kubernetes", "cmServer.trustForwardedFor=true",
+		"mongodb.credentialsSecret.name=cm-api-mongodb-user", "mongodb.caSecret.name=cm-api-mongodb-ca"}, kafkaAuthValues...)},
 }
 
 // TestHelmLint_passes runs `helm lint --strict` for the defaults and each variant.
@@ -70,6 +86,14 @@ func TestHelmTemplate_rendersValidManifests(t *testing.T) {
 			for _, err := range checkPolicy(ms) {
 				t.Errorf("policy: got %v, want none", err)
 			}
+			if !variant.authOff {
+				for _, err := range checkSecureDefaults(ms) {
+					t.Errorf("secure defaults: got %v, want none", err)
+				}
+			}
+			for _, err := range checkEnvKnown(t, ms) {
+				t.Errorf("env: got %v, want none", err)
+			}
 		})
 	}
 }
@@ -91,6 +115,14 @@ func TestHelmTemplate_rejectsBadValues(t *testing.T) {
 		{name: "unknown_ordering", set: []string{"kafkaSource.ordering=random"}, want: "ordering"},
 		{name: "replication_above_broker_count", set: []string{"strimzi.enabled=true", "strimzi.replicas=1"}, want: "replicationFactor"},
 		{name: "more_consumers_than_partitions", set: []string{"kafkaSource.keda.maxScale=20"}, want: "partitions"},
+		{name: "sasl_without_username", set: []string{"kafka.auth.sasl.enabled=true"}, want: "username"},
+		{name: "unknown_sasl_mechanism", set: []string{"kafka.auth.sasl.mechanism=GSSAPI"}, want: "mechanism"},
+		{name: "kafka_auth_with_plaintext_strimzi", set: append([]string{"strimzi.enabled=true"}, kafkaAuthValues...), want: "Strimzi"},
+		{name: "mongodb_credentials_with_operator_uri", set: []string{"mongodbCommunity.enabled=true", "mongodb.credentialsSecret.name=x"}, want: "credentialsSecret"},
+		{name: "api_keys_secret_without_name", set: []string{"cmServer.apiKeys.secret.name="}, want: "name"},
+		{name: "negative_rate_limit", set: []string{"cmServer.rateLimit.perSecond=-1"}, want: "perSecond"},
+		{name: "zero_burst", set: []string{"cmServer.rateLimit.burst=0"}, want: "burst"},
+		{name: "trust_forwarded_for_not_a_boolean", set: []string{"cmServer.trustForwardedFor=yes"}, want: "trustForwardedFor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

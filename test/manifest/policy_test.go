@@ -12,6 +12,26 @@ import (
 // credentialURL matches a URL with a password in it (scheme://user:pass@host).
 var credentialURL = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`)
 
+// secretEnv are the variables that hold secrets (see the functions' config.go):
+// they may reach a container only through valueFrom.secretKeyRef.
+var secretEnv = map[string]bool{
+	"API_KEYS": true, "KAFKA_SASL_PASSWORD": true, "MONGODB_PASSWORD": true, "MONGODB_URI": true,
+}
+
+// isSecretEnv reports whether a variable holds a secret: one of secretEnv, or
+// a name that says so, so that a new secret is covered before it is listed.
+func isSecretEnv(name string) bool {
+	if secretEnv[name] {
+		return true
+	}
+	for _, word := range []string{"PASSWORD", "URI", "TOKEN", "SECRET", "API_KEY", "CREDENTIAL"} {
+		if strings.Contains(name, word) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkPolicy returns every departure from the deployment rules: no secrets,
 // probes, requests and limits, a restricted security context, scale to zero.
 func checkPolicy(ms []manifest) []error {
@@ -25,6 +45,14 @@ func checkPolicy(ms []manifest) []error {
 				errs = append(errs, fmt.Errorf("%s: got a URL with credentials, want them only in a Secret", m))
 			}
 		})
+		if m.apiVersion() == "v1" && m.kind() == "ConfigMap" {
+			data, _, _ := nestedMap(m.obj, "data")
+			for k := range data {
+				if isSecretEnv(k) {
+					errs = append(errs, fmt.Errorf("%s: got secret %s in a ConfigMap, want it only from a Secret via secretKeyRef", m, k))
+				}
+			}
+		}
 	}
 	ws, err := bundle(ms).workloads()
 	if err != nil {
@@ -72,9 +100,18 @@ func checkContainer(m manifest, c corev1.Container) []error {
 		fail("securityContext: got %+v, want non-root, read-only root, no privilege escalation, drop ALL, seccomp RuntimeDefault", sc)
 	}
 	for _, e := range c.Env {
-		secretish := strings.Contains(e.Name, "URI") || strings.Contains(e.Name, "PASSWORD") || strings.Contains(e.Name, "TOKEN")
-		if secretish && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
-			fail("env %s: got %+v, want valueFrom.secretKeyRef", e.Name, e)
+		if isSecretEnv(e.Name) && (e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+			fail("env %s: got %+v, want only valueFrom.secretKeyRef (never a literal value)", e.Name, e)
+		}
+	}
+	for _, from := range c.EnvFrom {
+		if from.SecretRef != nil {
+			fail("envFrom: got secretRef %s, want each secret named in env with secretKeyRef", from.SecretRef.Name)
+		}
+	}
+	for _, vm := range c.VolumeMounts {
+		if !vm.ReadOnly {
+			fail("volumeMount %s at %s: got writable, want readOnly (the root file system is read-only too)", vm.Name, vm.MountPath)
 		}
 	}
 	return errs

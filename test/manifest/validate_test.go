@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"knative.dev/eventing/pkg/apis/feature"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	"knative.dev/pkg/apis"
@@ -67,6 +66,9 @@ func (v *validator) validate(m manifest) error {
 	}
 	if m.apiVersion() == "keda.sh/v1alpha1" && m.kind() == "ScaledObject" {
 		return validateScaledObject(m)
+	}
+	if m.apiVersion() == "keda.sh/v1alpha1" && m.kind() == "TriggerAuthentication" {
+		return validateTriggerAuthentication(m)
 	}
 	return fmt.Errorf("%s: no schema for %s: add its upstream CRD to the shared CRDs or a validator here", m, m.apiVersion())
 }
@@ -178,76 +180,4 @@ func knativeErrors(m manifest, fe *apis.FieldError) error {
 		parts = append(parts, fe.Error())
 	}
 	return fmt.Errorf("%s: %s", m, strings.Join(parts, "; "))
-}
-
-// scaledObject is the part of KEDA's keda.sh/v1alpha1 ScaledObject (kedacore/keda
-// apis/keda/v1alpha1) the chart may use. The shared CRDs hold no KEDA CRD; add
-// keda.sh_scaledobjects.yaml there and the CRD validation takes over.
-type scaledObject struct {
-	APIVersion string         `json:"apiVersion"`
-	Kind       string         `json:"kind"`
-	Metadata   map[string]any `json:"metadata"`
-	Spec       struct {
-		ScaleTargetRef *struct {
-			APIVersion string `json:"apiVersion,omitempty"`
-			Kind       string `json:"kind,omitempty"`
-			Name       string `json:"name"`
-		} `json:"scaleTargetRef"`
-		PollingInterval *int32 `json:"pollingInterval,omitempty"`
-		CooldownPeriod  *int32 `json:"cooldownPeriod,omitempty"`
-		MinReplicaCount *int32 `json:"minReplicaCount,omitempty"`
-		MaxReplicaCount *int32 `json:"maxReplicaCount,omitempty"`
-		Triggers        []struct {
-			Type     string            `json:"type"`
-			Name     string            `json:"name,omitempty"`
-			Metadata map[string]string `json:"metadata"`
-		} `json:"triggers"`
-	} `json:"spec"`
-}
-
-// kafkaScalerKeys are the trigger metadata keys of KEDA's Kafka scaler.
-var kafkaScalerKeys = map[string]bool{
-	"bootstrapServers": true, "consumerGroup": true, "topic": true, "lagThreshold": true,
-	"activationLagThreshold": true, "offsetResetPolicy": true, "allowIdleConsumers": true,
-	"scaleToZeroOnInvalidOffset": true, "excludePersistentLag": true, "limitToPartitionsWithLag": true,
-	"partitionLimitation": true, "version": true, "sasl": true, "tls": true,
-}
-
-func validateScaledObject(m manifest) error {
-	var so scaledObject
-	if err := decodeStrict(m, &so); err != nil {
-		return err
-	}
-	var errs field.ErrorList
-	spec := field.NewPath("spec")
-	if so.Spec.ScaleTargetRef == nil || so.Spec.ScaleTargetRef.Name == "" {
-		errs = append(errs, field.Required(spec.Child("scaleTargetRef", "name"), ""))
-	}
-	if so.Spec.MinReplicaCount != nil && so.Spec.MaxReplicaCount != nil && *so.Spec.MinReplicaCount > *so.Spec.MaxReplicaCount {
-		errs = append(errs, field.Invalid(spec.Child("minReplicaCount"), *so.Spec.MinReplicaCount, "greater than maxReplicaCount"))
-	}
-	if len(so.Spec.Triggers) == 0 {
-		errs = append(errs, field.Required(spec.Child("triggers"), ""))
-	}
-	for i, tr := range so.Spec.Triggers {
-		p := spec.Child("triggers").Index(i)
-		if tr.Type != "kafka" {
-			errs = append(errs, field.NotSupported(p.Child("type"), tr.Type, []string{"kafka"}))
-			continue
-		}
-		for k := range tr.Metadata {
-			if !kafkaScalerKeys[k] {
-				errs = append(errs, field.Invalid(p.Child("metadata", k), nil, "unknown kafka scaler key"))
-			}
-		}
-		for _, k := range []string{"bootstrapServers", "consumerGroup", "topic", "lagThreshold"} {
-			if tr.Metadata[k] == "" {
-				errs = append(errs, field.Required(p.Child("metadata", k), ""))
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s: %w", m, errs.ToAggregate())
-	}
-	return nil
 }

@@ -21,6 +21,8 @@ func checkWiring(ms []manifest, mode string) []error {
 	}
 	errs = append(errs, checkStrimziWiring(b)...)
 	errs = append(errs, checkMongoWiring(b)...)
+	errs = append(errs, checkKafkaAuthWiring(b, mode)...)
+	errs = append(errs, checkMongoCredentials(b)...)
 	return errs
 }
 
@@ -79,6 +81,7 @@ func checkKnativeWiring(b bundle) []error {
 	if api := configData(b, "cm-api-config"); api == nil || api["KAFKA_BROKERS"] != "" {
 		fail("cm-api-config: got %v, want it present and without KAFKA_BROKERS (Knative mode is HTTP-only)", api)
 	}
+	errs = append(errs, checkForwardedFor(b)...)
 	return errs
 }
 

@@ -76,6 +76,142 @@ connectionString.standard
 {{- end -}}
 {{- end }}
 
+{{/* Whether any Kafka authentication or encryption is on ("true" or ""). */}}
+{{- define "scalable-shop.kafkaAuth" -}}
+{{- if or .Values.kafka.auth.sasl.enabled .Values.kafka.auth.tls.enabled }}true{{ end -}}
+{{- end }}
+
+{{/* Where the Kafka and MongoDB CA bundles are mounted (read-only). */}}
+{{- define "scalable-shop.kafkaCADir" -}}/etc/scalable-shop/kafka-ca{{- end }}
+{{- define "scalable-shop.mongoCADir" -}}/etc/scalable-shop/mongodb-ca{{- end }}
+
+{{/*
+ConfigMap entries for a function that talks to Kafka: the SASL mechanism and
+user and the TLS switch. The password is never here (see kafkaAuthEnv).
+*/}}
+{{- define "scalable-shop.kafkaAuthConfig" -}}
+{{- with .Values.kafka.auth }}
+{{- if .sasl.enabled }}
+KAFKA_SASL_MECHANISM: {{ .sasl.mechanism | quote }}
+KAFKA_SASL_USERNAME: {{ .sasl.username | quote }}
+{{- end }}
+{{- if .tls.enabled }}
+KAFKA_TLS: "true"
+{{- if .tls.caSecret.name }}
+KAFKA_TLS_CA_FILE: {{ printf "%s/ca.crt" (include "scalable-shop.kafkaCADir" $) | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Container env entries with the Kafka password, from its Secret. */}}
+{{- define "scalable-shop.kafkaAuthEnv" -}}
+{{- with .Values.kafka.auth.sasl }}
+{{- if .enabled }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .passwordSecret.name }}
+      key: {{ .passwordSecret.key }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* cm-server's secret env entries: the API keys and the Kafka password. */}}
+{{- define "scalable-shop.cmServerEnv" -}}
+{{- with .Values.cmServer.apiKeys }}
+{{- if .enabled }}
+- name: API_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret.name }}
+      key: {{ .secret.key }}
+{{- end }}
+{{- end }}
+{{- include "scalable-shop.kafkaAuthEnv" . }}
+{{- end }}
+
+{{/* cm-api's MongoDB env entries: the URI and, optionally, the credentials. */}}
+{{- define "scalable-shop.mongoEnv" -}}
+- name: MONGODB_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "scalable-shop.mongoSecretName" . }}
+      key: {{ include "scalable-shop.mongoSecretKey" . }}
+{{- with .Values.mongodb.credentialsSecret }}
+{{- if .name }}
+- name: MONGODB_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .usernameKey }}
+- name: MONGODB_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .passwordKey }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Read-only CA bundles from Secrets: volumeMounts and volumes. Call with
+(dict "ctx" $ "kafka" true|false "mongo" true|false) for which ones the
+container may need; each is rendered only when its Secret is configured.
+*/}}
+{{- define "scalable-shop.caVolumeList" -}}
+{{- $v := .ctx.Values -}}
+{{- $out := list -}}
+{{- if and .kafka $v.kafka.auth.tls.enabled $v.kafka.auth.tls.caSecret.name -}}
+{{- $out = append $out (dict "name" "kafka-ca" "dir" (include "scalable-shop.kafkaCADir" .ctx) "secret" $v.kafka.auth.tls.caSecret) -}}
+{{- end -}}
+{{- if and .mongo $v.mongodb.caSecret.name -}}
+{{- $out = append $out (dict "name" "mongodb-ca" "dir" (include "scalable-shop.mongoCADir" .ctx) "secret" $v.mongodb.caSecret) -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end }}
+
+{{- define "scalable-shop.caVolumeMounts" -}}
+{{- range include "scalable-shop.caVolumeList" . | fromJsonArray }}
+- name: {{ .name }}
+  mountPath: {{ .dir }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "scalable-shop.caVolumes" -}}
+{{- range include "scalable-shop.caVolumeList" . | fromJsonArray }}
+- name: {{ .name }}
+  secret:
+    secretName: {{ .secret.name }}
+    items:
+      - key: {{ .secret.key }}
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{/* TRUST_FORWARDED_FOR: auto = true behind Knative's ingress, else false. */}}
+{{- define "scalable-shop.trustForwardedFor" -}}
+{{- $v := .Values.cmServer.trustForwardedFor -}}
+{{- if eq (toString $v) "auto" -}}
+{{ eq .Values.mode "knative" }}
+{{- else -}}
+{{ $v }}
+{{- end -}}
+{{- end }}
+
+{{/* Whether KEDA needs a TriggerAuthentication: a password or a CA to read. */}}
+{{- define "scalable-shop.kedaAuth" -}}
+{{- with .Values.kafka.auth }}
+{{- if or .sasl.enabled (and .tls.enabled .tls.caSecret.name) }}true{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* KEDA's name for a SASL mechanism. */}}
+{{- define "scalable-shop.kedaSASL" -}}
+{{- get (dict "PLAIN" "plaintext" "SCRAM-SHA-256" "scram_sha256" "SCRAM-SHA-512" "scram_sha512") . -}}
+{{- end }}
+
 {{/* cm-api's in-cluster URL: the same in both modes. */}}
 {{- define "scalable-shop.cmApiURL" -}}
 {{ printf "http://cm-api.%s.svc.cluster.local" .Release.Namespace }}
@@ -145,5 +281,14 @@ autoscaling.knative.dev/initial-scale: {{ .initialScale | quote }}
 {{- end }}
 {{- if gt (int .Values.cmApi.keda.minReplicas) (int .Values.cmApi.keda.maxReplicas) }}
 {{- fail "cmApi.keda.minReplicas exceeds cmApi.keda.maxReplicas" }}
+{{- end }}
+{{- if and .Values.kafka.auth.sasl.enabled (not .Values.kafka.auth.sasl.username) }}
+{{- fail "kafka.auth.sasl.enabled needs kafka.auth.sasl.username" }}
+{{- end }}
+{{- if and .Values.strimzi.enabled (include "scalable-shop.kafkaAuth" .) }}
+{{- fail "kafka.auth: the in-chart Strimzi cluster (strimzi.enabled) has a plaintext listener only; use your own Kafka for SASL/TLS (README.md shows a SCRAM listener and KafkaUser)" }}
+{{- end }}
+{{- if and .Values.mongodbCommunity.enabled .Values.mongodb.credentialsSecret.name }}
+{{- fail "mongodb.credentialsSecret: with mongodbCommunity.enabled the operator's connection string already carries cm-api's credentials; leave it empty" }}
 {{- end }}
 {{- end }}
