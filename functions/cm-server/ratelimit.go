@@ -68,16 +68,15 @@ func (l *limiter) allow(client string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
-// clientOf names the client of r: its API key, else the first address in
-// X-Forwarded-For when the proxy in front is trusted, else the peer address.
+// clientOf names the client of r: its API key, else its address from
+// X-Forwarded-For when the proxies in front are trusted, else the peer.
 func (l *limiter) clientOf(r *http.Request) string {
 	if id, ok := r.Context().Value(clientKey{}).(string); ok {
 		return id
 	}
 	if l.trustXFF {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			return "ip-" + strings.TrimSpace(first)
+		if addr := forwardedClient(r.Header.Values("X-Forwarded-For")); addr != "" {
+			return "ip-" + addr
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -101,4 +100,34 @@ func rateLimit(log *slog.Logger, l *limiter, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// forwardedClient picks the client from X-Forwarded-For. Each proxy appends
+// the address it was called from, and a client can forge what comes before.
+// So read from the right, skip the cluster's own proxies (private, loopback
+// and link-local addresses), and take the first public address: the one the
+// edge proxy saw. A chain of private addresses only (a caller inside the
+// cluster) gives its left-most one.
+func forwardedClient(headers []string) string {
+	var addrs []string
+	for _, h := range headers {
+		for _, a := range strings.Split(h, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	for i := len(addrs) - 1; i >= 0; i-- {
+		ip := net.ParseIP(addrs[i])
+		if ip == nil {
+			continue
+		}
+		if !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
+			return ip.String()
+		}
+	}
+	if len(addrs) > 0 {
+		return addrs[0]
+	}
+	return ""
 }

@@ -86,19 +86,19 @@ func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	h := newConfiguredServer(t, map[string]string{"BUY_RATE_LIMIT": "1", "BUY_RATE_BURST": "3", "TRUST_FORWARDED_FOR": "true"}, &fakeSender{})
 	buy := func(client string) *http.Response {
-		rec := do(h, "POST", "/buy", joe, map[string]string{"Content-Type": "application/json", "X-Forwarded-For": client + ", 10.0.0.1"})
+		rec := do(h, "POST", "/buy", joe, map[string]string{"Content-Type": "application/json", "X-Forwarded-For": "198.51.100.99, " + client + ", 10.0.0.1"})
 		return rec.Result()
 	}
 	for i := range 3 {
-		if got := buy("192.0.2.1").StatusCode; got != http.StatusAccepted {
+		if got := buy("203.0.113.1").StatusCode; got != http.StatusAccepted {
 			t.Fatalf("buy %d within the burst: got %d, want 202", i+1, got)
 		}
 	}
-	resp := buy("192.0.2.1")
+	resp := buy("203.0.113.1")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("buy 4: got %d Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	if got := buy("192.0.2.2").StatusCode; got != http.StatusAccepted {
+	if got := buy("203.0.113.2").StatusCode; got != http.StatusAccepted {
 		t.Errorf("another client: got %d, want 202 (limits are per client)", got)
 	}
 }
@@ -177,5 +177,26 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "REDACTED") || !strings.Contains(logs.String(), "cannot reach Kafka") {
 		t.Errorf("logs: want the redacted cm-api URL and the Kafka failure; got:\n%s", logs.String())
+	}
+}
+
+func TestForwardedClient(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		headers []string
+		want    string
+	}{
+		{"edge_appended_client", []string{"203.0.113.7, 10.0.0.5"}, "203.0.113.7"},
+		{"forged_prefix_ignored", []string{"198.51.100.1, 203.0.113.7, 10.0.0.5, 10.0.0.6"}, "203.0.113.7"},
+		{"several_headers", []string{"198.51.100.1", "203.0.113.7, 127.0.0.1"}, "203.0.113.7"},
+		{"in_cluster_caller", []string{"10.1.2.3, 10.0.0.5"}, "10.1.2.3"},
+		{"garbage_skipped", []string{"not-an-ip, 203.0.113.9"}, "203.0.113.9"},
+		{"none", nil, ""},
+	}
+	for _, tt := range tests {
+		if got := forwardedClient(tt.headers); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
