@@ -18,12 +18,7 @@ type buyListResponse struct {
 // handleBuyList answers GET /buyList/{username}: newest first, paged.
 func handleBuyList(log *slog.Logger, st store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		username, err := purchase.ParseUsername(r.PathValue("username"))
-		if err != nil {
-			server.Fail(w, r, log, server.BadRequest("username", err.Error()))
-			return
-		}
-		page, err := purchase.ParsePage(r.URL.Query())
+		username, page, err := purchase.ParseList(r.PathValue("username"), r.URL.Query())
 		if err != nil {
 			server.Fail(w, r, log, err)
 			return

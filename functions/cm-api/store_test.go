@@ -3,49 +3,23 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
-	"github.com/scalable-shop/scalable-shop/hack/stack"
+	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
-var (
-	mongoOnce sync.Once
-	mongoURI  string
-	mongoErr  error
-)
-
-// testMongoURI is MONGODB_URI, or one embedded FerretDB shared by this
-// package's tests (each test gets its own database).
+// testMongoURI is MONGODB_URI, or the embedded FerretDB the test harness
+// shares within this test process (each test gets its own database).
 func testMongoURI(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: needs a MongoDB wire-protocol server (embedded FerretDB or MONGODB_URI); skipped with -short")
 	}
-	mongoOnce.Do(func() {
-		if mongoURI = os.Getenv("MONGODB_URI"); mongoURI != "" {
-			return
-		}
-		dir, err := os.MkdirTemp("", "cm-api-ferretdb-")
-		if err != nil {
-			mongoErr = err
-			return
-		}
-		var m *stack.Mongo
-		m, mongoErr = stack.StartMongo(context.Background(), "127.0.0.1:0", dir)
-		if mongoErr == nil {
-			mongoURI = m.URI()
-		}
-	})
-	if mongoErr != nil {
-		t.Fatalf("start embedded FerretDB: %v", mongoErr)
-	}
-	return mongoURI
+	return harness.MongoURI(t)
 }
 
 // newTestStore opens a store on a fresh database, dropped afterwards.

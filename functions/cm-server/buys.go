@@ -99,12 +99,7 @@ func upstreamProblem(err error) error {
 // handleGetAllUserBuys answers a user's purchases, newest first, one page at a time.
 func handleGetAllUserBuys(log *slog.Logger, api *apiClient) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		username, err := purchase.ParseUsername(r.PathValue("username"))
-		if err != nil {
-			server.Fail(w, r, log, server.BadRequest("username", err.Error()))
-			return
-		}
-		page, err := purchase.ParsePage(r.URL.Query())
+		username, page, err := purchase.ParseList(r.PathValue("username"), r.URL.Query())
 		if err != nil {
 			server.Fail(w, r, log, err)
 			return

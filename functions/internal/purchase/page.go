@@ -36,6 +36,17 @@ func ParsePage(q url.Values) (Page, error) {
 	return p, nil
 }
 
+// ParseList reads a list request: the {username} path segment and the page.
+// Both functions' list endpoints take the same input.
+func ParseList(username string, q url.Values) (string, Page, error) {
+	name, err := ParseUsername(username)
+	if err != nil {
+		return "", Page{}, invalid("username", err.Error())
+	}
+	page, err := ParsePage(q)
+	return name, page, err
+}
+
 // Query writes the page back as query parameters.
 func (p Page) Query() url.Values {
 	q := url.Values{"limit": {strconv.Itoa(p.Limit)}}
