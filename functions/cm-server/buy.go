@@ -71,7 +71,10 @@ func readPurchase(w http.ResponseWriter, r *http.Request, now time.Time) (purcha
 	if err != nil {
 		return purchase.Purchase{}, err
 	}
-	media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	media, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil && r.Header.Get("Content-Type") != "" {
+		media = "unparsable"
+	}
 	switch {
 	case r.Header.Get("Ce-Specversion") != "" || media == "application/cloudevents+json":
 		return readEvent(r, body, now)
@@ -106,7 +109,12 @@ func readEvent(r *http.Request, body []byte, now time.Time) (purchase.Purchase, 
 	if err != nil {
 		return purchase.Purchase{}, server.BadRequest("event", "not a valid CloudEvent: "+firstLine(err.Error()))
 	}
+	// The event's time stands in for a missing timestamp, so it is client
+	// input and follows the same rules.
 	if !e.Time().IsZero() {
+		if err := purchase.CheckTime(e.Time()); err != nil {
+			return purchase.Purchase{}, server.BadRequest("time", err.Error())
+		}
 		now = e.Time()
 	}
 	return purchase.FromEvent(*e, now)

@@ -103,7 +103,12 @@ func TestBuy(t *testing.T) {
 		{"buy_400_cloudevent_wrong_type", joe, map[string]string{"Content-Type": "application/json",
 			"Ce-Specversion": "1.0", "Ce-Id": "x1", "Ce-Source": "/t", "Ce-Type": "com.example.other"}, nil, http.StatusBadRequest, "type"},
 		{"buy_400_cloudevent_missing_id", joe, map[string]string{"Content-Type": "application/json",
-			"Ce-Specversion": "1.0", "Ce-Source": "/t", "Ce-Type": purchase.EventType}, nil, http.StatusBadRequest, "id"},
+			"Ce-Specversion": "1.0", "Ce-Source": "/t", "Ce-Type": purchase.EventType}, nil, http.StatusBadRequest, "event"},
+		{"buy_400_cloudevent_missing_source", joe, map[string]string{"Content-Type": "application/json",
+			"Ce-Specversion": "1.0", "Ce-Id": "x1", "Ce-Type": purchase.EventType}, nil, http.StatusBadRequest, "event"},
+		{"buy_400_cloudevent_time_before_1970", `{"username":"joe","userid":"005","price":"1"}`, map[string]string{"Content-Type": "application/json",
+			"Ce-Specversion": "1.0", "Ce-Id": "x1", "Ce-Source": "/t", "Ce-Type": purchase.EventType, "Ce-Time": "1960-01-01T00:00:00Z"}, nil, http.StatusBadRequest, "time"},
+		{"buy_415_unparsable_content_type", joe, map[string]string{"Content-Type": "text/html, application/json"}, nil, http.StatusUnsupportedMediaType, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +282,8 @@ func TestGetAllUserBuysFailures(t *testing.T) {
 		{"getAllUserBuys_400_limit", down.URL, "/getAllUserBuys/joe?limit=0", http.StatusBadRequest},
 		{"getAllUserBuys_400_limit_too_big", down.URL, "/getAllUserBuys/joe?limit=1001", http.StatusBadRequest},
 		{"getAllUserBuys_400_control_char", down.URL, "/getAllUserBuys/jo%00e", http.StatusBadRequest},
+		{"getAllUserBuys_400_dot_dot", down.URL, "/getAllUserBuys/%2E%2E", http.StatusBadRequest},
+		{"getAllUserBuys_400_invalid_utf8", down.URL, "/getAllUserBuys/bad%FFname", http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,6 +314,7 @@ func TestSmallRoutes(t *testing.T) {
 		{"ui_200", "GET", "/", http.StatusOK, "<!doctype html>"},
 		{"unknown_404_json", "GET", "/nope", http.StatusNotFound, `"status":"Error"`},
 		{"buy_405_get_json", "GET", "/buy", http.StatusMethodNotAllowed, `"status":"Error"`},
+		{"dot_segment_redirect_json", "GET", "/getAllUserBuys/.", http.StatusTemporaryRedirect, `moved to /getAllUserBuys"`},
 		{"ui_405_post_json", "DELETE", "/", http.StatusMethodNotAllowed, `allowed`},
 	}
 	for _, tt := range tests {

@@ -3,6 +3,7 @@ package purchase
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -46,6 +47,9 @@ func NewEvent(p Purchase, source string) event.Event {
 // a missing timestamp in the data falls back to now (zero now: required).
 // Anything that is not a valid purchase event is an *Error.
 func FromEvent(e event.Event, now time.Time) (Purchase, error) {
+	if err := e.Validate(); err != nil {
+		return Purchase{}, invalid("event", "not a valid CloudEvent: "+firstLine(err.Error()))
+	}
 	if e.Type() != EventType {
 		return Purchase{}, invalid("type", fmt.Sprintf("must be %q", EventType))
 	}
@@ -58,4 +62,9 @@ func FromEvent(e event.Event, now time.Time) (Purchase, error) {
 		return Purchase{}, invalid("data", "is required")
 	}
 	return Parse(e.ID(), e.Data(), now)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return truncate(s, 200)
 }

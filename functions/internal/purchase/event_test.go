@@ -52,6 +52,7 @@ func TestFromEventRejects(t *testing.T) {
 			e.DataEncoded = []byte(`{"username":"joe","userid":"1","price":1}`)
 		}, "timestamp"},
 		{"bad_id", func(e *event.Event) { e.SetID("has space") }, "id"},
+		{"no_source", func(e *event.Event) { e.SetSource("") }, "event"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

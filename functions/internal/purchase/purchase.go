@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -88,11 +89,9 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 	if !utf8.Valid(body) {
 		return Purchase{}, invalid("body", "must be valid UTF-8")
 	}
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&fields); err != nil || fields == nil || dec.More() {
-		return Purchase{}, invalid("body", "must be one JSON object")
+	fields, err := decodeObject(body)
+	if err != nil {
+		return Purchase{}, err
 	}
 	problems := map[string]string{}
 	note := func(field string, err error) {
@@ -101,7 +100,6 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 		}
 	}
 	var p Purchase
-	var err error
 	p.ID, err = parseID(id)
 	note("id", err)
 	p.Username, err = parseText(fields["username"], MaxUsernameLen)
@@ -129,6 +127,40 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 	return p, nil
 }
 
+// decodeObject reads body as exactly one JSON object into its members. A
+// member given twice is an error: parsers disagree on which one wins, so a
+// proxy and this service could see different purchases.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
+	notObject := invalid("body", "must be one JSON object")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, notObject
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, ok := tok.(string)
+		if err != nil || !ok {
+			return nil, notObject
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, notObject
+		}
+		if _, dup := fields[key]; dup {
+			return nil, invalid(truncate(key, 40), "given more than once")
+		}
+		fields[key] = raw
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, notObject
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, notObject
+	}
+	return fields, nil
+}
+
 func knownField(k string) bool {
 	return k == "username" || k == "userid" || k == "price" || k == "timestamp"
 }
@@ -139,6 +171,10 @@ var (
 	errEmpty      = errors.New("must not be empty")
 	errControl    = errors.New("must not contain control characters")
 	errSpace      = errors.New("must not start or end with white space")
+	errUTF8       = errors.New("must be valid UTF-8")
+	errInvisible  = errors.New("must not contain line separators or text-direction controls")
+	errDots       = errors.New(`must not be "." or ".." (they cannot be a URL path segment)`)
+	errTimeOffset = errors.New("must have a UTC offset between -23:59 and +23:59")
 	errTimeFormat = errors.New("must be an RFC 3339 date-time, e.g. \"2024-05-31T15:54:32.204Z\"")
 	errTimeMillis = errors.New("must have at most millisecond precision")
 	errTimeRange  = errors.New("must be between the years 1970 and 9999")
@@ -171,12 +207,25 @@ func checkText(s string, max int) (string, error) {
 		return "", errEmpty
 	case utf8.RuneCountInString(s) > max:
 		return "", fmt.Errorf("must be at most %d characters", max)
+	case !utf8.ValidString(s):
+		return "", errUTF8
 	case strings.ContainsFunc(s, unicode.IsControl):
 		return "", errControl
+	case strings.ContainsFunc(s, isInvisible):
+		return "", errInvisible
+	case s == "." || s == "..":
+		return "", errDots
 	case strings.TrimSpace(s) != s:
 		return "", errSpace
 	}
 	return s, nil
+}
+
+// isInvisible reports line and paragraph separators and the bidirectional
+// controls that can make a name display as a different one.
+func isInvisible(r rune) bool {
+	return r == '\u2028' || r == '\u2029' || r == '\u200e' || r == '\u200f' ||
+		(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }
 
 // parseTimestamp reads an optional RFC 3339 timestamp and normalises it to UTC.
@@ -195,13 +244,33 @@ func parseTimestamp(raw json.RawMessage, now time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, errTimeFormat
 	}
+	if !validOffset(s) {
+		return time.Time{}, errTimeOffset
+	}
+	return t.UTC(), CheckTime(t)
+}
+
+// CheckTime applies the timestamp rules to a time that came from elsewhere,
+// such as a CloudEvent's time attribute: millisecond precision, years
+// 1970 to 9999.
+func CheckTime(t time.Time) error {
 	if t.Nanosecond()%int(time.Millisecond) != 0 {
-		return time.Time{}, errTimeMillis
+		return errTimeMillis
 	}
 	if y := t.UTC().Year(); y < 1970 || y > 9999 {
-		return time.Time{}, errTimeRange
+		return errTimeRange
 	}
-	return t.UTC(), nil
+	return nil
+}
+
+// validOffset checks the "+hh:mm" of an RFC 3339 time, which Go's parser
+// accepts up to +24:00 and +23:60.
+func validOffset(s string) bool {
+	if strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") || len(s) < 6 {
+		return true
+	}
+	off := s[len(s)-6:]
+	return (off[0] == '+' || off[0] == '-') && off[3] == ':' && off[1:3] <= "23" && off[4:6] <= "59"
 }
 
 // parseID accepts the ids this system makes (UUIDs) and ids clients give in

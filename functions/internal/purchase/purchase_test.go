@@ -85,6 +85,13 @@ func TestParseRejects(t *testing.T) {
 		{"micros", "a", `{"username":"joe","userid":"1","price":1,"timestamp":"2024-02-01T00:00:00.000001Z"}`, "timestamp"},
 		{"number_timestamp", "a", `{"username":"joe","userid":"1","price":1,"timestamp":1717170872}`, "timestamp"},
 		{"unknown_field", "a", `{"username":"joe","userid":"1","price":1,"admin":true}`, "admin"},
+		{"duplicate_key", "a", `{"username":{"$ne":""},"username":"joe","userid":"1","price":1}`, "username"},
+		{"trailing_garbage", "a", `{"username":"joe","userid":"1","price":1} x`, "body"},
+		{"dot_dot_username", "a", `{"username":"..","userid":"1","price":1}`, "username"},
+		{"bidi_override", "a", `{"username":"joe\u202egnp.exe","userid":"1","price":1}`, "username"},
+		{"line_separator", "a", `{"username":"jo\u2028e","userid":"1","price":1}`, "username"},
+		{"offset_24h", "a", `{"username":"joe","userid":"1","price":1,"timestamp":"2024-05-31T15:54:32.204+24:00"}`, "timestamp"},
+		{"offset_60min", "a", `{"username":"joe","userid":"1","price":1,"timestamp":"2024-05-31T15:54:32.204+23:60"}`, "timestamp"},
 		{"empty_id", "", `{"username":"joe","userid":"1","price":1}`, "id"},
 		{"id_with_slash", "a/b", `{"username":"joe","userid":"1","price":1}`, "id"},
 	}
@@ -174,4 +181,35 @@ func FuzzParseMoney(f *testing.F) {
 			t.Fatalf("%s -> %s -> %d, %v", raw, m, again, err)
 		}
 	})
+}
+
+func TestParseUsername(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"", ".", "..", "bad\xffname", " joe", "jo\u202ee"} {
+		if _, err := purchase.ParseUsername(bad); err == nil {
+			t.Errorf("ParseUsername(%q): got no error, want one", bad)
+		}
+	}
+	for _, good := range []string{"joe", "Zoë O'Brien", "a.b", "..a", "👩‍💻 dev"} {
+		if _, err := purchase.ParseUsername(good); err != nil {
+			t.Errorf("ParseUsername(%q): got %v, want none", good, err)
+		}
+	}
+}
+
+func TestCheckTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		t    time.Time
+		want bool
+	}{
+		{time.Date(2024, 5, 31, 15, 54, 32, 204e6, time.UTC), true},
+		{time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{time.Date(2024, 5, 31, 15, 54, 32, 204001000, time.UTC), false},
+	}
+	for _, tt := range tests {
+		if err := purchase.CheckTime(tt.t); (err == nil) != tt.want {
+			t.Errorf("CheckTime(%v): got %v, want ok=%v", tt.t, err, tt.want)
+		}
+	}
 }

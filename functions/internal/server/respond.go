@@ -124,6 +124,11 @@ func Handler(log *slog.Logger, obs Observer, mux *http.ServeMux) http.Handler {
 		u := &unmatched{header: http.Header{}, status: http.StatusNotFound}
 		mux.ServeHTTP(u, r)
 		msg := "no route for " + r.Method + " " + r.URL.Path
+		if loc := u.header.Get("Location"); loc != "" {
+			// ServeMux redirects to the cleaned path; keep the target.
+			w.Header().Set("Location", loc)
+			msg = "moved to " + loc
+		}
 		if allow := u.header.Get("Allow"); allow != "" {
 			w.Header().Set("Allow", allow)
 			msg = "method " + r.Method + " not allowed; allowed: " + allow
