@@ -9,7 +9,7 @@ FUNCTIONS := cm-server cm-api
 
 export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 
-.PHONY: run test test-short bench fuzz build vet kafka-start kafka-stop tools deploy clean help
+.PHONY: run test test-short bench fuzz schemathesis build vet kafka-start kafka-stop tools deploy clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,9 +26,11 @@ test-short: ## unit tests only (no broker, no store)
 bench: ## micro-benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./functions/...
 
-fuzz: ## fuzz each parser for FUZZTIME (default 20s)
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),20s) ./functions/internal/purchase
-	$(GO) test -run '^$$' -fuzz '^FuzzParseMoney$$' -fuzztime $(or $(FUZZTIME),20s) ./functions/internal/purchase
+fuzz: ## fuzz every FuzzX under functions/ (parsers, /buy, cm-api's POST /) for FUZZTIME each (default 10s)
+	hack/fuzz.sh
+
+schemathesis: ## property-based API test of a running function: make schemathesis URL=http://127.0.0.1:8080
+	hack/schemathesis.sh $(or $(URL),http://127.0.0.1:8080)
 
 build: ## build both functions into ./bin with the version stamped in
 	@mkdir -p $(BIN)

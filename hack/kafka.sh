@@ -22,8 +22,8 @@
 #                          the log4j version Kafka 4.4.0 depends on)
 #   KAFKA_CACHE            jar cache (default $HOME/.cache/scalable-shop/kafka-<version>)
 #   KAFKA_DATA             data dir (default: a new mktemp -d dir, removed again by stop;
-#                          a dir given here is reused: its old Kafka state is wiped by start
-#                          and it is kept by stop)
+#                          a dir given here is reused: its old Kafka state is wiped by start,
+#                          unless KAFKA_REUSE_DATA=1, and it is kept by stop)
 #   KAFKA_PORT             PLAINTEXT listener port (default 19092)
 #   KAFKA_CONTROLLER_PORT  CONTROLLER listener port (default 19093)
 #   KAFKA_PIDFILE          pidfile (default <data dir>/kafka.pid)

@@ -43,6 +43,7 @@ func FuzzBuy(f *testing.F) {
 		{joe, "application/json", "", "1.0", "", false},
 		{noTime, "application/json", "", "1.0", "2024-05-31T15:54:32.204Z", false},
 		{noTime, "application/json", "", "1.0", "yesterday", false},
+		{noTime, "application/json", "", "1.0", "1960-01-01T00:00:00Z", false},
 		{structured, "application/cloudevents+json", "", "", "", false},
 		{`{"specversion":`, "application/cloudevents+json", "", "", "", false},
 		{`{"username":1195.3,"userid":"005","price":1195.3}`, "application/json", "", "", "", false},

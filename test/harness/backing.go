@@ -18,6 +18,8 @@ var (
 	mongoOnce sync.Once
 	mongoURI  string
 	mongoErr  error
+	sharedDB  *stack.Mongo
+	mongoDir  string
 )
 
 // MongoURI is MONGODB_URI, or one embedded FerretDB shared by the test
@@ -28,14 +30,11 @@ func MongoURI(t testing.TB) string {
 		if mongoURI = os.Getenv("MONGODB_URI"); mongoURI != "" {
 			return
 		}
-		dir, err := os.MkdirTemp("", "scalable-shop-ferretdb-")
-		if err != nil {
-			mongoErr = err
+		if mongoDir, mongoErr = os.MkdirTemp("", "scalable-shop-ferretdb-"); mongoErr != nil {
 			return
 		}
-		var m *stack.Mongo
-		if m, mongoErr = stack.StartMongo(context.Background(), "127.0.0.1:0", dir); mongoErr == nil {
-			mongoURI = m.URI()
+		if sharedDB, mongoErr = stack.StartMongo(context.Background(), "127.0.0.1:0", mongoDir); mongoErr == nil {
+			mongoURI = sharedDB.URI()
 		}
 	})
 	if mongoErr != nil {
@@ -101,4 +100,20 @@ func CreateTopics(t testing.TB, brokers []string, partitions int32, names ...str
 		}
 		return ""
 	})
+}
+
+// Main runs a test package that uses the harness and then removes what the
+// package shared: the built binaries and the embedded FerretDB with its data.
+// Call it from TestMain: func TestMain(m *testing.M) { harness.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	if sharedDB != nil {
+		sharedDB.Close()
+	}
+	for _, dir := range []string{mongoDir, binDir} {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
+	}
+	os.Exit(code)
 }
