@@ -23,9 +23,12 @@ fi
 
 # Helm, pinned, for the chart tests in test/manifest.
 HELM_VERSION=v3.22.0
-if [ ! -x bin/helm ] || ! bin/helm version --template '{{.Version}}' 2>/dev/null | grep -qx "${HELM_VERSION}"; then
+# A helm built by go install reports only "v3.22", so a stamp file records
+# which version bin/helm is.
+if [ ! -x bin/helm ] || [ "$(cat bin/.helm-version 2>/dev/null)" != "${HELM_VERSION}" ]; then
   echo "test: installing helm ${HELM_VERSION} into bin/ (go install)" >&2
   GOBIN="$PWD/bin" go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  echo "${HELM_VERSION}" > bin/.helm-version
 fi
 export HELM="$PWD/bin/helm"
 
