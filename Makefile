@@ -9,7 +9,7 @@ FUNCTIONS := cm-server cm-api
 
 export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 
-.PHONY: run test test-short bench fuzz schemathesis build vet kafka-start kafka-stop tools deploy clean help
+.PHONY: run test test-short bench bench-quick bench-micro fuzz schemathesis build vet kafka-start kafka-stop tools deploy clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,7 +23,13 @@ test: ## all tests: unit, integration and end-to-end on a real Kafka broker
 test-short: ## unit tests only (no broker, no store)
 	$(GO) test -short ./...
 
-bench: ## micro-benchmarks of the hot paths
+bench: bench-micro ## micro-benchmarks, then the load test on a real Kafka broker: Markdown table + bench-results.json (~8 min; BENCH_FLAGS=...)
+	hack/bench.sh $(BENCH_FLAGS)
+
+bench-quick: ## the load test as a short smoke run (~2 min)
+	hack/bench.sh -quick $(BENCH_FLAGS)
+
+bench-micro: ## micro-benchmarks of the hot paths (parsing, events, /buy handler, store batches)
 	$(GO) test -run '^$$' -bench . -benchmem ./functions/...
 
 fuzz: ## fuzz every FuzzX under functions/ (parsers, /buy, cm-api's POST /) for FUZZTIME each (default 10s)

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"github.com/scalable-shop/scalable-shop/hack/stack"
+)
+
+// serveStoreCmd is the hidden subcommand that runs the embedded FerretDB in
+// a process of its own, so its CPU and memory are not loadgen's.
+const serveStoreCmd = "serve-store"
+
+// uriPrefix starts the line serve-store prints once it listens.
+const uriPrefix = "MONGODB_URI="
+
+// serveStore runs FerretDB (SQLite under dir) on a free loopback port until
+// ctx ends, after printing its URI.
+func serveStore(ctx context.Context, dir string, stdout io.Writer) error {
+	m, err := stack.StartMongo(ctx, "127.0.0.1:0", dir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Fprintln(stdout, uriPrefix+m.URI())
+	<-ctx.Done()
+	return nil
+}
+
+// startStore starts serve-store as a child and waits for its URI.
+func startStore(ctx context.Context, cs *children, workDir string) (*child, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := cs.start("ferretdb", self, []string{serveStoreCmd, filepath.Join(workDir, "ferretdb")}, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil && !c.exited() {
+		if uri := findURI(c.logPath); uri != "" {
+			return c, uri, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, "", c.failure(fmt.Errorf("no %s line within 60 s", uriPrefix))
+}
+
+func findURI(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if uri, ok := strings.CutPrefix(sc.Text(), uriPrefix); ok {
+			return uri
+		}
+	}
+	return ""
+}
+
+// storedPurchase is a purchase in cm-api's document shape (see
+// functions/cm-api/store.go): money in integer minor units, a BSON date.
+type storedPurchase struct {
+	ID         string    `bson:"_id"`
+	Username   string    `bson:"username"`
+	UserID     string    `bson:"userid"`
+	PriceMinor int64     `bson:"price_minor"`
+	Timestamp  time.Time `bson:"timestamp"`
+}
+
+// listIndex is cm-api's index for the list query; the raw references use it
+// too, so they pay for the same index maintenance.
+var listIndex = mongo.IndexModel{
+	Keys:    bson.D{{Key: "username", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "_id", Value: -1}},
+	Options: options.Index().SetName("username_timestamp_id"),
+}
+
+// connectStore connects loadgen's own client to the store.
+func connectStore(uri string) (*mongo.Client, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetAppName("loadgen").
+		SetServerSelectionTimeout(10 * time.Second).SetTimeout(2 * time.Minute))
+	if err != nil {
+		return nil, fmt.Errorf("connect to the store: %w", err)
+	}
+	return client, nil
+}
+
+// purchases is db's purchases collection with cm-api's write concern.
+func purchases(client *mongo.Client, db string) *mongo.Collection {
+	return client.Database(db).Collection("purchases", options.Collection().SetWriteConcern(writeconcern.Majority()))
+}
+
+// insertAll inserts n documents made by doc with insertMany (batches of
+// 1000, unordered), counting them in done, and returns how long it took.
+func insertAll(ctx context.Context, coll *mongo.Collection, n int, doc func(i int) storedPurchase, done *atomic.Int64) (time.Duration, error) {
+	const batch = 1000
+	start := time.Now()
+	docs := make([]storedPurchase, 0, batch)
+	for i := 0; i < n; i += batch {
+		docs = docs[:0]
+		for j := i; j < min(i+batch, n); j++ {
+			docs = append(docs, doc(j))
+		}
+		if _, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+			return 0, fmt.Errorf("insertMany %d documents at %d: %w", len(docs), i, err)
+		}
+		done.Add(int64(len(docs)))
+	}
+	return time.Since(start), nil
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/hack/loadgen/load"
+)
+
+// visibleTimeout is how long a followed purchase may take to show up.
+const visibleTimeout = 10 * time.Second
+
+// visible buys at -visible-rate in an open loop through cm-server, with
+// cm-api consuming the topic (Kafka mode), and follows every
+// -visible-every-th purchase (bought for a user of its own) until
+// GET /getAllUserBuys shows it. Its latency runs from the time the /buy was
+// due to the first getAllUserBuys answer that lists it.
+func (b *bench) visible(ctx context.Context) error {
+	topic := b.name("visible")
+	if err := createTopics(ctx, b.brokers, topic, topic+"-dlq"); err != nil {
+		return err
+	}
+	defer deleteTopics(b.brokers, topic, topic+"-dlq")
+	db := b.database("visible")
+	defer func() { _ = b.store.Database(db).Drop(context.Background()) }()
+	api, err := b.startAPI(ctx, db, topic, true)
+	if err != nil {
+		return err
+	}
+	defer api.stop(20 * time.Second)
+	srv, err := b.startServer(ctx, topic, api.url)
+	if err != nil {
+		return err
+	}
+	defer srv.stop(20 * time.Second)
+
+	f := &follower{client: httpClient(b.cfg.OpenWorkers), url: srv.url, poll: b.cfg.VisiblePoll,
+		has: hasID(purchases(b.store, db)), slots: make(chan struct{}, b.cfg.Followers)}
+	prefix := b.name("visible")
+	op := func(ctx context.Context, i int, due time.Time) error {
+		p := newPurchase(prefix, i, b.cfg.Users, time.Now())
+		if i%b.cfg.VisibleEvery == 0 {
+			p.Username, p.UserID = fmt.Sprintf("%s-followed-%d", prefix, i), fmt.Sprintf("%s-f%d", prefix, i)
+			if ok, err := f.follow(ctx, p, due); ok {
+				return err
+			}
+		}
+		_, err := f.buy(ctx, p)
+		return err
+	}
+	loop := load.Open{Rate: b.cfg.VisibleRate, Duration: b.cfg.Duration, Workers: b.cfg.OpenWorkers}
+	all := b.phase(ctx, "visible_buys", fmt.Sprintf("POST /buy at %.0f/s, every %d-th followed", b.cfg.VisibleRate,
+		b.cfg.VisibleEvery), loop, op)
+	b.reportVisible(f, all.Summary)
+	return ctx.Err()
+}
+
+func (b *bench) reportVisible(f *follower, all load.Summary) {
+	s := load.Summarize(f.latencies, f.lost, 0, 0)
+	b.report.detail("visible", map[string]any{"followed": s, "skipped_all_followers_busy": f.skipped})
+	b.logf("  buy -> visible: %d followed, p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d not visible within %v, %d skipped",
+		s.OK, millis(s.P50), millis(s.P99), millis(s.Max), s.Failed, visibleTimeout, f.skipped)
+	fig := fmt.Sprintf("buy → visible in getAllUserBuys at %.0f/s", b.cfg.VisibleRate)
+	if buysFailed := all.Failed - s.Failed; s.Failed > 0 || f.skipped > 0 || buysFailed > 0 || all.Dropped > 0 {
+		fig += fmt.Sprintf(" (%d followed, %d not visible in %v, %d skipped: followers busy; %d buys failed, %d dropped)",
+			s.OK+s.Failed, s.Failed, visibleTimeout, f.skipped, buysFailed, all.Dropped)
+	}
+	b.report.add(
+		row{Scenario: "visible", Figure: fig + " p50", Value: millis(s.P50), Unit: "ms"},
+		row{Scenario: "visible", Figure: fig + " p99", Value: millis(s.P99), Unit: "ms", Target: target{Max: 100}},
+	)
+}
+
+// follower buys purchases and follows them until getAllUserBuys lists
+// them. It first looks a purchase up by _id in the store, which is cheap on
+// any store, and asks getAllUserBuys only once it is stored: on a store that
+// scans the collection for every list query (the embedded FerretDB) polling
+// the API alone would load the store more than the purchases do. At most
+// cap(slots) purchases are followed at once.
+type follower struct {
+	client *http.Client
+	url    string
+	poll   time.Duration
+	has    func(context.Context, string) (bool, error)
+	slots  chan struct{}
+
+	mu        sync.Mutex
+	latencies []time.Duration
+	lost      int
+	skipped   int
+}
+
+// buy posts p and returns the purchase id cm-server gave it.
+func (f *follower) buy(ctx context.Context, p purchase) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url+"/buy", bytes.NewReader(p.body()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return "", fmt.Errorf("POST /buy: status %d: %s", resp.StatusCode, body)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.ID == "" {
+		return "", fmt.Errorf("POST /buy: no id in the answer: %v", err)
+	}
+	return out.ID, nil
+}
+
+// follow buys p and waits until its user's first page lists it. It returns
+// false, without buying, when all followers are busy.
+func (f *follower) follow(ctx context.Context, p purchase, due time.Time) (bool, error) {
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	default:
+		f.mu.Lock()
+		f.skipped++
+		f.mu.Unlock()
+		return false, nil
+	}
+	id, err := f.buy(ctx, p)
+	if err != nil {
+		return true, err
+	}
+	u := f.url + "/getAllUserBuys/" + url.PathEscape(p.Username) + "?limit=1"
+	stored := false
+	for deadline := time.Now().Add(visibleTimeout); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(f.wait(due)) {
+		if !stored {
+			if stored, err = f.has(ctx, id); err != nil || !stored {
+				continue
+			}
+		}
+		if f.shows(ctx, u, id) {
+			f.mu.Lock()
+			f.latencies = append(f.latencies, time.Since(due))
+			f.mu.Unlock()
+			return true, nil
+		}
+	}
+	f.mu.Lock()
+	f.lost++
+	f.mu.Unlock()
+	return true, fmt.Errorf("purchase %s not visible within %v", id, visibleTimeout)
+}
+
+// wait is the pause before the next look: -visible-poll, or a tenth of the
+// time waited so far once that is longer, so that a slow pipeline is not
+// polled ever harder. A latency is thus overstated by at most the larger.
+func (f *follower) wait(due time.Time) time.Duration {
+	return max(f.poll, time.Since(due)/10)
+}
+
+// shows reports whether the page at u lists purchase id.
+func (f *follower) shows(ctx context.Context, u, id string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Purchases []struct {
+			ID string `json:"_id"`
+		} `json:"purchases"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&page) != nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return false
+	}
+	return len(page.Purchases) > 0 && page.Purchases[0].ID == id
+}
