@@ -9,20 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-if [ -z "${KAFKA_BROKERS:-}" ]; then
-  KAFKA_PORT="$(free_port)"
-  KAFKA_CONTROLLER_PORT="$(free_port)"
-  export KAFKA_PORT KAFKA_CONTROLLER_PORT
-  trap 'hack/kafka.sh stop || true' EXIT
-  eval "$(hack/kafka.sh start)"
-  export KAFKA_BROKERS
-  echo "bench: real Kafka broker at ${KAFKA_BROKERS}" >&2
-else
-  echo "bench: using the Kafka broker at ${KAFKA_BROKERS}" >&2
-fi
+# shellcheck source=hack/broker-env.sh
+source hack/broker-env.sh bench
 
 go run ./hack/loadgen "$@"

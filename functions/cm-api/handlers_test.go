@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -23,16 +22,6 @@ func newTestServer(t *testing.T, st store) http.Handler {
 	}
 	log := logging.Discard()
 	return newServer(log, cfg, st, server.NewReadiness(log), testMetrics())
-}
-
-func do(h http.Handler, method, target, body string, header map[string]string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, target, strings.NewReader(body))
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
 }
 
 const data = `{"username":"joe","userid":"005","price":"1195.30","timestamp":"2024-05-31T15:54:32.204Z"}`
@@ -68,7 +57,7 @@ func TestReceive(t *testing.T) {
 			t.Parallel()
 			st := newMemStore()
 			st.err = tt.storeErr
-			rec := do(newTestServer(t, st), "POST", "/", tt.body, tt.header)
+			rec := apitest.Do(newTestServer(t, st), "POST", "/", tt.body, tt.header)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
 			}
@@ -90,14 +79,14 @@ func TestReceiveDuplicateAndConflict(t *testing.T) {
 	st := newMemStore()
 	h := newTestServer(t, st)
 	for i, want := range []bool{false, true} {
-		rec := do(h, "POST", "/", data, binary("dup-1", purchase.EventType))
+		rec := apitest.Do(h, "POST", "/", data, binary("dup-1", purchase.EventType))
 		var got receiveResponse
 		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusOK || got.Duplicate != want {
 			t.Fatalf("delivery %d: got %d %s, want 200 with duplicate=%v", i+1, rec.Code, rec.Body, want)
 		}
 	}
 	other := strings.Replace(data, `"1195.30"`, `"1.00"`, 1)
-	if rec := do(h, "POST", "/", other, binary("dup-1", purchase.EventType)); rec.Code != http.StatusBadRequest {
+	if rec := apitest.Do(h, "POST", "/", other, binary("dup-1", purchase.EventType)); rec.Code != http.StatusBadRequest {
 		t.Errorf("same id, other purchase: got %d, want 400 (%s)", rec.Code, rec.Body)
 	}
 	if n := st.count(); n != 1 {
@@ -110,11 +99,11 @@ func TestBuyList(t *testing.T) {
 	st := newMemStore()
 	h := newTestServer(t, st)
 	for _, id := range []string{"a", "b"} {
-		if rec := do(h, "POST", "/", data, binary(id, purchase.EventType)); rec.Code != http.StatusOK {
+		if rec := apitest.Do(h, "POST", "/", data, binary(id, purchase.EventType)); rec.Code != http.StatusOK {
 			t.Fatalf("store %s: got %d", id, rec.Code)
 		}
 	}
-	rec := do(h, "GET", "/buyList/joe", "", nil)
+	rec := apitest.Do(h, "GET", "/buyList/joe", "", nil)
 	var got struct {
 		Status    string            `json:"status"`
 		Purchases []json.RawMessage `json:"purchases"`
@@ -126,16 +115,16 @@ func TestBuyList(t *testing.T) {
 	if string(got.Purchases[0]) != want {
 		t.Errorf("first purchase: got %s, want %s", got.Purchases[0], want)
 	}
-	if rec := do(h, "GET", "/buyList/nobody", "", nil); !strings.Contains(rec.Body.String(), `"purchases":[]`) {
+	if rec := apitest.Do(h, "GET", "/buyList/nobody", "", nil); !strings.Contains(rec.Body.String(), `"purchases":[]`) {
 		t.Errorf("no purchases: got %s, want \"purchases\":[]", rec.Body)
 	}
 	for target, want := range map[string]int{"/buyList/joe?limit=abc": 400, "/buyList/joe?cursor=%2F%2F": 400, "/buyList/%20joe": 400} {
-		if rec := do(h, "GET", target, "", nil); rec.Code != want {
+		if rec := apitest.Do(h, "GET", target, "", nil); rec.Code != want {
 			t.Errorf("GET %s: got %d, want %d", target, rec.Code, want)
 		}
 	}
 	st.err = errors.New("down")
-	if rec := do(h, "GET", "/buyList/joe", "", nil); rec.Code != http.StatusServiceUnavailable {
+	if rec := apitest.Do(h, "GET", "/buyList/joe", "", nil); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("store down: got %d, want 503", rec.Code)
 	}
 }

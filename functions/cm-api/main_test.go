@@ -3,32 +3,21 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
+
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
 
 // TestRunSmoke starts cm-api in HTTP mode through run, as main does, waits
 // for /readyz, stores an event, reads it back and shuts down cleanly.
 func TestRunSmoke(t *testing.T) {
 	uri := testMongoURI(t)
-	port := freePort(t)
+	port := apitest.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -86,17 +75,15 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"MONGODB_PASSWORD":    "pw-secret-0b7a",
 		"KAFKA_SASL_PASSWORD": "sasl-secret-c3d9",
 	}
-	vars := map[string]string{"PORT": freePort(t), "MONGODB_USERNAME": "shop", "MONGODB_TIMEOUT": "200ms",
+	vars := map[string]string{"PORT": apitest.FreePort(t), "MONGODB_USERNAME": "shop", "MONGODB_TIMEOUT": "200ms",
 		"KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug"}
 	for k, v := range secrets {
 		vars[k] = v
 	}
-	var logs strings.Builder
-	var mu sync.Mutex
-	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
+	var logs apitest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, nil, env.Map(vars), w) }()
+	go func() { errc <- run(ctx, nil, env.Map(vars), &logs) }()
 	base := "http://127.0.0.1:" + vars["PORT"]
 	var answers strings.Builder
 	deadline := time.Now().Add(10 * time.Second)
@@ -126,8 +113,6 @@ func TestSecretsNeverLogged(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	cancel()
 	<-errc
-	mu.Lock()
-	defer mu.Unlock()
 	for name, secret := range secrets {
 		secret = strings.TrimPrefix(secret, "mongodb://shop:") // the URI's secret part
 		secret, _, _ = strings.Cut(secret, "@")
@@ -142,7 +127,3 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Errorf("answers: got %s, want the store reported unavailable", answers.String())
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

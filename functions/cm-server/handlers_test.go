@@ -57,16 +57,6 @@ func newTestServer(t *testing.T, snd sender, apiURL string, apiTimeout time.Dura
 	return newServer(log, cfg, snd, newAPIClient(apiURL, apiTimeout), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
 }
 
-func do(h http.Handler, method, target string, body string, header map[string]string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, target, strings.NewReader(body))
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
 func decodeJSON[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 	t.Helper()
 	var v T
@@ -114,7 +104,7 @@ func TestBuy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			snd := &fakeSender{err: tt.sendErr}
-			rec := do(newTestServer(t, snd, "http://127.0.0.1:1", time.Second), "POST", "/buy", tt.body, tt.header)
+			rec := apitest.Do(newTestServer(t, snd, "http://127.0.0.1:1", time.Second), "POST", "/buy", tt.body, tt.header)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status: got %d, want %d (body %s)", rec.Code, tt.wantStatus, rec.Body)
 			}
@@ -157,7 +147,7 @@ func TestBuyIdempotencyKey(t *testing.T) {
 	snd := &fakeSender{}
 	h := newTestServer(t, snd, "http://127.0.0.1:1", time.Second)
 	buy := func(body, key string) string {
-		rec := do(h, "POST", "/buy", body, map[string]string{"Content-Type": "application/json", "Idempotency-Key": key})
+		rec := apitest.Do(h, "POST", "/buy", body, map[string]string{"Content-Type": "application/json", "Idempotency-Key": key})
 		if rec.Code != http.StatusAccepted {
 			t.Fatalf("status: got %d, want 202 (%s)", rec.Code, rec.Body)
 		}
@@ -197,7 +187,7 @@ func TestBuyCloudEvent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			snd := &fakeSender{}
-			rec := do(newTestServer(t, snd, "http://127.0.0.1:1", time.Second), "POST", "/buy", tt.body, tt.header)
+			rec := apitest.Do(newTestServer(t, snd, "http://127.0.0.1:1", time.Second), "POST", "/buy", tt.body, tt.header)
 			if rec.Code != http.StatusAccepted {
 				t.Fatalf("status: got %d, want 202 (%s)", rec.Code, rec.Body)
 			}
@@ -228,7 +218,7 @@ func TestGetAllUserBuys(t *testing.T) {
 	t.Cleanup(api.Close)
 	h := newTestServer(t, &fakeSender{}, api.URL, time.Second)
 
-	rec := do(h, "GET", "/getAllUserBuys/Zo%C3%AB%20O%27Brien?limit=1", "", nil)
+	rec := apitest.Do(h, "GET", "/getAllUserBuys/Zo%C3%AB%20O%27Brien?limit=1", "", nil)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status: got %d, want 200 (%s)", rec.Code, rec.Body)
 	}
@@ -242,7 +232,7 @@ func TestGetAllUserBuys(t *testing.T) {
 	}
 	mu.Unlock()
 
-	rec = do(h, "GET", "/getAllUserBuys/nobody", "", nil)
+	rec = apitest.Do(h, "GET", "/getAllUserBuys/nobody", "", nil)
 	if !strings.Contains(rec.Body.String(), `"purchases":[]`) {
 		t.Errorf("user without purchases: got %s, want \"purchases\":[]", rec.Body)
 	}
@@ -289,7 +279,7 @@ func TestGetAllUserBuysFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newTestServer(t, &fakeSender{}, tt.apiURL, 200*time.Millisecond)
-			rec := do(h, "GET", tt.target, "", nil)
+			rec := apitest.Do(h, "GET", tt.target, "", nil)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
 			}
@@ -320,7 +310,7 @@ func TestSmallRoutes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := do(h, tt.method, tt.target, "", nil)
+			rec := apitest.Do(h, tt.method, tt.target, "", nil)
 			if rec.Code != tt.wantStatus || !strings.Contains(rec.Body.String(), tt.wantBody) {
 				t.Errorf("got %d %q, want %d containing %q", rec.Code, rec.Body, tt.wantStatus, tt.wantBody)
 			}

@@ -1,34 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
 
 // TestRunSmoke starts cm-server through run, as main does, with K_SINK
 // pointing at a sink that answers like a KafkaSink, waits for /readyz, buys
@@ -48,7 +36,7 @@ func TestRunSmoke(t *testing.T) {
 	}))
 	defer sink.Close()
 
-	port := freePort(t)
+	port := apitest.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -93,22 +81,4 @@ func TestRunSmoke(t *testing.T) {
 	case <-time.After(25 * time.Second):
 		t.Fatal("run did not return after cancel")
 	}
-}
-
-// syncBuffer is a log sink that run and the test can share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

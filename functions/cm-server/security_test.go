@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
+
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
@@ -56,7 +58,7 @@ func TestAPIKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := do(h, tt.method, tt.target, joe, map[string]string{"Content-Type": "application/json", "Authorization": tt.auth})
+			rec := apitest.Do(h, tt.method, tt.target, joe, map[string]string{"Content-Type": "application/json", "Authorization": tt.auth})
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
 			}
@@ -86,7 +88,7 @@ func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	h := newConfiguredServer(t, map[string]string{"BUY_RATE_LIMIT": "1", "BUY_RATE_BURST": "3", "TRUST_FORWARDED_FOR": "true"}, &fakeSender{})
 	buy := func(client string) *http.Response {
-		rec := do(h, "POST", "/buy", joe, map[string]string{"Content-Type": "application/json", "X-Forwarded-For": "198.51.100.99, " + client + ", 10.0.0.1"})
+		rec := apitest.Do(h, "POST", "/buy", joe, map[string]string{"Content-Type": "application/json", "X-Forwarded-For": "198.51.100.99, " + client + ", 10.0.0.1"})
 		return rec.Result()
 	}
 	for i := range 3 {
@@ -130,12 +132,12 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"KAFKA_SASL_PASSWORD": "sasl-secret-7c1f",
 		"CM_API_URL":          "http://apiuser:url-secret-91ab@127.0.0.1:1",
 	}
-	vars := map[string]string{"PORT": freePort(t), "KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+	vars := map[string]string{"PORT": apitest.FreePort(t), "KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
 		"KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug", "SEND_TIMEOUT": "300ms", "CM_API_TIMEOUT": "300ms"}
 	for k, v := range secrets {
 		vars[k] = v
 	}
-	var logs syncBuffer
+	var logs apitest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, nil, env.Map(vars), &logs) }()

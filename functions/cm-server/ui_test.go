@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
 )
 
 func TestUIResponses(t *testing.T) {
@@ -29,7 +31,7 @@ func TestUIResponses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := do(h, tt.method, tt.target, "", nil)
+			rec := apitest.Do(h, tt.method, tt.target, "", nil)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
 			}
@@ -65,8 +67,8 @@ func TestUIRevalidates(t *testing.T) {
 	t.Parallel()
 	h := newTestServer(t, &fakeSender{}, "http://127.0.0.1:1", time.Second)
 	for _, target := range []string{"/", "/assets/app.js"} {
-		etag := do(h, "GET", target, "", nil).Header().Get("ETag")
-		rec := do(h, "GET", target, "", map[string]string{"If-None-Match": etag})
+		etag := apitest.Do(h, "GET", target, "", nil).Header().Get("ETag")
+		rec := apitest.Do(h, "GET", target, "", map[string]string{"If-None-Match": etag})
 		if rec.Code != http.StatusNotModified || rec.Body.Len() != 0 {
 			t.Errorf("%s with If-None-Match %s: got %d and %d bytes, want 304 and none", target, etag, rec.Code, rec.Body.Len())
 		}
@@ -85,7 +87,7 @@ var (
 func TestUIReferencesResolve(t *testing.T) {
 	t.Parallel()
 	h := newTestServer(t, &fakeSender{}, "http://127.0.0.1:1", time.Second)
-	page := do(h, "GET", "/", "", nil).Body.String()
+	page := apitest.Do(h, "GET", "/", "", nil).Body.String()
 	if m := inlineCode.FindString(page); m != "" {
 		t.Errorf("index.html has inline code %q; the CSP blocks it", m)
 	}
@@ -104,7 +106,7 @@ func TestUIReferencesResolve(t *testing.T) {
 		}
 	}
 	for ref := range refs {
-		if rec := do(h, "GET", ref, "", nil); rec.Code != http.StatusOK {
+		if rec := apitest.Do(h, "GET", ref, "", nil); rec.Code != http.StatusOK {
 			t.Errorf("GET %s (referenced by the UI): got %d, want 200", ref, rec.Code)
 		}
 	}
