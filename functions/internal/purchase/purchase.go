@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -131,34 +130,64 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 // member given twice is an error: parsers disagree on which one wins, so a
 // proxy and this service could see different purchases.
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
-	notObject := invalid("body", "must be one JSON object")
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, notObject
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, invalid("body", "must be one JSON object")
 	}
-	fields := map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		key, ok := tok.(string)
-		if err != nil || !ok {
-			return nil, notObject
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, notObject
-		}
-		if _, dup := fields[key]; dup {
-			return nil, invalid(truncate(key, 40), "given more than once")
-		}
-		fields[key] = raw
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, notObject
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, notObject
+	if topLevelMembers(body) != len(fields) {
+		return nil, duplicateMember(body)
 	}
 	return fields, nil
+}
+
+// topLevelMembers counts the members of the object in body, duplicates
+// included, by counting the colons outside strings at depth one. body is
+// known to be a valid JSON object.
+func topLevelMembers(body []byte) int {
+	n, depth, inString, escaped := 0, 0, false, false
+	for _, c := range body {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		case c == ':' && depth == 1:
+			n++
+		}
+	}
+	return n
+}
+
+// duplicateMember names the first member given twice; the slow path, for
+// bodies already known to have one.
+func duplicateMember(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	_, _ = dec.Token() // '{'
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, _ := dec.Token()
+		key, _ := tok.(string)
+		if seen[key] {
+			return invalid(truncate(key, 40), "given more than once")
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			break
+		}
+	}
+	return invalid("body", "a member is given more than once")
 }
 
 func knownField(k string) bool {

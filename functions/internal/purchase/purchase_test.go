@@ -86,6 +86,7 @@ func TestParseRejects(t *testing.T) {
 		{"number_timestamp", "a", `{"username":"joe","userid":"1","price":1,"timestamp":1717170872}`, "timestamp"},
 		{"unknown_field", "a", `{"username":"joe","userid":"1","price":1,"admin":true}`, "admin"},
 		{"duplicate_key", "a", `{"username":{"$ne":""},"username":"joe","userid":"1","price":1}`, "username"},
+		{"colons_and_nesting_are_not_duplicates", "a", `{"username":"a:b\\\":c","userid":"1","price":1,"x":{"a":1,"b":[{"c":2}]}}`, "x"},
 		{"trailing_garbage", "a", `{"username":"joe","userid":"1","price":1} x`, "body"},
 		{"dot_dot_username", "a", `{"username":"..","userid":"1","price":1}`, "username"},
 		{"bidi_override", "a", `{"username":"joe\u202egnp.exe","userid":"1","price":1}`, "username"},
