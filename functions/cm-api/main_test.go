@@ -8,36 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
-
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
 // TestRunSmoke starts cm-api in HTTP mode through run, as main does, waits
 // for /readyz, stores an event, reads it back and shuts down cleanly.
 func TestRunSmoke(t *testing.T) {
 	uri := testMongoURI(t)
-	port := apitest.FreePort(t)
+	port := harness.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
 		errc <- run(ctx, nil, env.Map(map[string]string{"PORT": port, "MONGODB_URI": uri, "MONGODB_DATABASE": "smoke_" + port}), io.Discard)
 	}()
 	base := "http://127.0.0.1:" + port
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 within 15s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.WaitReady(t, base+"/readyz", 15*time.Second)
 	req, _ := http.NewRequest("POST", base+"/", strings.NewReader(data))
 	for k, v := range binary("smoke-1", "io.scalableshop.purchase.created.v1") {
 		req.Header.Set(k, v)
@@ -75,40 +61,35 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"MONGODB_PASSWORD":    "pw-secret-0b7a",
 		"KAFKA_SASL_PASSWORD": "sasl-secret-c3d9",
 	}
-	vars := map[string]string{"PORT": apitest.FreePort(t), "MONGODB_USERNAME": "shop", "MONGODB_TIMEOUT": "200ms",
+	vars := map[string]string{"PORT": harness.FreePort(t), "MONGODB_USERNAME": "shop", "MONGODB_TIMEOUT": "200ms",
 		"KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug"}
 	for k, v := range secrets {
 		vars[k] = v
 	}
-	var logs apitest.SyncBuffer
+	var logs harness.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, nil, env.Map(vars), &logs) }()
 	base := "http://127.0.0.1:" + vars["PORT"]
 	var answers strings.Builder
-	deadline := time.Now().Add(10 * time.Second)
+	// /healthz needs no dependency: it says when run is listening.
+	harness.WaitReady(t, base+"/healthz", 10*time.Second)
 	for _, path := range []string{"/readyz", "/buyList/joe", "/"} {
-		for {
-			method := "GET"
-			if path == "/" {
-				method = "POST"
-			}
-			req, _ := http.NewRequest(method, base+path, strings.NewReader(data))
-			for k, v := range binary("s-1", "io.scalableshop.purchase.created.v1") {
-				req.Header.Set(k, v)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err == nil {
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				answers.Write(body)
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal(err)
-			}
-			time.Sleep(20 * time.Millisecond)
+		method := "GET"
+		if path == "/" {
+			method = "POST"
 		}
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(data))
+		for k, v := range binary("s-1", "io.scalableshop.purchase.created.v1") {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answers.Write(body)
 	}
 	time.Sleep(500 * time.Millisecond)
 	cancel()

@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
-
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
 // TestRunSmoke starts cm-server through run, as main does, with K_SINK
@@ -36,27 +35,14 @@ func TestRunSmoke(t *testing.T) {
 	}))
 	defer sink.Close()
 
-	port := apitest.FreePort(t)
+	port := harness.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
 		errc <- run(ctx, nil, env.Map(map[string]string{"PORT": port, "K_SINK": sink.URL}), io.Discard)
 	}()
 	base := "http://127.0.0.1:" + port
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 within 10s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.WaitReady(t, base+"/readyz", 10*time.Second)
 	buy := func() int {
 		resp, err := http.Post(base+"/buy", "application/json", strings.NewReader(`{"username":"joe","userid":"005","price":"1"}`))
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
+	"github.com/scalable-shop/scalable-shop/test/harness"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
@@ -132,39 +133,34 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"KAFKA_SASL_PASSWORD": "sasl-secret-7c1f",
 		"CM_API_URL":          "http://apiuser:url-secret-91ab@127.0.0.1:1",
 	}
-	vars := map[string]string{"PORT": apitest.FreePort(t), "KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+	vars := map[string]string{"PORT": harness.FreePort(t), "KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
 		"KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug", "SEND_TIMEOUT": "300ms", "CM_API_TIMEOUT": "300ms"}
 	for k, v := range secrets {
 		vars[k] = v
 	}
-	var logs apitest.SyncBuffer
+	var logs harness.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, nil, env.Map(vars), &logs) }()
 	base := "http://127.0.0.1:" + vars["PORT"]
 	var bodies bytes.Buffer
-	deadline := time.Now().Add(10 * time.Second)
+	// /healthz needs no dependency: it says when run is listening.
+	harness.WaitReady(t, base+"/healthz", 10*time.Second)
 	for _, req := range []struct{ method, path, auth string }{
 		{"GET", "/readyz", ""}, {"POST", "/buy", ""}, {"POST", "/buy", "Bearer wrong-key-0000000000"},
 		{"POST", "/buy", "Bearer " + keyA}, {"GET", "/getAllUserBuys/joe", "Bearer " + keyA},
 	} {
-		for {
-			r, _ := http.NewRequest(req.method, base+req.path, strings.NewReader(joe))
-			r.Header.Set("Content-Type", "application/json")
-			if req.auth != "" {
-				r.Header.Set("Authorization", req.auth)
-			}
-			resp, err := http.DefaultClient.Do(r)
-			if err == nil {
-				_, _ = bodies.ReadFrom(resp.Body)
-				resp.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s %s: %v", req.method, req.path, err)
-			}
-			time.Sleep(20 * time.Millisecond)
+		r, _ := http.NewRequest(req.method, base+req.path, strings.NewReader(joe))
+		r.Header.Set("Content-Type", "application/json")
+		if req.auth != "" {
+			r.Header.Set("Authorization", req.auth)
 		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatalf("%s %s: %v", req.method, req.path, err)
+		}
+		_, _ = bodies.ReadFrom(resp.Body)
+		resp.Body.Close()
 	}
 	time.Sleep(500 * time.Millisecond) // let the background connect log its failures
 	cancel()

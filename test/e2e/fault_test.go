@@ -167,19 +167,15 @@ func TestGetAllUserBuysWhenCMAPISlowOrDown(t *testing.T) {
 	t.Parallel()
 	brokers := harness.Integration(t)
 	const timeout = 500 * time.Millisecond
-	// bound is generous: it only tells "bounded by CM_API_TIMEOUT" from
-	// "waited for a stalled cm-api" (which never answers).
-	const bound = 10 * time.Second
+	// The client gives up after clientWait, far beyond CM_API_TIMEOUT: a
+	// cm-server that waited for a stalled cm-api (which never answers) shows
+	// up as no answer at all, without timing the answer in the test.
+	const clientWait = 10 * time.Second
 	check := func(t *testing.T, url string, want int) {
 		t.Helper()
-		start := time.Now()
-		a := send("GET", url+"/getAllUserBuys/joe", "", nil, 2*bound)
-		took := time.Since(start)
+		a := send("GET", url+"/getAllUserBuys/joe", "", nil, clientWait)
 		if _, bad := a.jsonError(); a.err != nil || a.status != want || bad != "" {
-			t.Errorf("getAllUserBuys: got %d %s %v (%s), want %d JSON", a.status, a.body, a.err, bad, want)
-		}
-		if took > bound {
-			t.Errorf("getAllUserBuys took %v with CM_API_TIMEOUT=%v, want it bounded by the timeout", took, timeout)
+			t.Errorf("getAllUserBuys with CM_API_TIMEOUT=%v: got %d %s %v (%s), want %d JSON", timeout, a.status, a.body, a.err, bad, want)
 		}
 		if want == http.StatusBadGateway && a.header.Get("Retry-After") == "" {
 			t.Error("502 without Retry-After")

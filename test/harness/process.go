@@ -16,7 +16,7 @@ import (
 type Process struct {
 	Name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -30,7 +30,7 @@ func Start(t testing.TB, name, bin string, env map[string]string) *Process {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -74,19 +74,20 @@ func (p *Process) Kill() {
 // Output is everything the process wrote so far.
 func (p *Process) Output() string { return p.out.String() }
 
-// syncBuffer is a bytes.Buffer safe for the process and the test at once.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a running process (or function) and
+// its test can write and read at once.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
