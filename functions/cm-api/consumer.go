@@ -107,16 +107,9 @@ func (c *consumer) dial() (sarama.ConsumerGroup, sarama.SyncProducer, error) {
 func (c *consumer) Ping(ctx context.Context) error {
 	cp := c.client.Load()
 	if cp == nil {
-		return errors.New("not connected to Kafka yet")
+		return broker.ErrNotConnected
 	}
-	done := make(chan error, 1)
-	go func() { done <- (*cp).RefreshMetadata(c.topic) }()
-	select {
-	case err := <-done:
-		return wrap("refresh metadata of "+c.topic, err)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return broker.Ping(ctx, *cp, c.topic)
 }
 
 // sleep waits d or until ctx is done; it reports whether d passed.

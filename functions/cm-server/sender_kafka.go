@@ -17,9 +17,6 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
 )
 
-// errNotConnected means the producer has not reached the brokers yet.
-var errNotConnected = errors.New("not connected to Kafka yet")
-
 // kafkaSender produces binary-mode CloudEvents with the SDK's Kafka binding.
 // It connects in the background, so start-up never waits for the brokers;
 // until it is connected, Send fails fast and readiness says so.
@@ -86,7 +83,7 @@ func dialProducer(cfg broker.Config) (sarama.Client, error) {
 func (k *kafkaSender) Send(ctx context.Context, e event.Event) error {
 	c := k.conn.Load()
 	if c == nil {
-		return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, errNotConnected)
+		return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, broker.ErrNotConnected)
 	}
 	done := make(chan error, 1)
 	k.sendWG.Add(1)
@@ -109,19 +106,9 @@ func (k *kafkaSender) Send(ctx context.Context, e event.Event) error {
 func (k *kafkaSender) Ping(ctx context.Context) error {
 	c := k.conn.Load()
 	if c == nil {
-		return errNotConnected
+		return broker.ErrNotConnected
 	}
-	done := make(chan error, 1)
-	go func() { done <- c.client.RefreshMetadata(k.topic) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("refresh metadata of %s: %w", k.topic, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("refresh metadata of %s: %w", k.topic, ctx.Err())
-	}
+	return broker.Ping(ctx, c.client, k.topic)
 }
 
 // Close stops connecting, waits for sends still under way, then flushes and

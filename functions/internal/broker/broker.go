@@ -4,6 +4,8 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -86,4 +88,27 @@ func (c Config) Validate() error {
 		return err
 	}
 	return sc.Validate()
+}
+
+// ErrNotConnected means a client has not reached the brokers yet.
+var ErrNotConnected = errors.New("not connected to Kafka yet")
+
+// Ping asks the brokers for topic's metadata, giving up when ctx ends
+// (sarama's call takes no context). A nil client is ErrNotConnected. It is
+// what both functions' readiness checks of Kafka do.
+func Ping(ctx context.Context, client sarama.Client, topic string) error {
+	if client == nil {
+		return ErrNotConnected
+	}
+	done := make(chan error, 1)
+	go func() { done <- client.RefreshMetadata(topic) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("refresh metadata of %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("refresh metadata of %s: %w", topic, ctx.Err())
+	}
 }
