@@ -112,34 +112,28 @@ func (p purchase) record(topic string) (*sarama.ProducerMessage, error) {
 	return pm, nil
 }
 
-// produceAll writes n purchases to topic in batches, counting them in done,
-// and returns where each landed.
-func produceAll(ctx context.Context, brokers []string, topic string, n int, gen func(i int) purchase, done func(int)) ([]offsetID, error) {
+// produceAll writes n purchases to topic in batches, counting them in done.
+func produceAll(ctx context.Context, brokers []string, topic string, n int, gen func(i int) purchase, done func(int)) error {
 	prod, err := sarama.NewSyncProducer(brokers, producerConfig())
 	if err != nil {
-		return nil, fmt.Errorf("create producer: %w", err)
+		return fmt.Errorf("create producer: %w", err)
 	}
 	defer prod.Close()
 	const batch = 1000
-	out := make([]offsetID, 0, n)
 	for i := 0; i < n && ctx.Err() == nil; i += batch {
 		msgs := make([]*sarama.ProducerMessage, 0, batch)
 		for j := i; j < min(i+batch, n); j++ {
 			p := gen(j)
 			m, err := p.record(topic)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			m.Metadata = p.ID
 			msgs = append(msgs, m)
 		}
 		if err := prod.SendMessages(msgs); err != nil {
-			return nil, fmt.Errorf("produce the backlog: %w", err)
-		}
-		for _, m := range msgs {
-			out = append(out, offsetID{m.Partition, m.Offset, m.Metadata.(string)})
+			return fmt.Errorf("produce the backlog: %w", err)
 		}
 		done(len(msgs))
 	}
-	return out, ctx.Err()
+	return ctx.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/hack/loadgen/load"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // visibleTimeout is how long a followed purchase may take to show up.
@@ -79,11 +83,12 @@ func (b *bench) reportVisible(f *follower, all load.Summary) {
 }
 
 // follower buys purchases and follows them until getAllUserBuys lists
-// them. It first looks a purchase up by _id in the store, which is cheap on
-// any store, and asks getAllUserBuys only once it is stored: on a store that
-// scans the collection for every list query (the embedded FerretDB) polling
-// the API alone would load the store more than the purchases do. At most
-// cap(slots) purchases are followed at once.
+// them. It first looks a purchase up by _id in the store and asks
+// getAllUserBuys only once it is stored. On MongoDB both are index lookups;
+// the embedded FerretDB reads the whole collection for both, but the _id
+// lookup stays inside SQLite while a list query decodes every document, so
+// the lookup loads the store less. At most cap(slots) purchases are
+// followed at once.
 type follower struct {
 	client *http.Client
 	url    string
@@ -187,4 +192,16 @@ func (f *follower) shows(ctx context.Context, u, id string) bool {
 		return false
 	}
 	return len(page.Purchases) > 0 && page.Purchases[0].ID == id
+}
+
+// hasID reports whether coll holds a document with _id id.
+func hasID(coll *mongo.Collection) func(context.Context, string) (bool, error) {
+	opts := options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})
+	return func(ctx context.Context, id string) (bool, error) {
+		err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, opts).Err()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return false, nil
+		}
+		return err == nil, err
+	}
 }
