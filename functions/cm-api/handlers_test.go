@@ -152,6 +152,13 @@ func TestConfig(t *testing.T) {
 	if err == nil {
 		t.Error("DLQ topic = topic: got no error, want one")
 	}
+	cfg, err = loadConfig(env.Map(map[string]string{"BATCH_WRITERS": "4", "BATCH_MAX_SIZE": "100"}))
+	if err != nil || cfg.BatchWriters != 4 || cfg.BatchSize != 100 {
+		t.Errorf("group commit: got %d writers, batches of %d, %v; want 4, 100, no error", cfg.BatchWriters, cfg.BatchSize, err)
+	}
+	if _, err = loadConfig(env.Map(map[string]string{"BATCH_WRITERS": "0"})); err == nil {
+		t.Error("BATCH_WRITERS=0: got no error, want one")
+	}
 	cfg, _ = loadConfig(env.Map(map[string]string{"MONGODB_URI": "mongodb://u:hunter2@db:27017/"}))
 	if s := cfg.logValue().String(); strings.Contains(s, "hunter2") {
 		t.Errorf("logged config shows the password: %s", s)

@@ -65,7 +65,7 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 	}}}
 	// Writes from both paths share one group commit.
 	metrics := newShopMetrics(telemetry.NewMetrics("cm-api"))
-	batch := newBatcher(st, metrics, cfg.BatchSize, cfg.BatchDelay, cfg.MongoTimeout, 2)
+	batch := newBatcher(st, metrics, cfg.BatchSize, cfg.BatchDelay, cfg.MongoTimeout, cfg.BatchWriters)
 	var wg sync.WaitGroup
 	var consumeErr error
 	if cfg.kafkaMode() {
