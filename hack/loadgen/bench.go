@@ -176,13 +176,14 @@ func (b *bench) serverEnv(port, topic, apiURL string, extra ...string) []string 
 	return append(append(env, extra...), b.cfg.ServerEnv...)
 }
 
-// startAPI starts cm-api and waits until it is ready.
-func (b *bench) startAPI(ctx context.Context, db, topic string, kafkaMode bool) (fn, error) {
+// startAPI starts cm-api, with extra KEY=VALUEs in its environment, and
+// waits until it is ready.
+func (b *bench) startAPI(ctx context.Context, db, topic string, kafkaMode bool, extra ...string) (fn, error) {
 	port, err := freePort()
 	if err != nil {
 		return fn{}, err
 	}
-	c, err := b.procs.start("cm-api", b.bins["cm-api"], nil, b.apiEnv(port, db, topic, kafkaMode))
+	c, err := b.procs.start("cm-api", b.bins["cm-api"], nil, append(b.apiEnv(port, db, topic, kafkaMode), extra...))
 	if err != nil {
 		return fn{}, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -22,19 +24,32 @@ import (
 const visibleTimeout = 10 * time.Second
 
 // visible buys at -visible-rate in an open loop through cm-server, with
-// cm-api consuming the topic (Kafka mode), and follows every
-// -visible-every-th purchase (bought for a user of its own) until
-// GET /getAllUserBuys shows it. Its latency runs from the time the /buy was
-// due to the first getAllUserBuys answer that lists it.
+// cm-api consuming the topic (Kafka mode), twice, each time on a fresh topic
+// and database. The first time nobody reads: it times buy -> stored, from
+// the time each /buy was due to cm-api logging the purchase stored. The
+// second time it follows every -visible-every-th purchase (bought for a user
+// of its own) until GET /getAllUserBuys shows it, and times buy -> visible
+// from the due time to the first answer that lists it. Kept apart, the
+// pipeline's latency is not mixed up with the cost of the reads.
 func (b *bench) visible(ctx context.Context) error {
-	topic := b.name("visible")
+	if err := b.visiblePhase(ctx, "stored", false); err != nil {
+		return err
+	}
+	return b.visiblePhase(ctx, "visible", true)
+}
+
+// visiblePhase runs one of visible's two load phases; follow says whether
+// purchases are followed to getAllUserBuys.
+func (b *bench) visiblePhase(ctx context.Context, key string, follow bool) error {
+	topic := b.name(key)
 	if err := createTopics(ctx, b.brokers, topic, topic+"-dlq"); err != nil {
 		return err
 	}
 	defer deleteTopics(b.brokers, topic, topic+"-dlq")
-	db := b.database("visible")
+	db := b.database(key)
 	defer func() { _ = b.store.Database(db).Drop(context.Background()) }()
-	api, err := b.startAPI(ctx, db, topic, true)
+	// At debug level cm-api logs each purchase it stored, with the time.
+	api, err := b.startAPI(ctx, db, topic, true, "LOG_LEVEL=debug")
 	if err != nil {
 		return err
 	}
@@ -46,24 +61,91 @@ func (b *bench) visible(ctx context.Context) error {
 	defer srv.stop(20 * time.Second)
 
 	f := &follower{client: httpClient(b.cfg.OpenWorkers), url: srv.url, poll: b.cfg.VisiblePoll,
-		has: hasID(purchases(b.store, db)), slots: make(chan struct{}, b.cfg.Followers)}
-	prefix := b.name("visible")
+		has: hasID(purchases(b.store, db)), slots: make(chan struct{}, b.cfg.Followers), due: map[string]time.Time{}}
+	prefix := b.name(key)
 	op := func(ctx context.Context, i int, due time.Time) error {
 		p := newPurchase(prefix, i, b.cfg.Users, time.Now())
-		if i%b.cfg.VisibleEvery == 0 {
+		if follow && i%b.cfg.VisibleEvery == 0 {
 			p.Username, p.UserID = fmt.Sprintf("%s-followed-%d", prefix, i), fmt.Sprintf("%s-f%d", prefix, i)
 			if ok, err := f.follow(ctx, p, due); ok {
 				return err
 			}
 		}
-		_, err := f.buy(ctx, p)
+		_, err := f.buy(ctx, p, due)
 		return err
 	}
 	loop := load.Open{Rate: b.cfg.VisibleRate, Duration: b.cfg.Duration, Workers: b.cfg.OpenWorkers}
-	all := b.phase(ctx, "visible_buys", fmt.Sprintf("POST /buy at %.0f/s, every %d-th followed", b.cfg.VisibleRate,
-		b.cfg.VisibleEvery), loop, op)
-	b.reportVisible(f, all.Summary)
-	return ctx.Err()
+	desc := fmt.Sprintf("POST /buy at %.0f/s, nobody reading", b.cfg.VisibleRate)
+	if follow {
+		desc = fmt.Sprintf("POST /buy at %.0f/s, every %d-th followed", b.cfg.VisibleRate, b.cfg.VisibleEvery)
+	}
+	all := b.phase(ctx, key+"_buys", desc, loop, op)
+	if follow {
+		b.reportVisible(f, all.Summary)
+		return ctx.Err()
+	}
+	api.stop(20 * time.Second) // flushes its log
+	return b.reportStored(f, api.logPath, all.Summary)
+}
+
+// reportStored reports, from cm-api's debug log at logPath, how long every
+// purchase bought in the phase took from its due time to being stored: the
+// part of buy -> visible that does not depend on how fast the store reads.
+// all is the phase's summary.
+func (b *bench) reportStored(f *follower, logPath string, all load.Summary) error {
+	log, err := os.Open(logPath)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	at, err := storedTimes(log)
+	if err != nil {
+		return fmt.Errorf("read cm-api's log: %w", err)
+	}
+	var lat []time.Duration
+	for id, due := range f.due {
+		if t, ok := at[id]; ok {
+			lat = append(lat, t.Sub(due))
+		}
+	}
+	s := load.Summarize(lat, len(f.due)-len(lat), 0, 0)
+	b.report.detail("stored", map[string]any{"bought": len(f.due), "stored": s})
+	b.logf("  buy -> stored: %d of %d bought found in cm-api's log, p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+		s.OK, len(f.due), millis(s.P50), millis(s.P99), millis(s.Max))
+	if s.Failed > 0 {
+		return fmt.Errorf("%d of %d acknowledged purchases not stored", s.Failed, len(f.due))
+	}
+	fig := fmt.Sprintf("buy → stored (cm-api's log) at %.0f/s, nobody reading, all %d purchases", b.cfg.VisibleRate, s.OK)
+	if all.Failed > 0 || all.Dropped > 0 {
+		fig += fmt.Sprintf(" (%d buys failed, %d dropped)", all.Failed, all.Dropped)
+	}
+	b.report.add(
+		row{Scenario: "visible", Figure: fig + " p50", Value: millis(s.P50), Unit: "ms"},
+		row{Scenario: "visible", Figure: fig + " p99", Value: millis(s.P99), Unit: "ms"},
+	)
+	return nil
+}
+
+// storedTimes reads cm-api's JSON log lines and returns when each purchase
+// was logged as stored (the first time, if it was stored again).
+func storedTimes(r io.Reader) (map[string]time.Time, error) {
+	at := map[string]time.Time{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Time       time.Time `json:"time"`
+			Msg        string    `json:"msg"`
+			PurchaseID string    `json:"purchase_id"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Msg != "purchase stored" {
+			continue
+		}
+		if _, seen := at[line.PurchaseID]; !seen {
+			at[line.PurchaseID] = line.Time
+		}
+	}
+	return at, sc.Err()
 }
 
 func (b *bench) reportVisible(f *follower, all load.Summary) {
@@ -97,13 +179,14 @@ type follower struct {
 	slots  chan struct{}
 
 	mu        sync.Mutex
+	due       map[string]time.Time // every purchase bought: when its /buy was due
 	latencies []time.Duration
 	lost      int
 	skipped   int
 }
 
-// buy posts p and returns the purchase id cm-server gave it.
-func (f *follower) buy(ctx context.Context, p purchase) (string, error) {
+// buy posts p, due at due, and returns the purchase id cm-server gave it.
+func (f *follower) buy(ctx context.Context, p purchase, due time.Time) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url+"/buy", bytes.NewReader(p.body()))
 	if err != nil {
 		return "", err
@@ -124,6 +207,9 @@ func (f *follower) buy(ctx context.Context, p purchase) (string, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.ID == "" {
 		return "", fmt.Errorf("POST /buy: no id in the answer: %v", err)
 	}
+	f.mu.Lock()
+	f.due[out.ID] = due
+	f.mu.Unlock()
 	return out.ID, nil
 }
 
@@ -139,7 +225,7 @@ func (f *follower) follow(ctx context.Context, p purchase, due time.Time) (bool,
 		f.mu.Unlock()
 		return false, nil
 	}
-	id, err := f.buy(ctx, p)
+	id, err := f.buy(ctx, p, due)
 	if err != nil {
 		return true, err
 	}
