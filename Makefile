@@ -23,7 +23,7 @@ test: ## all tests: unit, integration and end-to-end on a real Kafka broker
 test-short: ## unit tests only (no broker, no store)
 	$(GO) test -short ./...
 
-bench: bench-micro ## micro-benchmarks, then the load test on a real Kafka broker: Markdown table + bench-results.json (~8 min; BENCH_FLAGS=...)
+bench: bench-micro ## micro-benchmarks, then the load test on a real Kafka broker: Markdown table + bench-results.json (~10 min; BENCH_FLAGS=...)
 	hack/bench.sh $(BENCH_FLAGS)
 
 bench-quick: ## the load test as a short smoke run (~2 min)
