@@ -49,11 +49,14 @@ func (d document) purchase() purchase.Purchase {
 		Price: purchase.Money(d.PriceMinor), Timestamp: d.Timestamp.UTC()}
 }
 
+// listKeys is List's order after the equality on username: newest first,
+// ties by id.
+var listKeys = bson.D{{Key: "username", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "_id", Value: -1}}
+
 // listIndex serves List: equality on username, then the sort order.
-var listIndex = mongo.IndexModel{
-	Keys:    bson.D{{Key: "username", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "_id", Value: -1}},
-	Options: options.Index().SetName("username_timestamp_id"),
-}
+var listIndex = mongo.IndexModel{Keys: listKeys, Options: options.Index().SetName(listIndexName)}
+
+const listIndexName = "username_timestamp_id"
 
 // listProjection reads only what a list shows.
 var listProjection = bson.D{{Key: "username", Value: 1}, {Key: "userid", Value: 1},
@@ -96,7 +99,7 @@ func openMongo(c mongoConfig) (*mongoStore, error) {
 // EnsureIndexes creates the index List needs; it is a no-op when it exists.
 func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 	if _, err := s.coll.Indexes().CreateOne(ctx, listIndex); err != nil {
-		return fmt.Errorf("create index %s: %w", "username_timestamp_id", err)
+		return fmt.Errorf("create index %s: %w", listIndexName, err)
 	}
 	return nil
 }
@@ -183,19 +186,12 @@ func (s *mongoStore) checkDuplicates(ctx context.Context, ps []purchase.Purchase
 // of the next page ("" on the last). It reads limit+1 documents to know
 // whether there is a next page, so it never counts.
 func (s *mongoStore) List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error) {
-	filter := bson.D{{Key: "username", Value: username}}
-	if page.Cursor != "" {
-		c, err := decodeCursor(page.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "timestamp", Value: bson.D{{Key: "$lt", Value: c.Timestamp}}}},
-			bson.D{{Key: "timestamp", Value: c.Timestamp}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}})
+	q, err := newListQuery(username, page)
+	if err != nil {
+		return nil, "", err
 	}
-	opts := options.Find().SetSort(listIndex.Keys).SetLimit(int64(page.Limit) + 1).SetProjection(listProjection)
-	cur, err := s.coll.Find(ctx, filter, opts)
+	opts := options.Find().SetSort(q.sort).SetLimit(q.limit).SetProjection(q.projection)
+	cur, err := s.coll.Find(ctx, q.filter, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("list purchases of %q: %w", username, err)
 	}
@@ -214,6 +210,30 @@ func (s *mongoStore) List(ctx context.Context, username string, page purchase.Pa
 		out[i] = d.purchase()
 	}
 	return out, next, nil
+}
+
+// listQuery is the find List sends: the user's purchases after the cursor,
+// in listIndex order (so the index serves filter and sort), limit+1 of them,
+// only the fields a list shows.
+type listQuery struct {
+	filter, sort, projection bson.D
+	limit                    int64
+}
+
+func newListQuery(username string, page purchase.Page) (listQuery, error) {
+	filter := bson.D{{Key: "username", Value: username}}
+	if page.Cursor != "" {
+		c, err := decodeCursor(page.Cursor)
+		if err != nil {
+			return listQuery{}, err
+		}
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "timestamp", Value: bson.D{{Key: "$lt", Value: c.Timestamp}}}},
+			bson.D{{Key: "timestamp", Value: c.Timestamp}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
+		}})
+	}
+	return listQuery{filter: filter, sort: listKeys, projection: listProjection,
+		limit: int64(page.Limit) + 1}, nil
 }
 
 // Ping checks that the primary answers.
