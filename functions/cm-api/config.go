@@ -25,7 +25,7 @@ type config struct {
 	BatchSize     int           // BATCH_MAX_SIZE: purchases in one insertMany
 	BatchDelay    time.Duration // BATCH_MAX_DELAY: longest wait for a batch to fill
 	BatchWriters  int           // BATCH_WRITERS: batches written at once
-	Window        int           // KAFKA_INFLIGHT: records in flight per partition
+	InFlight      int           // KAFKA_INFLIGHT: records handled at once, all partitions together
 	DrainTimeout  time.Duration // DRAIN_TIMEOUT
 	Service       string        // K_SERVICE
 	Revision      string        // K_REVISION
@@ -48,7 +48,7 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		BatchSize:     r.Int("BATCH_MAX_SIZE", 500, 1, 10000),
 		BatchDelay:    r.Duration("BATCH_MAX_DELAY", time.Millisecond),
 		BatchWriters:  r.Int("BATCH_WRITERS", 2, 1, 64),
-		Window:        r.Int("KAFKA_INFLIGHT", 500, 1, 10000),
+		InFlight:      r.Int("KAFKA_INFLIGHT", 1000, 1, 10000),
 		DrainTimeout:  r.Duration("DRAIN_TIMEOUT", 20*time.Second),
 		Service:       r.String("K_SERVICE", "cm-api"),
 		Revision:      r.String("K_REVISION", ""),
@@ -91,7 +91,7 @@ func (c config) logValue() slog.Value {
 		slog.String("mongodb_database", c.Database),
 		slog.Duration("mongodb_timeout", c.MongoTimeout), slog.Any("kafka", c.Kafka.LogValue()),
 		slog.String("kafka_topic", c.Topic), slog.String("kafka_consumer_group", c.ConsumerGroup),
-		slog.String("kafka_dlq_topic", c.DLQTopic), slog.Int("kafka_inflight", c.Window),
+		slog.String("kafka_dlq_topic", c.DLQTopic), slog.Int("kafka_inflight", c.InFlight),
 		slog.Int("batch_max_size", c.BatchSize), slog.Duration("batch_max_delay", c.BatchDelay),
 		slog.Int("batch_writers", c.BatchWriters),
 		slog.String("revision", c.Revision),

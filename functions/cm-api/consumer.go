@@ -27,7 +27,7 @@ type consumer struct {
 	dlqTopic string
 	store    store
 	timeout  time.Duration // one store write or dead-letter send
-	window   int           // records in flight per partition
+	inflight int           // records handled at once, all partitions together
 	metrics  *shopMetrics
 
 	client atomic.Pointer[sarama.Client]
@@ -46,7 +46,7 @@ func (c *consumer) Run(ctx context.Context) error {
 			c.log.Warn("consumer group error", "err", err)
 		}
 	}()
-	h := &recordHandler{log: c.log, store: c.store, dlq: dlq, dlqTopic: c.dlqTopic, timeout: c.timeout, window: c.window, metrics: c.metrics}
+	h := newRecordHandler(c.log, c.store, dlq, c.dlqTopic, c.timeout, c.inflight, c.metrics)
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{c.topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			c.log.Warn("consume failed, rejoining", "err", err)

@@ -70,7 +70,7 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 	var consumeErr error
 	if cfg.kafkaMode() {
 		c := &consumer{log: log, kafka: cfg.Kafka, topic: cfg.Topic, group: cfg.ConsumerGroup,
-			dlqTopic: cfg.DLQTopic, store: batch, timeout: cfg.MongoTimeout, window: cfg.Window, metrics: metrics}
+			dlqTopic: cfg.DLQTopic, store: batch, timeout: cfg.MongoTimeout, inflight: cfg.InFlight, metrics: metrics}
 		checks = append(checks, server.Check{Name: "kafka", Ping: c.Ping})
 		wg.Go(func() { consumeErr = c.Run(ctx) })
 	}

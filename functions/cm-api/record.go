@@ -26,28 +26,38 @@ const (
 
 // recordHandler handles the records of the claimed partitions. Records of
 // a partition are written concurrently (their order in the store does not
-// matter: lists sort by timestamp) but acknowledged in order.
+// matter: lists sort by timestamp) but acknowledged in order. At most
+// cap(slots) records are handled at once, all partitions together, so memory
+// does not grow with the number of partitions claimed.
 type recordHandler struct {
 	log      *slog.Logger
 	store    store
 	dlq      sarama.SyncProducer
 	dlqTopic string
 	timeout  time.Duration
-	window   int // records handled at once per partition
+	slots    chan struct{} // one per record being handled
 	metrics  *shopMetrics
+}
+
+// newRecordHandler handles at most inflight records at once.
+func newRecordHandler(log *slog.Logger, st store, dlq sarama.SyncProducer, dlqTopic string, timeout time.Duration,
+	inflight int, m *shopMetrics) *recordHandler {
+	return &recordHandler{log: log, store: st, dlq: dlq, dlqTopic: dlqTopic, timeout: timeout,
+		slots: make(chan struct{}, inflight), metrics: m}
 }
 
 func (h *recordHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (h *recordHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim handles up to window records of the partition at once, so
-// their writes share batches, and marks them strictly in offset order: a
+// ConsumeClaim handles records of the partition concurrently, as slots
+// allow, so that their writes share batches, and marks them strictly in
+// offset order: a
 // record is marked only when it and every record before it are stored or
 // dead-lettered. When the session ends (rebalance, shutdown) the unfinished
 // records stay unmarked and are delivered again; the store makes that harmless.
 func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
-	inflight := make(chan pendingRecord, h.window)
+	inflight := make(chan pendingRecord, cap(h.slots))
 	marked := make(chan struct{})
 	go func() {
 		defer close(marked)
@@ -75,13 +85,19 @@ func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 			}
 			h.metrics.lag.WithLabelValues(msg.Topic, strconv.Itoa(int(msg.Partition))).
 				Set(float64(claim.HighWaterMarkOffset() - msg.Offset - 1))
-			pr := pendingRecord{msg: msg, done: make(chan error, 1)}
 			select {
-			case inflight <- pr:
+			case h.slots <- struct{}{}:
 			case <-ctx.Done():
 				return nil
 			}
-			go func() { pr.done <- h.handle(ctx, msg) }()
+			// inflight has room: it holds at most cap(slots) records.
+			pr := pendingRecord{msg: msg, done: make(chan error, 1)}
+			inflight <- pr
+			go func() {
+				err := h.handle(ctx, msg)
+				<-h.slots
+				pr.done <- err
+			}()
 		case <-ctx.Done():
 			return nil
 		}

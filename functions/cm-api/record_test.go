@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+)
+
+// TestConsumeClaimBoundsRecordsInFlightAcrossPartitions runs three claims at
+// once on a store that holds every save for a while: no more than the
+// handler's in-flight bound are ever saved at once, all partitions
+// together, and every partition is marked completely and in offset order.
+func TestConsumeClaimBoundsRecordsInFlightAcrossPartitions(t *testing.T) {
+	t.Parallel()
+	const inflight, partitions, perPartition = 8, 3, 40
+	st := &slowStore{memStore: newMemStore(), delay: 2 * time.Millisecond}
+	h := newRecordHandler(logging.Discard(), st, nil, "purchases-dlq", time.Second, inflight, testMetrics())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sess := &fakeSession{ctx: ctx, marked: map[int32][]int64{}}
+	var wg sync.WaitGroup
+	for part := range int32(partitions) {
+		claim := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, perPartition), hwm: perPartition}
+		for off := range int64(perPartition) {
+			claim.msgs <- purchaseRecord(t, part, off)
+		}
+		close(claim.msgs)
+		wg.Go(func() {
+			if err := h.ConsumeClaim(sess, claim); err != nil {
+				t.Errorf("partition %d: %v", part, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := st.max.Load(); got > inflight || got < 2 {
+		t.Errorf("at most %d saves at once, want between 2 and %d", got, inflight)
+	}
+	if st.count() != partitions*perPartition {
+		t.Errorf("%d purchases stored, want %d", st.count(), partitions*perPartition)
+	}
+	for part := range int32(partitions) {
+		offs := sess.marked[part]
+		if len(offs) != perPartition {
+			t.Fatalf("partition %d: %d records marked, want %d", part, len(offs), perPartition)
+		}
+		for i, off := range offs {
+			if off != int64(i) {
+				t.Fatalf("partition %d: marked %v, want offsets 0..%d in order", part, offs, perPartition-1)
+			}
+		}
+	}
+}
+
+// purchaseRecord is a purchase as cm-server writes it to partition part at
+// offset off: a binary-mode CloudEvent.
+func purchaseRecord(t *testing.T, part int32, off int64) *sarama.ConsumerMessage {
+	t.Helper()
+	p := purchase.Purchase{ID: fmt.Sprintf("p-%d-%d", part, off), Username: "u", UserID: "1", Price: 100,
+		Timestamp: time.Unix(off, 0).UTC()}
+	e := purchase.NewEvent(p, "/test")
+	pm := &sarama.ProducerMessage{}
+	if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&e), pm); err != nil {
+		t.Fatal(err)
+	}
+	value, err := pm.Value.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &sarama.ConsumerMessage{Topic: "purchases", Partition: part, Offset: off, Value: value}
+	for i := range pm.Headers {
+		msg.Headers = append(msg.Headers, &pm.Headers[i])
+	}
+	return msg
+}
+
+// slowStore is a memStore whose saves take delay, counting the most at once.
+type slowStore struct {
+	*memStore
+	delay    time.Duration
+	now, max atomic.Int64
+}
+
+func (s *slowStore) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
+	n := s.now.Add(1)
+	defer s.now.Add(-1)
+	for m := s.max.Load(); n > m && !s.max.CompareAndSwap(m, n); m = s.max.Load() {
+	}
+	time.Sleep(s.delay)
+	return s.memStore.Save(ctx, p)
+}
+
+// fakeSession records the marked offsets of each partition.
+type fakeSession struct {
+	sarama.ConsumerGroupSession
+	ctx    context.Context
+	mu     sync.Mutex
+	marked map[int32][]int64
+}
+
+func (s *fakeSession) Context() context.Context { return s.ctx }
+
+func (s *fakeSession) MarkMessage(msg *sarama.ConsumerMessage, _ string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.marked[msg.Partition] = append(s.marked[msg.Partition], msg.Offset)
+}
+
+// fakeClaim delivers msgs.
+type fakeClaim struct {
+	sarama.ConsumerGroupClaim
+	msgs chan *sarama.ConsumerMessage
+	hwm  int64
+}
+
+func (c *fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
+func (c *fakeClaim) HighWaterMarkOffset() int64               { return c.hwm }
