@@ -5,19 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
-
-// wireHeader reports whether v could arrive as a header value: no control
-// characters but tab. Other values cannot reach the handler over HTTP.
-func wireHeader(v string) bool {
-	return !strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f })
-}
 
 // FuzzReceive sends random events to POST / through the real mux, with
 // random CloudEvents headers. Whatever arrives, the answer is JSON and never
@@ -56,7 +50,7 @@ func FuzzReceive(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		for k, v := range map[string]string{"Content-Type": ctype, "Ce-Specversion": specversion, "Ce-Id": id,
 			"Ce-Type": typ, "Ce-Source": source, "Ce-Time": ceTime} {
-			if v != "" && wireHeader(v) {
+			if v != "" && apitest.WireHeader(v) {
 				req.Header.Set(k, v)
 			}
 		}

@@ -9,15 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
-
-// wireHeader reports whether v could arrive as a header value: no control
-// characters but tab. Other values cannot reach the handler over HTTP.
-func wireHeader(v string) bool {
-	return !strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f })
-}
 
 // FuzzBuy sends random bodies and headers to POST /buy through the real mux.
 // The answer is always JSON; never a 5xx but the 503 of a sender that fails;
@@ -67,10 +62,10 @@ func FuzzBuy(f *testing.F) {
 			snd.err = errNotDelivered
 		}
 		req := httptest.NewRequest(http.MethodPost, "/buy", bytes.NewReader(body))
-		binary := specversion != "" && wireHeader(specversion)
+		binary := specversion != "" && apitest.WireHeader(specversion)
 		for k, v := range map[string]string{"Content-Type": ctype, "Idempotency-Key": key, "Ce-Specversion": specversion,
 			"Ce-Time": ceTime} {
-			if v != "" && wireHeader(v) {
+			if v != "" && apitest.WireHeader(v) {
 				req.Header.Set(k, v)
 			}
 		}

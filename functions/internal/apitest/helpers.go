@@ -16,3 +16,10 @@ func Do(h http.Handler, method, target, body string, header map[string]string) *
 	h.ServeHTTP(rec, req)
 	return rec
 }
+
+// WireHeader reports whether v could arrive as a header value: no control
+// characters but tab. Fuzz tests skip other values: they cannot reach a
+// handler over HTTP.
+func WireHeader(v string) bool {
+	return !strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f })
+}
