@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +11,7 @@ import (
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/test/harness"
 )
@@ -35,13 +34,8 @@ func TestRunSmoke(t *testing.T) {
 	}))
 	defer sink.Close()
 
-	port := harness.FreePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		errc <- run(ctx, nil, env.Map(map[string]string{"PORT": port, "K_SINK": sink.URL}), io.Discard)
-	}()
-	base := "http://127.0.0.1:" + port
+	srv := apitest.StartRun(t, run, map[string]string{"K_SINK": sink.URL}, io.Discard)
+	base := srv.Base
 	harness.WaitReady(t, base+"/readyz", 10*time.Second)
 	buy := func() int {
 		resp, err := http.Post(base+"/buy", "application/json", strings.NewReader(`{"username":"joe","userid":"005","price":"1"}`))
@@ -58,13 +52,7 @@ func TestRunSmoke(t *testing.T) {
 	if got := buy(); got != http.StatusServiceUnavailable {
 		t.Errorf("buy with a failing sink: got %d, want 503", got)
 	}
-	cancel()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Errorf("run: got %v, want a clean stop", err)
-		}
-	case <-time.After(25 * time.Second):
-		t.Fatal("run did not return after cancel")
+	if err := srv.Stop(t); err != nil {
+		t.Errorf("run: got %v, want a clean stop", err)
 	}
 }

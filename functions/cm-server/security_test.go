@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -133,19 +132,15 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"KAFKA_SASL_PASSWORD": "sasl-secret-7c1f",
 		"CM_API_URL":          "http://apiuser:url-secret-91ab@127.0.0.1:1",
 	}
-	vars := map[string]string{"PORT": harness.FreePort(t), "KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+	vars := map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
 		"KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug", "SEND_TIMEOUT": "300ms", "CM_API_TIMEOUT": "300ms"}
 	for k, v := range secrets {
 		vars[k] = v
 	}
 	var logs harness.SyncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, nil, env.Map(vars), &logs) }()
-	base := "http://127.0.0.1:" + vars["PORT"]
+	srv := apitest.StartRun(t, run, vars, &logs)
+	base := srv.Base
 	var bodies bytes.Buffer
-	// /healthz needs no dependency: it says when run is listening.
-	harness.WaitReady(t, base+"/healthz", 10*time.Second)
 	for _, req := range []struct{ method, path, auth string }{
 		{"GET", "/readyz", ""}, {"POST", "/buy", ""}, {"POST", "/buy", "Bearer wrong-key-0000000000"},
 		{"POST", "/buy", "Bearer " + keyA}, {"GET", "/getAllUserBuys/joe", "Bearer " + keyA},
@@ -163,8 +158,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		resp.Body.Close()
 	}
 	time.Sleep(500 * time.Millisecond) // let the background connect log its failures
-	cancel()
-	<-errc
+	_ = srv.Stop(t)                    // only the logs and answers count here
 	for name, secret := range secrets {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the logs show %s", name)
