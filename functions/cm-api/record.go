@@ -51,9 +51,8 @@ func (h *recordHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil 
 
 // ConsumeClaim handles records of the partition concurrently, as slots
 // allow, so that their writes share batches, and marks them strictly in
-// offset order: a
-// record is marked only when it and every record before it are stored or
-// dead-lettered. When the session ends (rebalance, shutdown) the unfinished
+// offset order: a record is marked only when it and every record before it
+// are stored or dead-lettered. When the session ends (rebalance, shutdown) the unfinished
 // records stay unmarked and are delivered again; the store makes that harmless.
 func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
@@ -90,7 +89,8 @@ func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 			case <-ctx.Done():
 				return nil
 			}
-			// inflight has room: it holds at most cap(slots) records.
+			// This waits while cap(slots) handled records of the partition
+			// wait for an earlier one to be marked.
 			pr := pendingRecord{msg: msg, done: make(chan error, 1)}
 			inflight <- pr
 			go func() {
