@@ -27,8 +27,10 @@ const (
 // recordHandler handles the records of the claimed partitions. Records of
 // a partition are written concurrently (their order in the store does not
 // matter: lists sort by timestamp) but acknowledged in order. At most
-// cap(slots) records are handled at once, all partitions together, so memory
-// does not grow with the number of partitions claimed.
+// cap(slots) records are being handled at once, all partitions together, so
+// the work under way (goroutines, decoded events, queued writes) does not
+// grow with the number of partitions claimed; a partition keeps at most
+// cap(slots)+1 records it has not marked yet.
 type recordHandler struct {
 	log      *slog.Logger
 	store    store
