@@ -30,7 +30,8 @@ const (
 // cap(slots) records are being handled at once, all partitions together, so
 // the work under way (goroutines, decoded events, queued writes) does not
 // grow with the number of partitions claimed; a partition keeps at most
-// cap(slots)+1 records it has not marked yet.
+// cap(slots)+2 records it has not marked yet (the channel to the marker, the
+// one the marker waits for, the one waiting to be handed over).
 type recordHandler struct {
 	log      *slog.Logger
 	store    store
