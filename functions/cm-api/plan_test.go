@@ -86,7 +86,7 @@ func isFerretDB(ctx context.Context, c *mongo.Client) (bool, error) {
 }
 
 // listPlanProblem says what is wrong with a winning plan for List: it must
-// scan listIndex and nothing else, with no collection scan and no sort in
+// scan listIndex() and nothing else, with no collection scan and no sort in
 // memory. It returns "" for a good plan.
 func listPlanProblem(plan any) string {
 	stages, indexes := planStages(plan)

@@ -53,8 +53,11 @@ func (d document) purchase() purchase.Purchase {
 // ties by id.
 var listKeys = bson.D{{Key: "username", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "_id", Value: -1}}
 
-// listIndex serves List: equality on username, then the sort order.
-var listIndex = mongo.IndexModel{Keys: listKeys, Options: options.Index().SetName(listIndexName)}
+// listIndex serves List: equality on username, then the sort order. It is
+// made anew for each use: the driver writes into an index's options.
+func listIndex() mongo.IndexModel {
+	return mongo.IndexModel{Keys: listKeys, Options: options.Index().SetName(listIndexName)}
+}
 
 const listIndexName = "username_timestamp_id"
 
@@ -98,7 +101,7 @@ func openMongo(c mongoConfig) (*mongoStore, error) {
 
 // EnsureIndexes creates the index List needs; it is a no-op when it exists.
 func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
-	if _, err := s.coll.Indexes().CreateOne(ctx, listIndex); err != nil {
+	if _, err := s.coll.Indexes().CreateOne(ctx, listIndex()); err != nil {
 		return fmt.Errorf("create index %s: %w", listIndexName, err)
 	}
 	return nil
@@ -213,7 +216,7 @@ func (s *mongoStore) List(ctx context.Context, username string, page purchase.Pa
 }
 
 // listQuery is the find List sends: the user's purchases after the cursor,
-// in listIndex order (so the index serves filter and sort), limit+1 of them,
+// in listIndex's order (so the index serves filter and sort), limit+1 of them,
 // only the fields a list shows.
 type listQuery struct {
 	filter, sort, projection bson.D

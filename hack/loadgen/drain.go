@@ -51,7 +51,7 @@ func (b *bench) drain(ctx context.Context) error {
 // insertReference inserts n documents with insertMany and returns the rate.
 func (b *bench) insertReference(ctx context.Context, n int, key string) (float64, error) {
 	coll := purchases(b.store, b.database(key))
-	if _, err := coll.Indexes().CreateOne(ctx, listIndex); err != nil {
+	if _, err := coll.Indexes().CreateOne(ctx, listIndex()); err != nil {
 		return 0, fmt.Errorf("create the reference index: %w", err)
 	}
 	defer func() { _ = coll.Database().Drop(context.Background()) }()

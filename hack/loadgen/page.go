@@ -90,7 +90,7 @@ func (b *bench) timePage(ctx context.Context, client *http.Client, base string, 
 		}
 		return expect(client, req, http.StatusOK)
 	}
-	opts := options.Find().SetSort(listIndex.Keys).SetLimit(pageLimit + 1)
+	opts := options.Find().SetSort(listKeys).SetLimit(pageLimit + 1)
 	find := func(ctx context.Context, _ int, _ time.Time) error {
 		cur, err := coll.Find(ctx, bson.D{{Key: "username", Value: user}}, opts)
 		if err != nil {

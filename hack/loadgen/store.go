@@ -84,11 +84,14 @@ type storedPurchase struct {
 	Timestamp  time.Time `bson:"timestamp"`
 }
 
+// listKeys are the keys of cm-api's index for the list query, and its sort.
+var listKeys = bson.D{{Key: "username", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "_id", Value: -1}}
+
 // listIndex is cm-api's index for the list query; the raw references use it
-// too, so they pay for the same index maintenance.
-var listIndex = mongo.IndexModel{
-	Keys:    bson.D{{Key: "username", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "_id", Value: -1}},
-	Options: options.Index().SetName("username_timestamp_id"),
+// too, so they pay for the same index maintenance. It is made anew for each
+// use: the driver writes into an index's options.
+func listIndex() mongo.IndexModel {
+	return mongo.IndexModel{Keys: listKeys, Options: options.Index().SetName("username_timestamp_id")}
 }
 
 // connectStore connects loadgen's own client to the store.
