@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hack/test.sh - what `make test` runs: vet, then every test in the module
-# against a real Apache Kafka broker (started here unless KAFKA_BROKERS is
+# (the functions' with -race) against a real Apache Kafka broker (started here unless KAFKA_BROKERS is
 # set) and an embedded FerretDB (unless MONGODB_URI is set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +25,15 @@ if [ -n "${unformatted}" ]; then
   exit 1
 fi
 go vet ./...
-go test -count=1 -timeout 20m -parallel 4 ${GO_TEST_FLAGS:-} ./...
+
+# The functions' own packages (batcher, consumer, rate limiter, handlers) run
+# under the race detector, which needs cgo and a C compiler (CI installs gcc).
+race=()
+if [ "$(go env CGO_ENABLED)" = 1 ]; then
+  race=(-race)
+else
+  echo "test: no C compiler for cgo: the functions' tests run without -race" >&2
+fi
+go test -count=1 -timeout 20m -parallel 4 "${race[@]}" ${GO_TEST_FLAGS:-} ./functions/...
+# shellcheck disable=SC2046 # one package path per word
+go test -count=1 -timeout 20m -parallel 4 ${GO_TEST_FLAGS:-} $(go list ./... | grep -v '/functions/')
