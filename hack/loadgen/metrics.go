@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -42,25 +43,15 @@ func sumCounters(r io.Reader, metric string, labels ...string) (int64, error) {
 			continue
 		}
 		lbls, value, ok := strings.Cut(rest, "} ")
-		if !ok || !hasAnyLabel(lbls, labels) {
+		if !ok || !slices.ContainsFunc(strings.Split(lbls, ","), func(l string) bool { return slices.Contains(labels, l) }) {
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
+		value, _, _ = strings.Cut(strings.TrimSpace(value), " ") // a timestamp may follow
+		v, err := strconv.ParseFloat(value, 64)
 		if err != nil {
 			return 0, fmt.Errorf("metric line %q: %w", line, err)
 		}
 		sum += int64(v)
 	}
 	return sum, sc.Err()
-}
-
-func hasAnyLabel(labels string, want []string) bool {
-	for _, l := range strings.Split(labels, ",") {
-		for _, w := range want {
-			if l == w {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -23,8 +23,9 @@ shop_store_batch_size_bucket{function="cm-api",le="1"} 11
 
 func TestSumCounters_rejects_a_bad_value(t *testing.T) {
 	t.Parallel()
-	_, err := sumCounters(strings.NewReader(`shop_events_total{result="stored"} many`+"\n"), "shop_events_total", `result="stored"`)
-	if err == nil {
-		t.Error("sumCounters accepted a value that is not a number")
+	for _, line := range []string{`shop_events_total{result="stored"} many`, `shop_events_total{result="stored"} `} {
+		if _, err := sumCounters(strings.NewReader(line+"\n"), "shop_events_total", `result="stored"`); err == nil {
+			t.Errorf("sumCounters accepted %q", line)
+		}
 	}
 }
