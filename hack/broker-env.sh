@@ -7,6 +7,10 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# Kafka's own jars, for tests that compare with its Java client.
+KAFKA_CLASSPATH="${KAFKA_CLASSPATH:-$(hack/kafka.sh classpath)}"
+export KAFKA_CLASSPATH
+
 if [ -z "${KAFKA_BROKERS:-}" ]; then
   KAFKA_PORT="$(free_port)"
   KAFKA_CONTROLLER_PORT="$(free_port)"

@@ -13,6 +13,8 @@
 #                         the background and wait until it is ready; prints exactly one
 #                         line to stdout:  KAFKA_BROKERS=127.0.0.1:<port>
 #                         so callers can:  eval "$(hack/kafka.sh start)"
+#   hack/kafka.sh classpath  fetch if needed; print the Java classpath of Kafka's jars (for tests
+#                         that run Kafka's own Java client)
 #   hack/kafka.sh stop    stop the broker whose PID is in the pidfile (SIGTERM to its
 #                         process group, SIGKILL after 20 s) and remove the pidfile
 #
@@ -408,6 +410,7 @@ cmd_stop() {
 [[ $# -eq 1 ]] || usage
 case "$1" in
   fetch) cmd_fetch ;;
+  classpath) cmd_fetch >&2 && echo "${LIB_DIR}/*" ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   *) usage ;;

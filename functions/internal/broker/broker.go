@@ -43,7 +43,8 @@ func (c Config) base() (*sarama.Config, error) {
 
 // Producer is the configuration of a durable producer: acknowledged by all
 // in-sync replicas, idempotent (the broker drops the duplicates its own
-// retries would make), and bounded in how long one send may retry.
+// retries would make), bounded in how long one send may retry, and keyed
+// records partitioned as Kafka's Java producer (and so a KafkaSink) does.
 func (c Config) Producer() (*sarama.Config, error) {
 	sc, err := c.base()
 	if err != nil {
@@ -58,7 +59,7 @@ func (c Config) Producer() (*sarama.Config, error) {
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
 	sc.Producer.Flush.Frequency = time.Millisecond // batch concurrent sends, add no latency
-	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	sc.Producer.Partitioner = NewKafkaPartitioner
 	return sc, nil
 }
 
