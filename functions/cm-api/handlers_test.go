@@ -3,9 +3,12 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
@@ -162,5 +165,25 @@ func TestConfig(t *testing.T) {
 	cfg, _ = loadConfig(env.Map(map[string]string{"MONGODB_URI": "mongodb://u:hunter2@db:27017/"}))
 	if s := cfg.logValue().String(); strings.Contains(s, "hunter2") {
 		t.Errorf("logged config shows the password: %s", s)
+	}
+}
+
+// TestReceiveBodyBrokenOffIsRetryable: a body that breaks off mid-read says
+// nothing about the event, so the answer is 408, which a KafkaSource
+// retries, not 400, which it would dead-letter; nothing is stored.
+func TestReceiveBodyBrokenOffIsRetryable(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	req := httptest.NewRequest("POST", "/", io.MultiReader(strings.NewReader(data[:20]), iotest.ErrReader(io.ErrUnexpectedEOF)))
+	for k, v := range binary("b-1", purchase.EventType) {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	newTestServer(t, st).ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestTimeout || !strings.Contains(rec.Body.String(), `"status":"Error"`) {
+		t.Errorf("got %d %s, want 408 JSON", rec.Code, rec.Body)
+	}
+	if n := st.count(); n != 0 {
+		t.Errorf("stored: got %d, want 0", n)
 	}
 }

@@ -90,7 +90,10 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 }
 
 // ReadBody reads at most limit bytes of the request body. A larger body is an
-// *http.MaxBytesError, which Fail answers with 413.
+// *http.MaxBytesError, which Fail answers with 413. A body that breaks off
+// (the connection failed or timed out mid-body) is 408: nothing is wrong
+// with what was sent, so the sender should send it again, and 408 is among
+// the answers a KafkaSource retries (a 400 would dead-letter the purchase).
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
@@ -98,7 +101,8 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		if errors.As(err, &tooBig) {
 			return nil, err
 		}
-		return nil, &Problem{Status: http.StatusBadRequest, Message: "could not read request body", Err: err}
+		return nil, &Problem{Status: http.StatusRequestTimeout,
+			Message: "could not read the whole request body; send it again", Err: err}
 	}
 	return body, nil
 }

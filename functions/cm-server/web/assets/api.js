@@ -11,9 +11,10 @@ export class APIError extends Error {
     this.retryAfter = retryAfter;
   }
 
-  // retryable: the purchase may be sent again with the same Idempotency-Key.
+  // retryable: the purchase may be sent again with the same Idempotency-Key
+  // (408: the request body broke off on its way).
   get retryable() {
-    return this.status === 0 || this.status === 429 || this.status >= 500;
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
   }
 }
 
