@@ -103,13 +103,14 @@ func (c *consumer) dial() (sarama.ConsumerGroup, sarama.SyncProducer, error) {
 	return group, dlq, nil
 }
 
-// Ping asks the brokers for the topic's metadata.
+// Ping asks the brokers for the metadata of the topic and of the dead-letter
+// topic: readiness says which one is missing.
 func (c *consumer) Ping(ctx context.Context) error {
 	cp := c.client.Load()
 	if cp == nil {
 		return broker.ErrNotConnected
 	}
-	return broker.Ping(ctx, *cp, c.topic)
+	return broker.Ping(ctx, *cp, c.topic, c.dlqTopic)
 }
 
 // sleep waits d or until ctx is done; it reports whether d passed.

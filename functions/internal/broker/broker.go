@@ -24,7 +24,10 @@ type Config struct {
 }
 
 // base is the configuration every client shares: bounded dial and
-// metadata timeouts so no call can hang a request for minutes.
+// metadata timeouts so no call can hang a request for minutes, and metadata
+// requests that never create a topic. sarama asks the broker to create a
+// missing topic by default, which would make purchases with the broker's
+// default partition count before the real topic exists.
 func (c Config) base() (*sarama.Config, error) {
 	sc := sarama.NewConfig()
 	sc.ClientID = c.ClientID
@@ -35,6 +38,7 @@ func (c Config) base() (*sarama.Config, error) {
 	sc.Metadata.Retry.Max = 2
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 	sc.Metadata.Timeout = 10 * time.Second
+	sc.Metadata.AllowAutoTopicCreation = false
 	if err := c.secure(sc); err != nil {
 		return nil, err
 	}
@@ -94,22 +98,41 @@ func (c Config) Validate() error {
 // ErrNotConnected means a client has not reached the brokers yet.
 var ErrNotConnected = errors.New("not connected to Kafka yet")
 
-// Ping asks the brokers for topic's metadata, giving up when ctx ends
-// (sarama's call takes no context). A nil client is ErrNotConnected. It is
-// what both functions' readiness checks of Kafka do.
-func Ping(ctx context.Context, client sarama.Client, topic string) error {
+// MissingTopicError means the brokers answer but a topic does not exist.
+// Topics are never created by the functions; see docs/deploy.md.
+type MissingTopicError struct{ Topic string }
+
+func (e *MissingTopicError) Error() string {
+	return "topic " + e.Topic + " does not exist: create it (the functions never create topics)"
+}
+
+// Detail is what a readiness answer may show: it names no host.
+func (e *MissingTopicError) Detail() string { return "topic " + e.Topic + " does not exist" }
+
+// Ping asks the brokers for each topic's metadata, giving up when ctx ends
+// (sarama's call takes no context). A nil client is ErrNotConnected, a topic
+// the brokers do not know a *MissingTopicError. It is what both functions'
+// readiness checks of Kafka do.
+func Ping(ctx context.Context, client sarama.Client, topics ...string) error {
 	if client == nil {
 		return ErrNotConnected
 	}
 	done := make(chan error, 1)
-	go func() { done <- client.RefreshMetadata(topic) }()
+	go func() { done <- client.RefreshMetadata(topics...) }()
 	select {
 	case err := <-done:
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			for _, topic := range topics {
+				if _, perr := client.Partitions(topic); perr != nil {
+					return &MissingTopicError{Topic: topic}
+				}
+			}
+		}
 		if err != nil {
-			return fmt.Errorf("refresh metadata of %s: %w", topic, err)
+			return fmt.Errorf("refresh metadata of %v: %w", topics, err)
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("refresh metadata of %s: %w", topic, ctx.Err())
+		return fmt.Errorf("refresh metadata of %v: %w", topics, ctx.Err())
 	}
 }

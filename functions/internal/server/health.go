@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -30,6 +31,10 @@ type Check struct {
 // Readiness runs checks with a short timeout and caches the answer briefly,
 // so a burst of probes does not become a burst of pings.
 type Readiness struct {
+	// Info is shown with every answer: facts about the configuration, such
+	// as which transport events take. Set it before serving.
+	Info map[string]string
+
 	log     *slog.Logger
 	checks  []Check
 	timeout time.Duration
@@ -46,8 +51,13 @@ func NewReadiness(log *slog.Logger, checks ...Check) *Readiness {
 	return &Readiness{log: log, checks: checks, timeout: 2 * time.Second, ttl: time.Second}
 }
 
+// detailer is an error that can say what is wrong without naming a host or a
+// secret, such as a missing Kafka topic; readiness shows its Detail.
+type detailer interface{ Detail() string }
+
 // Ready reports whether every check passed, and each check's outcome. Causes
-// are logged when readiness changes, not shown: they may name hosts.
+// are logged when readiness changes, and shown only when they can say what
+// is wrong without naming hosts (a detailer); otherwise "unavailable".
 func (rd *Readiness) Ready(ctx context.Context) (bool, map[string]string) {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
@@ -61,6 +71,10 @@ func (rd *Readiness) Ready(ctx context.Context) (bool, map[string]string) {
 		result[c.Name] = "ok"
 		if err := c.Ping(ctx); err != nil {
 			result[c.Name], ready = "unavailable", false
+			var d detailer
+			if errors.As(err, &d) {
+				result[c.Name] = d.Detail()
+			}
 			if rd.ready || rd.result == nil {
 				rd.log.Warn("dependency unavailable", "dependency", c.Name, "err", err)
 			}
@@ -77,6 +91,7 @@ type readyBody struct {
 	Status  string            `json:"status"`
 	Version string            `json:"version"`
 	Checks  map[string]string `json:"checks"`
+	Info    map[string]string `json:"info,omitempty"`
 }
 
 // HandleReadyz answers 200 when every dependency answers, else 503.
@@ -84,9 +99,9 @@ func HandleReadyz(rd *Readiness) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ready, checks := rd.Ready(r.Context())
 		if !ready {
-			Encode(w, http.StatusServiceUnavailable, readyBody{"not ready", buildinfo.Version, checks})
+			Encode(w, http.StatusServiceUnavailable, readyBody{"not ready", buildinfo.Version, checks, rd.Info})
 			return
 		}
-		Encode(w, http.StatusOK, readyBody{"ready", buildinfo.Version, checks})
+		Encode(w, http.StatusOK, readyBody{"ready", buildinfo.Version, checks, rd.Info})
 	})
 }
