@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -15,6 +16,7 @@ type config struct {
 	Port         string        // PORT
 	LogLevel     string        // LOG_LEVEL
 	Sink         string        // K_SINK: set by a SinkBinding; selects the HTTP transport
+	SinkCACerts  string        // K_CA_CERTS: PEM the SinkBinding injects for an https sink
 	Kafka        broker.Config // KAFKA_BROKERS: the direct transport when K_SINK is unset
 	Topic        string        // KAFKA_TOPIC
 	CMAPIURL     string        // CM_API_URL
@@ -35,6 +37,7 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		Port:         r.String("PORT", "8080"),
 		LogLevel:     r.String("LOG_LEVEL", "info"),
 		Sink:         r.String("K_SINK", ""),
+		SinkCACerts:  r.String("K_CA_CERTS", ""),
 		Topic:        r.String("KAFKA_TOPIC", "purchases"),
 		CMAPIURL:     strings.TrimRight(r.String("CM_API_URL", "http://localhost:8081"), "/"),
 		CMAPITimeout: r.Duration("CM_API_TIMEOUT", 5*time.Second),
@@ -58,6 +61,9 @@ func loadConfig(lookup env.Lookup) (config, error) {
 	if cfg.Sink != "" {
 		if u, err := url.Parse(cfg.Sink); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			r.Fail("K_SINK=%q: want an http(s) URL", cfg.Sink)
+		}
+		if cfg.SinkCACerts != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(cfg.SinkCACerts)) {
+			r.Fail("K_CA_CERTS: no PEM certificate found")
 		}
 	} else if err := cfg.Kafka.Validate(); err != nil {
 		r.Fail("KAFKA_BROKERS: %v", err)
@@ -90,6 +96,7 @@ func (c config) logValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("port", c.Port), slog.String("log_level", c.LogLevel),
 		slog.String("transport", c.transport()), slog.String("sink", env.RedactURL(c.Sink)),
+		slog.Bool("sink_ca_certs", c.SinkCACerts != ""),
 		slog.Any("kafka", c.Kafka.LogValue()), slog.String("kafka_topic", c.Topic),
 		slog.String("cm_api_url", env.RedactURL(c.CMAPIURL)), slog.Duration("cm_api_timeout", c.CMAPITimeout),
 		slog.Duration("send_timeout", c.SendTimeout), slog.Int("api_keys", len(c.APIKeys.digests)),

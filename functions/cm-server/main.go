@@ -44,9 +44,13 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 		return err
 	}
 	log.Info("starting", "version", buildinfo.Version, "config", cfg.logValue())
-	snd := newSender(ctx, log, cfg)
+	snd, err := newSender(ctx, log, cfg)
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
 	api := newAPIClient(cfg.CMAPIURL, cfg.CMAPITimeout)
 	ready := server.NewReadiness(log, server.Check{Name: "events", Ping: snd.Ping})
+	ready.Info = map[string]string{"transport": cfg.transport()}
 	h := newServer(log, cfg, snd, api, ready, telemetry.NewMetrics("cm-server"))
 	serveErr := server.Serve(ctx, log, ln, h, cfg.DrainTimeout)
 	// Close the producer only after the last request finished: it flushes,

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +14,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/protocol"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 )
 
 // errNotDelivered means the event was not acknowledged; the client may retry.
@@ -25,13 +29,27 @@ type sender interface {
 	Close() error
 }
 
-// newSender picks the transport: K_SINK (a Knative SinkBinding) means HTTP
-// to the sink, otherwise the SDK's Kafka binding straight to the brokers.
-func newSender(ctx context.Context, log *slog.Logger, cfg config) sender {
+// newSender picks the transport and says which, once: K_SINK (a Knative
+// SinkBinding) means HTTP to the sink, otherwise the SDK's Kafka binding
+// straight to the brokers. On Knative (K_REVISION set) without K_SINK the
+// SinkBinding has not injected the KafkaSink's address, most often because
+// the sink is not Ready: that is a warning, since purchases then bypass the
+// KafkaSink.
+func newSender(ctx context.Context, log *slog.Logger, cfg config) (sender, error) {
 	if cfg.Sink != "" {
-		return newHTTPSender(cfg.Sink)
+		log.Info("event transport: HTTP to the sink in K_SINK", "transport", cfg.transport(),
+			"sink", env.RedactURL(cfg.Sink), "sink_ca_certs", cfg.SinkCACerts != "")
+		return newHTTPSender(cfg.Sink, cfg.SinkCACerts)
 	}
-	return newKafkaSender(ctx, log, cfg.Kafka, cfg.Topic)
+	if cfg.Revision != "" {
+		log.Warn("event transport: Kafka directly, although this runs on Knative: K_SINK is not set, "+
+			"so the SinkBinding has not injected the KafkaSink's address (is the KafkaSink Ready?)",
+			"transport", cfg.transport(), "brokers", cfg.Kafka.Brokers, "topic", cfg.Topic)
+	} else {
+		log.Info("event transport: Kafka directly", "transport", cfg.transport(),
+			"brokers", cfg.Kafka.Brokers, "topic", cfg.Topic)
+	}
+	return newKafkaSender(ctx, log, cfg.Kafka, cfg.Topic), nil
 }
 
 // httpSender posts binary-mode CloudEvents to a sink. A KafkaSink answers
@@ -42,11 +60,27 @@ type httpSender struct {
 	protocol *cehttp.Protocol
 }
 
-func newHTTPSender(target string) *httpSender {
-	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	// cehttp.New fails only on an invalid option; these are constant.
-	p, _ := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(*client))
-	return &httpSender{target: target, client: client, protocol: p}
+// newHTTPSender sends to target. caCerts (K_CA_CERTS: Knative Eventing's
+// transport encryption injects the sink's CA for an https sink) is trusted
+// besides the system roots.
+func newHTTPSender(target, caCerts string) (*httpSender, error) {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if caCerts != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM([]byte(caCerts)) {
+			return nil, errors.New("K_CA_CERTS: no PEM certificate found")
+		}
+		transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	}
+	client := &http.Client{Transport: transport}
+	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(*client))
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", env.RedactURL(target), err)
+	}
+	return &httpSender{target: target, client: client, protocol: p}, nil
 }
 
 func (s *httpSender) Send(ctx context.Context, e event.Event) error {
