@@ -56,7 +56,7 @@ func NewReadiness(log *slog.Logger, checks ...Check) *Readiness {
 type detailer interface{ Detail() string }
 
 // Ready reports whether every check passed, and each check's outcome. Causes
-// are logged when readiness changes, and shown only when they can say what
+// are logged when a check's outcome changes, and shown only when they can say what
 // is wrong without naming hosts (a detailer); otherwise "unavailable".
 func (rd *Readiness) Ready(ctx context.Context) (bool, map[string]string) {
 	rd.mu.Lock()
@@ -75,7 +75,7 @@ func (rd *Readiness) Ready(ctx context.Context) (bool, map[string]string) {
 			if errors.As(err, &d) {
 				result[c.Name] = d.Detail()
 			}
-			if rd.ready || rd.result == nil {
+			if rd.result == nil || rd.result[c.Name] != result[c.Name] {
 				rd.log.Warn("dependency unavailable", "dependency", c.Name, "err", err)
 			}
 		}
