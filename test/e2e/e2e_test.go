@@ -119,7 +119,7 @@ func TestKnativeModeCurlFlow(t *testing.T) {
 	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
 	sink := harness.StartKafkaSink(t, brokers, shop.Topic)
 	shop.StartAPI(false, nil)
-	source := harness.StartKafkaSource(t, brokers, shop.Topic, shop.Group, shop.APIURL+"/")
+	source := shop.StartKafkaSource(1)
 	shop.StartServer(sink, nil)
 	curlFlow(t, shop)
 	if n := source.Delivered.Load(); n < 2 {

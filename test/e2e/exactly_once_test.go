@@ -86,7 +86,7 @@ func TestDuplicateEventIsOneDocument(t *testing.T) {
 				shop.StartAPI(true, nil)
 			} else {
 				shop.StartAPI(false, nil)
-				source = harness.StartKafkaSource(t, brokers, shop.Topic, shop.Group, shop.APIURL+"/")
+				source = shop.StartKafkaSource(1)
 			}
 			data := `{"username":"twice","userid":"t-1","price":"9.99","timestamp":"2024-05-31T15:54:32.204Z"}`
 			for range 3 {
@@ -227,6 +227,25 @@ func ceHeaders(id, typ string) []sarama.RecordHeader {
 // topic and returns their dlq-reason headers in original-offset order.
 func readDeadLetters(t *testing.T, brokers []string, topic string, n int) []string {
 	t.Helper()
+	byOffset := map[string]string{}
+	forEachRecord(t, brokers, topic, n, func(msg *sarama.ConsumerMessage) {
+		headers := map[string]string{}
+		for _, h := range msg.Headers {
+			headers[string(h.Key)] = string(h.Value)
+		}
+		byOffset[fmt.Sprintf("%020s", headers["dlq-original-offset"])] = headers["dlq-reason"]
+	})
+	var reasons []string
+	for _, k := range slices.Sorted(maps.Keys(byOffset)) {
+		reasons = append(reasons, byOffset[k])
+	}
+	return reasons
+}
+
+// forEachRecord reads n records of topic from the oldest, from all its
+// partitions (each in offset order), and calls fn on each.
+func forEachRecord(t *testing.T, brokers []string, topic string, n int, fn func(*sarama.ConsumerMessage)) {
+	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_6_0_0
 	consumer, err := sarama.NewConsumer(brokers, cfg)
@@ -256,23 +275,13 @@ func readDeadLetters(t *testing.T, brokers []string, topic string, n int) []stri
 			}
 		}()
 	}
-	byOffset := map[string]string{}
 	timeout := time.After(visibleWithin)
-	for len(byOffset) < n {
+	for got := 0; got < n; got++ {
 		select {
 		case msg := <-records:
-			headers := map[string]string{}
-			for _, h := range msg.Headers {
-				headers[string(h.Key)] = string(h.Value)
-			}
-			byOffset[fmt.Sprintf("%020s", headers["dlq-original-offset"])] = headers["dlq-reason"]
+			fn(msg)
 		case <-timeout:
-			t.Fatalf("dead letters: got %d (%v), want %d", len(byOffset), byOffset, n)
+			t.Fatalf("%s: got %d records, want %d", topic, got, n)
 		}
 	}
-	var reasons []string
-	for _, k := range slices.Sorted(maps.Keys(byOffset)) {
-		reasons = append(reasons, byOffset[k])
-	}
-	return reasons
 }

@@ -228,7 +228,7 @@ func TestRetriesAfterLostAnswersAreOnePurchase(t *testing.T) {
 		// is in the topic long before the client's 200 ms are up.
 		sink := harness.SlowProxy(t, harness.StartKafkaSink(t, brokers, shop.Topic), time.Second)
 		shop.StartAPI(false, nil)
-		harness.StartKafkaSource(t, brokers, shop.Topic, shop.Group, shop.APIURL+"/")
+		shop.StartKafkaSource(1)
 		shop.StartServer(sink, nil)
 		acked := map[string]string{}
 		for i := range 5 {

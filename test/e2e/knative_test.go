@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/scalable-shop/scalable-shop/test/harness"
+)
+
+// knativeScale runs the KafkaSource's delivery schedule 20 times faster than
+// eventing/kafkasource.yaml says; the faults these tests inject are scaled
+// by the same factor.
+const knativeScale = 1.0 / 20
+
+// TestKnativePoisonGoesToDeadLettersAtOnce: in Knative mode a record cm-api
+// can never store is answered 400, which the KafkaSource does not retry: it
+// goes to the dead-letter sink at once with the error extensions, and the
+// partition moves on to the next purchase.
+func TestKnativePoisonGoesToDeadLettersAtOnce(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+	shop.StartAPI(false, nil)
+	source := shop.StartKafkaSource(knativeScale)
+	shop.StartServer("", nil) // only to read through getAllUserBuys
+
+	producer := rawProducer(t, brokers)
+	key := sarama.StringEncoder("poison") // one partition: the good record comes after the bad ones
+	bad := []*sarama.ProducerMessage{
+		{Topic: shop.Topic, Key: key, Value: sarama.ByteEncoder{0xff, 0x00, 0x13, 0x37}},
+		{Topic: shop.Topic, Key: key, Value: sarama.StringEncoder(`{}`), Headers: ceHeaders("wrong-type", "com.example.other")},
+		{Topic: shop.Topic, Key: key, Value: sarama.StringEncoder(`{"username":"poison","userid":"p","price":"-5","timestamp":"2024-05-31T15:54:32.204Z"}`),
+			Headers: ceHeaders("bad-price", eventType)},
+	}
+	if err := producer.SendMessages(bad); err != nil {
+		t.Fatal(err)
+	}
+	good := &sarama.ProducerMessage{Topic: shop.Topic, Key: key, Headers: ceHeaders("good-1", eventType),
+		Value: sarama.StringEncoder(`{"username":"poison","userid":"p","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`)}
+	if _, _, err := producer.SendMessage(good); err != nil {
+		t.Fatal(err)
+	}
+	waitForPurchases(t, shop, "poison", "good-1")
+	waitAllDispatched(t, shop)
+
+	if n := source.Retried.Load(); n != 0 {
+		t.Errorf("retries: got %d, want 0 (a 400 is not retried)", n)
+	}
+	ids := map[string]string{}
+	for _, e := range readCloudEvents(t, brokers, shop.DLQTopic, len(bad)) {
+		ids[e["ce_id"]] = e["ce_type"]
+		if e["ce_knativeerrorcode"] != "400" || e["ce_knativeerrordest"] != shop.APIURL+"/" || e["ce_knativeerrordata"] == "" {
+			t.Errorf("dead letter %s: got code %q dest %q data %q, want 400, %s/ and cm-api's answer",
+				e["ce_id"], e["ce_knativeerrorcode"], e["ce_knativeerrordest"], e["ce_knativeerrordata"], shop.APIURL)
+		}
+	}
+	// The record that is no CloudEvent is wrapped as upstream does, with
+	// its partition and offset as id.
+	want := map[string]string{"wrong-type": "com.example.other", "bad-price": eventType}
+	for id, typ := range ids {
+		if strings.HasPrefix(id, "partition:") {
+			want[id] = "dev.knative.kafka.event"
+		}
+		if want[id] != typ {
+			t.Errorf("dead letter %s: got type %q, want %q", id, typ, want[id])
+		}
+	}
+	if len(ids) != len(bad) {
+		t.Errorf("dead letters: got ids %v, want the %d bad records", ids, len(bad))
+	}
+}
+
+// TestKnativeSinkOverTLS: with Knative Eventing's transport encryption the
+// sink is https and the SinkBinding injects its CA as K_CA_CERTS; cm-server
+// trusts it, and without it refuses the sink's certificate (503).
+func TestKnativeSinkOverTLS(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+	sink, ca := harness.StartKafkaSinkTLS(t, brokers, shop.Topic)
+	shop.StartAPI(true, nil)
+	shop.StartServer(sink, map[string]string{"K_CA_CERTS": ca})
+	id := buyOK(t, shop, joe, nil)
+	waitForPurchases(t, shop, "joe", id)
+	if got := readyInfo(t, shop.ServerURL)["transport"]; got != "http" {
+		t.Errorf("/readyz info.transport: got %q, want http", got)
+	}
+
+	shop.StartServer(sink, nil)
+	if status, resp, err := shop.Buy(joe, nil); err != nil || status != http.StatusServiceUnavailable {
+		t.Errorf("buy through an https sink whose CA is not trusted: got %d %+v %v, want 503", status, resp, err)
+	}
+}
+
+// TestMissingTopicIsReportedNotCreated: the broker here creates topics on
+// request (auto.create.topics.enable=true, the Kafka default), so a function
+// that asked for one would create it with the broker's default partitions.
+// Neither function may: both stay unready, say which topic is missing, and
+// the topics still do not exist after they tried.
+func TestMissingTopicIsReportedNotCreated(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	topic := harness.Unique("absent")
+	dlq := topic + "-dlq"
+	env := map[string]string{"KAFKA_BROKERS": strings.Join(brokers, ","), "KAFKA_TOPIC": topic,
+		"KAFKA_DLQ_TOPIC": dlq, "KAFKA_CONSUMER_GROUP": harness.Unique("cm-api"),
+		"MONGODB_URI": harness.MongoURI(t), "MONGODB_DATABASE": strings.ReplaceAll(harness.Unique("shop"), "-", "_")}
+	apiPort, serverPort := harness.FreePort(t), harness.FreePort(t)
+	api := harness.Start(t, "cm-api", harness.Binary(t, "cm-api"), with(env, "PORT", apiPort))
+	server := harness.Start(t, "cm-server", harness.Binary(t, "cm-server"), with(env, "PORT", serverPort))
+	for _, c := range []struct {
+		url, check string
+		proc       *harness.Process
+	}{{"http://127.0.0.1:" + serverPort, "events", server}, {"http://127.0.0.1:" + apiPort, "kafka", api}} {
+		want := "topic " + topic + " does not exist"
+		harness.Eventually(t, 30*time.Second, func() string {
+			a := send("GET", c.url+"/readyz", "", nil, 5*time.Second)
+			var body struct{ Checks map[string]string }
+			_ = json.Unmarshal(a.body, &body)
+			if a.status != http.StatusServiceUnavailable || body.Checks[c.check] != want {
+				return fmt.Sprintf("%s /readyz: got %d %s, want 503 with %s: %q", c.proc.Name, a.status, a.body, c.check, want)
+			}
+			return ""
+		})
+		harness.Eventually(t, 10*time.Second, func() string {
+			if !strings.Contains(c.proc.Output(), want) {
+				return c.proc.Name + "'s log does not say " + want
+			}
+			return ""
+		})
+	}
+	if a := send("POST", "http://127.0.0.1:"+serverPort+"/buy", joe, nil, 30*time.Second); a.status != http.StatusServiceUnavailable {
+		t.Errorf("buy with no topic: got %d %s, want 503", a.status, a.body)
+	}
+	// The consumer group has asked for the topic's metadata by now (it
+	// retries every second); let it try a few times more before looking.
+	time.Sleep(3 * time.Second)
+	for _, name := range []string{topic, dlq} {
+		if topicExists(t, brokers, name) {
+			t.Errorf("topic %s: got created by a function, want it left absent", name)
+		}
+	}
+	harness.CreateTopics(t, brokers, 3, topic, dlq)
+	harness.WaitReady(t, "http://127.0.0.1:"+serverPort+"/readyz", 30*time.Second)
+	harness.WaitReady(t, "http://127.0.0.1:"+apiPort+"/readyz", 30*time.Second)
+}
+
+// waitAllDispatched waits until the shop's consumer group has committed
+// every record of its topic: nothing is in flight any more, so what was not
+// dead-lettered by then never will be.
+func waitAllDispatched(t *testing.T, shop *harness.Shop) {
+	t.Helper()
+	harness.Eventually(t, visibleWithin, func() string {
+		committed, written := committedOffsets(t, shop.Brokers, shop.Group, shop.Topic), shop.TopicRecords(t)
+		if committed != written {
+			return fmt.Sprintf("committed offsets: got %d, want all %d records", committed, written)
+		}
+		return ""
+	})
+}
+
+// readyInfo is the info object of a function's /readyz answer.
+func readyInfo(t *testing.T, base string) map[string]string {
+	t.Helper()
+	a := send("GET", base+"/readyz", "", nil, 5*time.Second)
+	var body struct{ Info map[string]string }
+	if err := json.Unmarshal(a.body, &body); err != nil {
+		t.Fatalf("/readyz: %v in %q", err, a.body)
+	}
+	return body.Info
+}
+
+func rawProducer(t *testing.T, brokers []string) sarama.SyncProducer {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.Return.Successes = true
+	producer, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = producer.Close() })
+	return producer
+}
+
+func topicExists(t *testing.T, brokers []string, topic string) bool {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	topics, err := admin.ListTopics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := topics[topic]
+	return ok
+}
+
+// topicRecords counts the records ever written to topic.
+func topicRecords(t *testing.T, brokers []string, topic string) int64 {
+	t.Helper()
+	return (&harness.Shop{Brokers: brokers, Topic: topic}).TopicRecords(t)
+}
+
+// readCloudEvents reads n records of topic, in offset order per partition,
+// and returns each one's headers (a binary-mode CloudEvent's attributes are
+// its ce_* headers).
+func readCloudEvents(t *testing.T, brokers []string, topic string, n int) []map[string]string {
+	t.Helper()
+	var out []map[string]string
+	forEachRecord(t, brokers, topic, n, func(msg *sarama.ConsumerMessage) {
+		headers := map[string]string{}
+		for _, h := range msg.Headers {
+			headers[string(h.Key)] = string(h.Value)
+		}
+		out = append(out, headers)
+	})
+	return out
+}

@@ -1,0 +1,301 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+)
+
+// The KafkaSource stand-in behaves as eventing-kafka-broker's dispatcher at
+// knative-v1.23.0 does; every rule below names the file it comes from, all
+// under data-plane/dispatcher/src/main/java/dev/knative/eventing/kafka/broker/dispatcher/.
+//   - impl/http/WebClientCloudEventSender.java: a POST of a binary-mode
+//     CloudEvent with "Prefer: reply" and "Kn-Namespace"; each attempt bound
+//     by spec.delivery.timeout; any status >= 300 is a failure; a failure is
+//     retried while the retries are not used up when it is a network error or
+//     timeout, or a status >= 500, 404, 408, 409 or 429; every other status
+//     is not retried; Retry-After is ignored; the wait before retry n is
+//     Delivery.Backoff(n).
+//   - impl/RecordDispatcherImpl.java: a failed event goes to the dead-letter
+//     sink with the extensions knativeerrordest (the subscriber),
+//     knativeerrorcode (the last status) and knativeerrordata (the first
+//     1,024 bytes of the last answer, base64), and kne-* answer headers as
+//     extensions; the dead-letter sink is tried with the same retries; when
+//     it fails too, or there is none, the offset is committed anyway: the
+//     event is lost.
+//   - impl/consumer/OrderedConsumerVerticle.java: ordered delivery, one event
+//     in flight per partition, the next only after the last is done.
+//   - impl/consumer/InvalidCloudEventInterceptor.java: a record that is not
+//     a CloudEvent is wrapped in one of type dev.knative.kafka.event.
+
+// KafkaSource is a running stand-in. Its counters are what the real
+// dispatcher's metrics would show.
+type KafkaSource struct {
+	Delivered atomic.Int64 // events the subscriber acknowledged (2xx)
+	Retried   atomic.Int64 // attempts that failed and were tried again
+	Lost      atomic.Int64 // failed events that no dead-letter sink took: committed anyway
+
+	mu          sync.Mutex
+	deadLetters []DeadLetter
+}
+
+// DeadLetter is an event the stand-in sent to its dead-letter sink.
+type DeadLetter struct {
+	ID     string // the event's id
+	Status int    // the subscriber's last status; 0 for no answer
+}
+
+// DeadLetters returns the events sent to the dead-letter sink so far.
+func (s *KafkaSource) DeadLetters() []DeadLetter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]DeadLetter(nil), s.deadLetters...)
+}
+
+// SourceConfig says what a KafkaSource stand-in consumes and where it
+// delivers; Delivery is normally ShippedDelivery, possibly Scaled.
+type SourceConfig struct {
+	Brokers        []string
+	Topic, Group   string
+	Sink           string // the subscriber's URL
+	DeadLetterSink string // the dead-letter sink's URL; required when Delivery has one
+	Namespace      string // for Kn-Namespace and wrapped events' source; "shop" if empty
+	Delivery       Delivery
+}
+
+// StartKafkaSource starts consuming cfg.Topic as cfg.Group and delivering
+// to cfg.Sink until the test ends.
+func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
+	t.Helper()
+	if !cfg.Delivery.Ordered {
+		t.Fatal("KafkaSource stand-in: spec.ordering unordered is not modelled; the shop ships ordered")
+	}
+	if cfg.Delivery.DeadLetterSink != (cfg.DeadLetterSink != "") {
+		t.Fatalf("KafkaSource stand-in: the manifest's deadLetterSink (%v) and the test's dead-letter URL %q disagree",
+			cfg.Delivery.DeadLetterSink, cfg.DeadLetterSink)
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "shop"
+	}
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	if cfg.Delivery.InitialOffset == "earliest" {
+		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	}
+	cg, err := sarama.NewConsumerGroup(cfg.Brokers, cfg.Group, sc)
+	if err != nil {
+		t.Fatalf("KafkaSource stand-in: %v", err)
+	}
+	src := &KafkaSource{}
+	h := &sourceHandler{src: src, cfg: cfg, client: &http.Client{
+		Timeout: cfg.Delivery.Timeout,
+		// A redirect is an answer >= 300: a failure, not followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if err := cg.Consume(ctx, []string{cfg.Topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = cg.Close()
+	})
+	return src
+}
+
+// StartKafkaSource starts the shop's cluster path behind cm-api as
+// eventing/ ships it, with its schedule scaled by scale: a stand-in for the
+// dead-letter KafkaSink purchases-dlq writing to the shop's DLQ topic, and
+// the KafkaSource delivering the shop's topic to cm-api's POST /.
+func (s *Shop) StartKafkaSource(scale float64) *KafkaSource {
+	s.t.Helper()
+	dls := httptestServer(s.t, kafkaSinkHandler(s.t, s.Brokers, s.DLQTopic, "purchases-dlq"))
+	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
+		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale)})
+}
+
+type sourceHandler struct {
+	src    *KafkaSource
+	cfg    SourceConfig
+	client *http.Client
+}
+
+func (h *sourceHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *sourceHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim delivers one partition's records in order. A record whose
+// delivery the end of the session interrupts is not marked: the next owner
+// of the partition delivers it again, as after a rebalance upstream.
+func (h *sourceHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	ctx := sess.Context()
+	for msg := range claim.Messages() {
+		e := h.event(msg)
+		last, ok := h.send(ctx, h.cfg.Sink, e)
+		switch {
+		case ok:
+			h.src.Delivered.Add(1)
+		case ctx.Err() != nil:
+			return nil
+		default:
+			h.deadLetter(ctx, e, last)
+			if ctx.Err() != nil {
+				return nil
+			}
+		}
+		sess.MarkMessage(msg, "")
+	}
+	return nil
+}
+
+// attempt is one POST's outcome.
+type attempt struct {
+	status int // 0: no answer (network error or timeout)
+	header http.Header
+	body   []byte
+}
+
+func (a attempt) retryable() bool {
+	switch s := a.status; {
+	case s == 0, s >= 500, s == http.StatusNotFound, s == http.StatusRequestTimeout,
+		s == http.StatusConflict, s == http.StatusTooManyRequests:
+		return true
+	}
+	return false
+}
+
+// send delivers e to target with the retries of the delivery spec and
+// reports the last attempt and whether it succeeded.
+func (h *sourceHandler) send(ctx context.Context, target string, e event.Event) (attempt, bool) {
+	d := h.cfg.Delivery
+	for n := 0; ; n++ {
+		a := h.post(ctx, target, e)
+		if a.status >= 200 && a.status < 300 {
+			return a, true
+		}
+		if !a.retryable() || n >= d.Retry || ctx.Err() != nil {
+			return a, false
+		}
+		h.src.Retried.Add(1)
+		select {
+		case <-ctx.Done():
+			return a, false
+		case <-time.After(d.Backoff(n + 1)):
+		}
+	}
+}
+
+func (h *sourceHandler) post(ctx context.Context, target string, e event.Event) attempt {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
+	if err != nil {
+		return attempt{}
+	}
+	req.Header.Set("Prefer", "reply")
+	req.Header.Set("Kn-Namespace", h.cfg.Namespace)
+	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(&e), req); err != nil {
+		return attempt{}
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return attempt{}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return attempt{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+// deadLetter sends the failed event to the dead-letter sink with the error
+// extensions. When the sink does not take it, or there is none, the event is
+// lost: the offset is committed all the same.
+func (h *sourceHandler) deadLetter(ctx context.Context, e event.Event, last attempt) {
+	if h.cfg.DeadLetterSink == "" {
+		h.src.Lost.Add(1)
+		return
+	}
+	e = e.Clone()
+	e.SetExtension("knativeerrordest", h.cfg.Sink)
+	if last.status != 0 {
+		e.SetExtension("knativeerrorcode", fmt.Sprint(last.status))
+		for k, v := range last.header {
+			if name := strings.ToLower(k); strings.HasPrefix(name, "kne-") && len(v) > 0 {
+				e.SetExtension(strings.TrimPrefix(name, "kne-"), v[0])
+			}
+		}
+		if len(last.body) > 0 {
+			e.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString(last.body))
+		}
+	}
+	_, ok := h.send(ctx, h.cfg.DeadLetterSink, e)
+	switch {
+	case ok:
+		h.src.mu.Lock()
+		h.src.deadLetters = append(h.src.deadLetters, DeadLetter{ID: e.ID(), Status: last.status})
+		h.src.mu.Unlock()
+	case ctx.Err() == nil:
+		h.src.Lost.Add(1)
+	}
+}
+
+// event is the record as a CloudEvent; a record that is not one is wrapped
+// as InvalidCloudEventInterceptor does.
+func (h *sourceHandler) event(msg *sarama.ConsumerMessage) event.Event {
+	if e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(msg)); err == nil && e.Validate() == nil {
+		return *e
+	}
+	e := event.New()
+	e.SetID(fmt.Sprintf("partition:%d/offset:%d", msg.Partition, msg.Offset))
+	e.SetTime(msg.Timestamp)
+	e.SetType("dev.knative.kafka.event")
+	e.SetSource(fmt.Sprintf("/apis/v1/namespaces/%s/kafkasources/cm-api-purchases#%s", h.cfg.Namespace, msg.Topic))
+	e.SetSubject(fmt.Sprintf("partition:%d#%d", msg.Partition, msg.Offset))
+	if msg.Key != nil {
+		e.SetExtension("partitionkey", string(msg.Key))
+		e.SetExtension("key", string(msg.Key))
+	}
+	contentType := ""
+	for _, rh := range msg.Headers {
+		name := strings.ToLower(string(rh.Key))
+		if name == "content-type" {
+			contentType = strings.ToLower(string(rh.Value))
+			continue
+		}
+		e.SetExtension("kafkaheader"+alnum(name), string(rh.Value))
+	}
+	if msg.Value != nil {
+		_ = e.SetData(contentType, bytes.Clone(msg.Value))
+	}
+	return e
+}
+
+// alnum keeps the lower-case letters and digits of s, as a CloudEvents
+// extension name allows.
+func alnum(s string) string {
+	return strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return -1
+	}, s)
+}

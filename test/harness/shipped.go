@@ -1,0 +1,193 @@
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rickb777/date/period"
+	eventingduck "knative.dev/eventing/pkg/apis/duck/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// The stand-ins for the cluster's components take their settings from the
+// manifests the project ships (eventing/), so a test exercises what a
+// platform engineer deploys. The chart renders the same resources; the
+// manifest tests hold it to that (TestChart_matchesConfig).
+
+// defaultDeliveryTimeout is the data plane's per-attempt timeout when
+// spec.delivery.timeout is unset (eventing-kafka-broker knative-v1.23.0,
+// WebClientCloudEventSender.DEFAULT_TIMEOUT_MS).
+const defaultDeliveryTimeout = 600 * time.Second
+
+// Delivery is how a KafkaSource delivers: its spec.delivery and
+// spec.ordering, with the durations resolved.
+type Delivery struct {
+	Retry          int           // spec.delivery.retry: retries after the first attempt
+	Linear         bool          // backoffPolicy linear; otherwise exponential (the default)
+	Delay          time.Duration // backoffDelay
+	Timeout        time.Duration // one attempt; the data plane's default when unset
+	DeadLetterSink bool          // spec.delivery.deadLetterSink is set
+	Ordered        bool          // spec.ordering is ordered (the default)
+	InitialOffset  string        // spec.initialOffset: earliest or latest (the default)
+}
+
+// Backoff is the wait before retry n (1 for the first retry), as the data
+// plane computes it (eventing-kafka-broker knative-v1.23.0,
+// data-plane/dispatcher/.../impl/http/WebClientCloudEventSender.java,
+// computeRetryPolicy): delay*n when linear, delay*2^n when exponential, so
+// an exponential schedule already waits twice the delay before its first
+// retry.
+func (d Delivery) Backoff(n int) time.Duration {
+	if d.Linear {
+		return d.Delay * time.Duration(n)
+	}
+	if n >= 40 { // past any test's horizon; keeps the shift from overflowing
+		return math.MaxInt64
+	}
+	return d.Delay << n
+}
+
+// Budget is the total wait before a retryable failure is dead-lettered: the
+// sum of every backoff, not counting the attempts themselves.
+func (d Delivery) Budget() time.Duration {
+	var sum time.Duration
+	for n := 1; n <= d.Retry; n++ {
+		sum += d.Backoff(n)
+	}
+	return sum
+}
+
+// Scaled is d with its delay and timeout multiplied by f: tests may run the
+// schedule faster, and then scale the faults they inject by the same f.
+func (d Delivery) Scaled(f float64) Delivery {
+	d.Delay = time.Duration(float64(d.Delay) * f)
+	d.Timeout = time.Duration(float64(d.Timeout) * f)
+	return d
+}
+
+// kafkaSourceDoc is the part of a KafkaSource the stand-in obeys.
+type kafkaSourceDoc struct {
+	Kind string `json:"kind"`
+	Spec struct {
+		Delivery      *eventingduck.DeliverySpec `json:"delivery"`
+		Ordering      *string                    `json:"ordering"`
+		InitialOffset string                     `json:"initialOffset"`
+	} `json:"spec"`
+}
+
+// ShippedDelivery reads the KafkaSource in eventing/kafkasource.yaml.
+func ShippedDelivery(t testing.TB) Delivery {
+	t.Helper()
+	var src kafkaSourceDoc
+	if n := shippedDocs(t, "KafkaSource", "", &src); n != 1 {
+		t.Fatalf("eventing/: got %d KafkaSources, want 1", n)
+	}
+	return delivery(t, src)
+}
+
+func delivery(t testing.TB, src kafkaSourceDoc) Delivery {
+	t.Helper()
+	d := Delivery{Timeout: defaultDeliveryTimeout, Ordered: true, InitialOffset: "latest"}
+	if src.Spec.Ordering != nil {
+		d.Ordered = *src.Spec.Ordering == "ordered"
+	}
+	if src.Spec.InitialOffset != "" {
+		d.InitialOffset = src.Spec.InitialOffset
+	}
+	ds := src.Spec.Delivery
+	if ds == nil {
+		// Without spec.delivery the controller applies its own defaults;
+		// the shop always sets it, so the stand-in does not model them.
+		t.Fatal("KafkaSource: no spec.delivery; the stand-in models explicit delivery settings only")
+	}
+	d.DeadLetterSink = ds.DeadLetterSink != nil
+	if ds.Retry != nil {
+		d.Retry = int(*ds.Retry)
+	}
+	d.Linear = ds.BackoffPolicy != nil && *ds.BackoffPolicy == eventingduck.BackoffPolicyLinear
+	d.Delay = isoDuration(t, "backoffDelay", ds.BackoffDelay)
+	if ds.Timeout != nil {
+		d.Timeout = isoDuration(t, "timeout", ds.Timeout)
+	}
+	return d
+}
+
+func isoDuration(t testing.TB, field string, s *string) time.Duration {
+	t.Helper()
+	if s == nil {
+		return 0
+	}
+	p, err := period.Parse(*s)
+	if err != nil {
+		t.Fatalf("KafkaSource spec.delivery.%s %q: %v", field, *s, err)
+	}
+	d, _ := p.Duration()
+	return d
+}
+
+// kafkaSinkDoc is the part of a KafkaSink the stand-in obeys.
+type kafkaSinkDoc struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		ContentMode string `json:"contentMode"`
+	} `json:"spec"`
+}
+
+// shippedContentMode is the contentMode of the KafkaSink named name in
+// eventing/ (binary when unset, as upstream defaults it).
+func shippedContentMode(t testing.TB, name string) string {
+	t.Helper()
+	var sink kafkaSinkDoc
+	if n := shippedDocs(t, "KafkaSink", name, &sink); n != 1 {
+		t.Fatalf("eventing/: got %d KafkaSinks named %s, want 1", n, name)
+	}
+	if sink.Spec.ContentMode == "" {
+		return "binary"
+	}
+	return sink.Spec.ContentMode
+}
+
+// shippedDocs decodes into out the documents of eventing/*.yaml of the given
+// kind (and name, unless ""), and returns how many there were; out holds
+// the last.
+func shippedDocs(t testing.TB, kind, name string, out any) int {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot(), "eventing", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("eventing/*.yaml: got %d files, %v", len(files), err)
+	}
+	n := 0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range bytes.Split(raw, []byte("\n---")) {
+			var head struct {
+				Kind     string `json:"kind"`
+				Metadata struct {
+					Name string `json:"name"`
+				} `json:"metadata"`
+			}
+			if err := yaml.Unmarshal(doc, &head); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if head.Kind != kind || (name != "" && head.Metadata.Name != name) {
+				continue
+			}
+			if err := yaml.Unmarshal(doc, out); err != nil {
+				t.Fatalf("%s: %s: %v", f, kind, fmt.Sprint(err))
+			}
+			n++
+		}
+	}
+	return n
+}
