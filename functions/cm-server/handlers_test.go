@@ -338,6 +338,8 @@ func TestConfig(t *testing.T) {
 		{"defaults_kafka", map[string]string{}, "", "kafka"},
 		{"k_sink_http", map[string]string{"K_SINK": "http://kafka-sink-ingress.knative-eventing.svc.cluster.local/shop/purchases"}, "", "http"},
 		{"bad_sink", map[string]string{"K_SINK": "ftp://x"}, "K_SINK", ""},
+		{"https_sink_with_ca", map[string]string{"K_SINK": "https://sink.example", "K_CA_CERTS": testCAPEM}, "", "http"},
+		{"https_sink_bad_ca", map[string]string{"K_SINK": "https://sink.example", "K_CA_CERTS": "not a certificate"}, "K_CA_CERTS", ""},
 		{"bad_cm_api_url", map[string]string{"CM_API_URL": "localhost:8081"}, "CM_API_URL", ""},
 		{"bad_timeout", map[string]string{"CM_API_TIMEOUT": "soon"}, "CM_API_TIMEOUT", ""},
 	}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+)
+
+// testCAPEM is a certificate as K_CA_CERTS carries it.
+var testCAPEM = func() string {
+	srv := httptest.NewTLSServer(nil)
+	defer srv.Close()
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+}()
+
+// TestNewSender_saysWhichTransport: the transport is logged once at start;
+// on Knative (K_REVISION) without K_SINK the fallback to direct Kafka is a
+// warning, since purchases then bypass the KafkaSink.
+func TestNewSender_saysWhichTransport(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantLevel string
+		wantMsg   string
+	}{
+		{"sink", map[string]string{"K_SINK": "http://sink.example/shop/purchases", "K_REVISION": "cm-server-00001"}, "INFO", "HTTP to the sink"},
+		{"kafka_off_knative", map[string]string{}, "INFO", "Kafka directly"},
+		{"kafka_on_knative_without_sink", map[string]string{"K_REVISION": "cm-server-00001"}, "WARN", "is the KafkaSink Ready?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfig(env.Map(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			log, _ := logging.New(&out, "info", "cm-server")
+			ctx, cancel := context.WithCancel(context.Background())
+			snd, err := newSender(ctx, log, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			_ = snd.Close()
+			var line struct{ Level, Msg, Transport string }
+			if err := json.NewDecoder(&out).Decode(&line); err != nil {
+				t.Fatalf("log: %v", err)
+			}
+			if line.Level != tt.wantLevel || !strings.Contains(line.Msg, tt.wantMsg) || line.Transport != cfg.transport() {
+				t.Errorf("got %s %q transport %q, want %s with %q and transport %q",
+					line.Level, line.Msg, line.Transport, tt.wantLevel, tt.wantMsg, cfg.transport())
+			}
+		})
+	}
+}
