@@ -67,6 +67,12 @@ func labels(m manifest) map[string]string {
 	return l
 }
 
+// annotations returns metadata.annotations.
+func annotations(m manifest) map[string]string {
+	a, _, _ := unstructured.NestedStringMap(m.obj, "metadata", "annotations")
+	return a
+}
+
 // configData returns a ConfigMap's data, or nil when the ConfigMap is absent.
 func configData(b bundle, name string) map[string]string {
 	m, ok := b.get("v1", "ConfigMap", name)

@@ -51,6 +51,7 @@ func checkKnativeWiring(b bundle) []error {
 		return errs
 	}
 	topic := str(sink, "spec", "topic")
+	errs = append(errs, checkSinksOwnNoTopic(b)...)
 	if got := str(sink, "spec", "contentMode"); got != "binary" {
 		fail("%s contentMode: got %q, want binary", sink, got)
 	}
@@ -139,12 +140,26 @@ func checkSourceScaling(b bundle, src, sink manifest) []error {
 	return nil
 }
 
-// topicPartitions returns the partition count of the sink's topic, from the
-// sink or from a Strimzi KafkaTopic (0 when unknown).
-func topicPartitions(b bundle, sink manifest) int64 {
-	if n, ok := integer(sink, "spec", "numPartitions"); ok {
-		return n
+// checkSinksOwnNoTopic: no KafkaSink sets numPartitions or replicationFactor.
+// With both, the controller owns the topic, even one that existed, and deletes
+// it with the sink; both are immutable, so changing them breaks an upgrade
+// (eventing-kafka-broker control-plane/pkg/reconciler/sink/kafka_sink.go,
+// pkg/apis/eventing/v1alpha1/kafka_sink_validation.go at knative-v1.23.0).
+func checkSinksOwnNoTopic(b bundle) []error {
+	var errs []error
+	for _, sink := range b.all(kafkaSinkAPI, "KafkaSink") {
+		for _, f := range []string{"numPartitions", "replicationFactor"} {
+			if _, ok := sink.obj["spec"].(map[string]any)[f]; ok {
+				errs = append(errs, fmt.Errorf("%s: got spec.%s, want none (the sink would own its topic and delete it with itself)", sink, f))
+			}
+		}
 	}
+	return errs
+}
+
+// topicPartitions returns the partition count of the sink's topic, from a
+// Strimzi KafkaTopic in the bundle (0 when unknown).
+func topicPartitions(b bundle, sink manifest) int64 {
 	for _, kt := range b.all(strimziAPI, "KafkaTopic") {
 		if str(kt, "spec", "topicName") == str(sink, "spec", "topic") {
 			n, _ := integer(kt, "spec", "partitions")
@@ -168,7 +183,7 @@ func refTarget(b bundle, m manifest, fields ...string) (manifest, bool) {
 // TestShippedManifests_wired checks the links between config/ and eventing/.
 func TestShippedManifests_wired(t *testing.T) {
 	t.Parallel()
-	for _, err := range checkWiring(shippedManifests(t), "knative") {
+	for _, err := range checkWiring(shippedWithTopics(t), "knative") {
 		t.Errorf("wiring: got %v, want none", err)
 	}
 }
