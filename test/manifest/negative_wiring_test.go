@@ -22,6 +22,11 @@ var brokenWiring = []struct {
 	{"kafkasource_more_consumers_than_partitions", "KafkaSource", "cm-api-purchases", func(o map[string]any) {
 		at(o, "metadata", "annotations")["autoscaling.eventing.knative.dev/max-scale"] = "20"
 	}, "partitions"},
+	{"kafkasource_retry_budget_31s", "KafkaSource", "cm-api-purchases", func(o map[string]any) {
+		at(o, "spec", "delivery")["retry"] = int64(5)
+		at(o, "spec", "delivery")["backoffPolicy"] = "exponential"
+	}, "retry budget"},
+	{"kafkasource_retry_budget_linear_too_short", "KafkaSource", "cm-api-purchases", func(o map[string]any) { at(o, "spec", "delivery")["retry"] = int64(100) }, "retry budget"},
 	{"kafkasink_owns_its_topic", "KafkaSink", "purchases", func(o map[string]any) {
 		at(o, "spec")["numPartitions"] = int64(10)
 		at(o, "spec")["replicationFactor"] = int64(3)

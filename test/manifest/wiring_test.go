@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/rickb777/date/period"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 )
 
@@ -102,8 +103,10 @@ func checkDelivery(b bundle, src manifest, topic string) []error {
 	if fe := d.Validate(webhookContext()); fe != nil {
 		errs = append(errs, fmt.Errorf("%s delivery: got %v, want valid", src, fe))
 	}
-	if d.Retry == nil || *d.Retry < 1 || d.BackoffPolicy == nil || *d.BackoffPolicy != eventingduckv1.BackoffPolicyExponential || d.BackoffDelay == nil || d.Timeout == nil {
-		errs = append(errs, fmt.Errorf("%s delivery: got %s, want retry >= 1, exponential backoff, backoffDelay and timeout all set", src, data))
+	if d.Retry == nil || *d.Retry < 1 || d.BackoffPolicy == nil || d.BackoffDelay == nil || d.Timeout == nil {
+		errs = append(errs, fmt.Errorf("%s delivery: got %s, want retry >= 1, backoffPolicy, backoffDelay and timeout all set", src, data))
+	} else if err := checkRetryBudget(*d.Retry, *d.BackoffPolicy, *d.BackoffDelay); err != nil {
+		errs = append(errs, fmt.Errorf("%s delivery: %w", src, err))
 	}
 	if d.DeadLetterSink == nil || d.DeadLetterSink.Ref == nil {
 		return append(errs, fmt.Errorf("%s deadLetterSink: got none, want a ref to the dead-letter KafkaSink", src))
@@ -113,6 +116,20 @@ func checkDelivery(b bundle, src manifest, topic string) []error {
 		errs = append(errs, fmt.Errorf("%s deadLetterSink: got %v, want a KafkaSink in the bundle on a topic other than %s", src, d.DeadLetterSink.Ref, topic))
 	}
 	return errs
+}
+
+// checkRetryBudget: the waits alone (retryWaits) ride out a store outage of
+// minRetryWait before a retryable failure goes to the dead letters.
+func checkRetryBudget(retry int32, policy eventingduckv1.BackoffPolicyType, backoffDelay string) error {
+	p, err := period.Parse(backoffDelay)
+	if err != nil {
+		return fmt.Errorf("backoffDelay %q: %w", backoffDelay, err)
+	}
+	delay, _ := p.Duration()
+	if total, _ := retryWaits(int(retry), policy, delay); total < minRetryWait {
+		return fmt.Errorf("retry budget: got %v of waits (retry %d, %s, %s), want at least %v", total, retry, policy, backoffDelay, minRetryWait)
+	}
+	return nil
 }
 
 // checkSourceScaling checks the KEDA annotations of the KafkaSource.
