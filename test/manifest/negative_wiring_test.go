@@ -27,6 +27,13 @@ var brokenWiring = []struct {
 		at(o, "spec", "delivery")["backoffPolicy"] = "exponential"
 	}, "retry budget"},
 	{"kafkasource_retry_budget_linear_too_short", "KafkaSource", "cm-api-purchases", func(o map[string]any) { at(o, "spec", "delivery")["retry"] = int64(100) }, "retry budget"},
+	{"kafkasource_keda_class_dropped", "KafkaSource", "cm-api-purchases", func(o map[string]any) {
+		delete(at(o, "metadata", "annotations"), "autoscaling.eventing.knative.dev/class")
+	}, "disabled to keep KEDA off"},
+	{"kafkasource_no_annotations_keda_defaults", "KafkaSource", "cm-api-purchases", func(o map[string]any) { delete(at(o, "metadata"), "annotations") }, "class"},
+	{"kafkasource_keda_disabled_with_max_scale", "KafkaSource", "cm-api-purchases", func(o map[string]any) {
+		at(o, "metadata", "annotations")["autoscaling.eventing.knative.dev/class"] = "disabled"
+	}, "class disabled"},
 	{"kafkasink_owns_its_topic", "KafkaSink", "purchases", func(o map[string]any) {
 		at(o, "spec")["numPartitions"] = int64(10)
 		at(o, "spec")["replicationFactor"] = int64(3)

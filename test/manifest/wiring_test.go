@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rickb777/date/period"
@@ -132,15 +133,23 @@ func checkRetryBudget(retry int32, policy eventingduckv1.BackoffPolicyType, back
 	return nil
 }
 
-// checkSourceScaling checks the KEDA annotations of the KafkaSource.
+// checkSourceScaling checks the KEDA annotations of the KafkaSource. Without
+// the class annotation KEDA still scales the source, with its global defaults,
+// once the cluster flag is on: only the class "disabled" turns it off
+// (eventing-kafka-broker control-plane/pkg/autoscaler/keda/keda.go IsEnabled).
 func checkSourceScaling(b bundle, src, sink manifest) []error {
 	ann, _ := src.obj["metadata"].(map[string]any)["annotations"].(map[string]any)
-	if ann == nil {
-		return nil // autoscaling switched off
-	}
 	const prefix = "autoscaling.eventing.knative.dev/"
+	if ann[prefix+"class"] == "disabled" {
+		for k := range ann {
+			if strings.HasPrefix(k, prefix) && k != prefix+"class" {
+				return []error{fmt.Errorf("%s %s: got it with class disabled, want no other autoscaling annotation", src, k)}
+			}
+		}
+		return nil
+	}
 	if got := ann[prefix+"class"]; got != "keda.autoscaling.knative.dev" {
-		return []error{fmt.Errorf("%s %sclass: got %v, want keda.autoscaling.knative.dev", src, prefix, got)}
+		return []error{fmt.Errorf("%s %sclass: got %v, want keda.autoscaling.knative.dev, or disabled to keep KEDA off", src, prefix, got)}
 	}
 	n := map[string]int{}
 	for _, k := range []string{"min-scale", "max-scale", "lag-threshold"} {
