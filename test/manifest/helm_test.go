@@ -123,6 +123,18 @@ func TestHelmTemplate_rejectsBadValues(t *testing.T) {
 		{name: "negative_rate_limit", set: []string{"cmServer.rateLimit.perSecond=-1"}, want: "perSecond"},
 		{name: "zero_burst", set: []string{"cmServer.rateLimit.burst=0"}, want: "burst"},
 		{name: "trust_forwarded_for_not_a_boolean", set: []string{"cmServer.trustForwardedFor=yes"}, want: "trustForwardedFor"},
+		{name: "cm_server_min_scale_above_max", set: []string{"cmServer.scaling.minScale=5", "cmServer.scaling.maxScale=2", "cmServer.scaling.initialScale=2"},
+			want: "cmServer.scaling.minScale (5) exceeds cmServer.scaling.maxScale (2)"},
+		{name: "cm_api_min_scale_above_max", set: []string{"cmApi.scaling.minScale=5", "cmApi.scaling.maxScale=2", "cmApi.scaling.initialScale=2"},
+			want: "cmApi.scaling.minScale (5) exceeds cmApi.scaling.maxScale (2)"},
+		{name: "cm_server_initial_scale_above_max", set: []string{"cmServer.scaling.initialScale=11"}, want: "cmServer.scaling.initialScale (11) is outside"},
+		{name: "cm_api_initial_scale_below_min", set: []string{"cmApi.scaling.minScale=2"}, want: "cmApi.scaling.initialScale (1) is outside"},
+		{name: "kafka_source_keda_min_above_max", set: []string{"kafkaSource.keda.minScale=5", "kafkaSource.keda.maxScale=2"},
+			want: "kafkaSource.keda.minScale (5) exceeds kafkaSource.keda.maxScale (2)"},
+		{name: "kafka_source_keda_min_above_max_while_off", set: []string{"kafkaSource.keda.enabled=false", "kafkaSource.keda.minScale=5", "kafkaSource.keda.maxScale=2"},
+			want: "kafkaSource.keda.minScale"},
+		{name: "cm_api_keda_min_above_max", set: []string{"mode=kubernetes", "cmApi.keda.minReplicas=5", "cmApi.keda.maxReplicas=2"},
+			want: "cmApi.keda.minReplicas (5) exceeds cmApi.keda.maxReplicas (2)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
