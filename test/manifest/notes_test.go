@@ -93,10 +93,11 @@ func secretsReferenced(ms []manifest) []string {
 	return out
 }
 
-// TestHelmNotes_tellHowToCreateEverySecret: for every variant, NOTES.txt has
-// a `kubectl create secret generic` command for each Secret the release
-// reads, shows how to call with the key, and explains the rate limit.
-func TestHelmNotes_tellHowToCreateEverySecret(t *testing.T) {
+// TestHelmNotes_tellHowToCreateEverySecretAndTopic: for every variant,
+// NOTES.txt has a `kubectl create secret generic` command for each Secret the
+// release reads, says where the topics come from (topicNotes), shows how to
+// call with the key, and explains the rate limit.
+func TestHelmNotes_tellHowToCreateEverySecretAndTopic(t *testing.T) {
 	t.Parallel()
 	for _, v := range chartVariants {
 		t.Run(v.name, func(t *testing.T) {
@@ -118,7 +119,7 @@ func TestHelmNotes_tellHowToCreateEverySecret(t *testing.T) {
 			if v.authOff {
 				want = []string{"API keys are OFF"}
 			}
-			for _, w := range want {
+			for _, w := range append(want, topicNotes(ms)...) {
 				if !strings.Contains(notes, w) {
 					t.Errorf("NOTES.txt: got no %q, want it\n%s", w, notes)
 				}
@@ -171,37 +172,19 @@ func TestHelmNotes_kafkaSecretMatchesSettings(t *testing.T) {
 	}
 }
 
-// TestHelmNotes_tellHowTopicsComeToExist: no KafkaSink creates a topic, so
-// for every variant NOTES.txt says where the topics come from: the kept
-// KafkaTopics with Strimzi, else idempotent kafka-topics.sh commands (with
-// the client settings when Kafka needs SASL/TLS).
-func TestHelmNotes_tellHowTopicsComeToExist(t *testing.T) {
-	t.Parallel()
-	for _, v := range chartVariants {
-		t.Run(v.name, func(t *testing.T) {
-			t.Parallel()
-			notes, err := helmNotes(t, v.set...)
-			if err != nil {
-				t.Fatalf("render NOTES.txt: got %v, want success", err)
-			}
-			ms, err := helmTemplate(t, v.set...)
-			if err != nil {
-				t.Fatalf("helm template: got %v, want success", err)
-			}
-			want := []string{"--create --if-not-exists --topic purchases --partitions 10 --replication-factor 3",
-				"--create --if-not-exists --topic purchases-dlq --partitions 3 --replication-factor 3"}
-			if len(bundle(ms).all(strimziAPI, "KafkaTopic")) > 0 {
-				want = []string{"helm.sh/resource-policy", "delete kafkatopic purchases purchases-dlq"}
-			} else if server := configData(ms, "cm-server-config"); server["KAFKA_TLS"] != "" || server["KAFKA_SASL_MECHANISM"] != "" {
-				want = append(want, "--command-config client.properties", "security.protocol=")
-			}
-			for _, w := range want {
-				if !strings.Contains(notes, w) {
-					t.Errorf("NOTES.txt: got no %q, want it\n%s", w, notes)
-				}
-			}
-		})
+// topicNotes is what NOTES.txt must say about where the topics come from, as
+// no KafkaSink creates one: the kept KafkaTopics with Strimzi, else idempotent
+// kafka-topics.sh commands (with client settings when Kafka needs SASL/TLS).
+func topicNotes(ms []manifest) []string {
+	if len(bundle(ms).all(strimziAPI, "KafkaTopic")) > 0 {
+		return []string{"helm.sh/resource-policy", "delete kafkatopic purchases purchases-dlq"}
 	}
+	want := []string{"--create --if-not-exists --topic purchases --partitions 10 --replication-factor 3",
+		"--create --if-not-exists --topic purchases-dlq --partitions 3 --replication-factor 3"}
+	if server := configData(ms, "cm-server-config"); server["KAFKA_TLS"] != "" || server["KAFKA_SASL_MECHANISM"] != "" {
+		want = append(want, "--command-config client.properties", "security.protocol=")
+	}
+	return want
 }
 
 // TestKafkaSinksComment_tlsOnlyNeedsUserSkip: the ko path's instructions for
