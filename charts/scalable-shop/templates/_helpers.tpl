@@ -217,6 +217,16 @@ container may need; each is rendered only when its Secret is configured.
 {{ printf "http://cm-api.%s.svc.cluster.local" .Release.Namespace }}
 {{- end }}
 
+{{/* The pods' imagePullSecrets, when images.pullSecrets names any. */}}
+{{- define "scalable-shop.imagePullSecrets" -}}
+{{- with .Values.images.pullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Restricted container security context (Pod Security "restricted"). */}}
 {{- define "scalable-shop.securityContext" -}}
 runAsNonRoot: true
