@@ -67,6 +67,12 @@ func labels(m manifest) map[string]string {
 	return l
 }
 
+// annotations returns metadata.annotations.
+func annotations(m manifest) map[string]string {
+	a, _, _ := unstructured.NestedStringMap(m.obj, "metadata", "annotations")
+	return a
+}
+
 // configData returns a ConfigMap's data, or nil when the ConfigMap is absent.
 func configData(b bundle, name string) map[string]string {
 	m, ok := b.get("v1", "ConfigMap", name)
@@ -86,6 +92,7 @@ type workload struct {
 	labels     map[string]string // pod template labels
 	containers []corev1.Container
 	volumes    []corev1.Volume
+	pull       []corev1.LocalObjectReference // imagePullSecrets
 }
 
 // workloads decodes every Knative Service and Deployment in b.
@@ -98,13 +105,15 @@ func (b bundle) workloads() ([]workload, error) {
 			if err := json.Unmarshal(m.json(), &svc); err != nil {
 				return nil, fmt.Errorf("%s: %w", m, err)
 			}
-			out = append(out, workload{m: m, labels: svc.Spec.Template.Labels, containers: svc.Spec.Template.Spec.Containers, volumes: svc.Spec.Template.Spec.Volumes})
+			spec := svc.Spec.Template.Spec
+			out = append(out, workload{m: m, labels: svc.Spec.Template.Labels, containers: spec.Containers, volumes: spec.Volumes, pull: spec.ImagePullSecrets})
 		case m.apiVersion() == "apps/v1" && m.kind() == "Deployment":
 			var d appsv1.Deployment
 			if err := json.Unmarshal(m.json(), &d); err != nil {
 				return nil, fmt.Errorf("%s: %w", m, err)
 			}
-			out = append(out, workload{m: m, labels: d.Spec.Template.Labels, containers: d.Spec.Template.Spec.Containers, volumes: d.Spec.Template.Spec.Volumes})
+			spec := d.Spec.Template.Spec
+			out = append(out, workload{m: m, labels: d.Spec.Template.Labels, containers: spec.Containers, volumes: spec.Volumes, pull: spec.ImagePullSecrets})
 		}
 	}
 	return out, nil

@@ -40,6 +40,8 @@ var chartVariants = []chartVariant{
 	{name: "api_keys_disabled", mode: "knative", set: []string{"cmServer.apiKeys.enabled=false"}, authOff: true},
 	{name: "rate_limit_fractional", mode: "knative", set: []string{"cmServer.rateLimit.perSecond=0.5", "cmServer.rateLimit.burst=1"}},
 	{name: "mongodb_credentials_secret", mode: "knative", set: []string{"mongodb.credentialsSecret.name=cm-api-mongodb-user", "mongodb.caSecret.name=cm-api-mongodb-ca"}},
+	{name: "private_registry", mode: "knative", set: []string{"images.pullSecrets={ghcr-pull}"}},
+	{name: "kubernetes_mode_private_registry", mode: "kubernetes", set: []string{"mode=kubernetes", "images.pullSecrets={ghcr-pull,mirror-pull}"}},
 	{name: "kubernetes_mode_everything_secured", mode: "kubernetes", set: append([]string{"mode=kubernetes", "cmServer.trustForwardedFor=true",
 		"mongodb.credentialsSecret.name=cm-api-mongodb-user", "mongodb.caSecret.name=cm-api-mongodb-ca"}, kafkaAuthValues...)},
 }
@@ -122,7 +124,20 @@ func TestHelmTemplate_rejectsBadValues(t *testing.T) {
 		{name: "api_keys_secret_without_name", set: []string{"cmServer.apiKeys.secret.name="}, want: "name"},
 		{name: "negative_rate_limit", set: []string{"cmServer.rateLimit.perSecond=-1"}, want: "perSecond"},
 		{name: "zero_burst", set: []string{"cmServer.rateLimit.burst=0"}, want: "burst"},
+		{name: "pull_secret_not_a_name", set: []string{"images.pullSecrets={Ghcr_Pull}"}, want: "pullSecrets"},
 		{name: "trust_forwarded_for_not_a_boolean", set: []string{"cmServer.trustForwardedFor=yes"}, want: "trustForwardedFor"},
+		{name: "cm_server_min_scale_above_max", set: []string{"cmServer.scaling.minScale=5", "cmServer.scaling.maxScale=2", "cmServer.scaling.initialScale=2"},
+			want: "cmServer.scaling.minScale (5) exceeds cmServer.scaling.maxScale (2)"},
+		{name: "cm_api_min_scale_above_max", set: []string{"cmApi.scaling.minScale=5", "cmApi.scaling.maxScale=2", "cmApi.scaling.initialScale=2"},
+			want: "cmApi.scaling.minScale (5) exceeds cmApi.scaling.maxScale (2)"},
+		{name: "cm_server_initial_scale_above_max", set: []string{"cmServer.scaling.initialScale=11"}, want: "cmServer.scaling.initialScale (11) is outside"},
+		{name: "cm_api_initial_scale_below_min", set: []string{"cmApi.scaling.minScale=2"}, want: "cmApi.scaling.initialScale (1) is outside"},
+		{name: "kafka_source_keda_min_above_max", set: []string{"kafkaSource.keda.minScale=5", "kafkaSource.keda.maxScale=2"},
+			want: "kafkaSource.keda.minScale (5) exceeds kafkaSource.keda.maxScale (2)"},
+		{name: "kafka_source_keda_min_above_max_while_off", set: []string{"kafkaSource.keda.enabled=false", "kafkaSource.keda.minScale=5", "kafkaSource.keda.maxScale=2"},
+			want: "kafkaSource.keda.minScale"},
+		{name: "cm_api_keda_min_above_max", set: []string{"mode=kubernetes", "cmApi.keda.minReplicas=5", "cmApi.keda.maxReplicas=2"},
+			want: "cmApi.keda.minReplicas (5) exceeds cmApi.keda.maxReplicas (2)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,6 +145,53 @@ func TestHelmTemplate_rejectsBadValues(t *testing.T) {
 			_, err := helmTemplate(t, tt.set...)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("helm template --set %v: got error %v, want one mentioning %q", tt.set, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestHelmTemplate_pullSecretsOnEveryPod: images.pullSecrets reaches both
+// functions' pods in both modes (Knative also resolves tags with them), and
+// NOTES.txt tells how to create each Secret.
+func TestHelmTemplate_pullSecretsOnEveryPod(t *testing.T) {
+	t.Parallel()
+	for _, v := range chartVariants {
+		want := ""
+		for _, s := range v.set {
+			if list, ok := strings.CutPrefix(s, "images.pullSecrets="); ok {
+				want = strings.Trim(list, "{}")
+			}
+		}
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			ms, err := helmTemplate(t, v.set...)
+			if err != nil {
+				t.Fatalf("helm template: got %v, want success", err)
+			}
+			ws, err := bundle(ms).workloads()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ws {
+				var got []string
+				for _, r := range w.pull {
+					got = append(got, r.Name)
+				}
+				if strings.Join(got, ",") != want {
+					t.Errorf("%s imagePullSecrets: got %v, want [%s]", w.m, got, want)
+				}
+			}
+			if want == "" {
+				return
+			}
+			notes, err := helmNotes(t, v.set...)
+			if err != nil {
+				t.Fatalf("render NOTES.txt: got %v, want success", err)
+			}
+			for _, name := range strings.Split(want, ",") {
+				if !strings.Contains(notes, "create secret docker-registry "+name+" ") {
+					t.Errorf("NOTES.txt: got no `kubectl create secret docker-registry %s`, want one\n%s", name, notes)
+				}
 			}
 		})
 	}

@@ -22,6 +22,23 @@ var brokenWiring = []struct {
 	{"kafkasource_more_consumers_than_partitions", "KafkaSource", "cm-api-purchases", func(o map[string]any) {
 		at(o, "metadata", "annotations")["autoscaling.eventing.knative.dev/max-scale"] = "20"
 	}, "partitions"},
+	{"kafkasource_retry_budget_31s", "KafkaSource", "cm-api-purchases", func(o map[string]any) {
+		at(o, "spec", "delivery")["retry"] = int64(5)
+		at(o, "spec", "delivery")["backoffPolicy"] = "exponential"
+	}, "retry budget"},
+	{"kafkasource_retry_budget_linear_too_short", "KafkaSource", "cm-api-purchases", func(o map[string]any) { at(o, "spec", "delivery")["retry"] = int64(100) }, "retry budget"},
+	{"kafkasource_keda_class_dropped", "KafkaSource", "cm-api-purchases", func(o map[string]any) {
+		delete(at(o, "metadata", "annotations"), "autoscaling.eventing.knative.dev/class")
+	}, "disabled to keep KEDA off"},
+	{"kafkasource_no_annotations_keda_defaults", "KafkaSource", "cm-api-purchases", func(o map[string]any) { delete(at(o, "metadata"), "annotations") }, "class"},
+	{"kafkasource_keda_disabled_with_max_scale", "KafkaSource", "cm-api-purchases", func(o map[string]any) {
+		at(o, "metadata", "annotations")["autoscaling.eventing.knative.dev/class"] = "disabled"
+	}, "class disabled"},
+	{"kafkasink_owns_its_topic", "KafkaSink", "purchases", func(o map[string]any) {
+		at(o, "spec")["numPartitions"] = int64(10)
+		at(o, "spec")["replicationFactor"] = int64(3)
+	}, "spec.numPartitions"},
+	{"dlq_sink_replication_factor", "KafkaSink", "purchases-dlq", func(o map[string]any) { at(o, "spec")["replicationFactor"] = int64(3) }, "spec.replicationFactor"},
 	{"dead_letters_into_purchases_topic", "KafkaSink", "purchases-dlq", func(o map[string]any) { at(o, "spec")["topic"] = "purchases" }, "deadLetterSink"},
 	{"purchases_sink_structured", "KafkaSink", "purchases", func(o map[string]any) { at(o, "spec")["contentMode"] = "structured" }, "binary"},
 	{"sinkbinding_binds_cm_api", "SinkBinding", "cm-server-purchases", func(o map[string]any) { at(o, "spec", "subject")["name"] = "cm-api" }, "subject"},
@@ -47,7 +64,7 @@ var brokenWiring = []struct {
 // bite on edits that the per-document validation lets through.
 func TestChecks_catchBrokenWiringAndPolicy(t *testing.T) {
 	t.Parallel()
-	shipped := shippedManifests(t)
+	shipped := shippedWithTopics(t)
 	for _, tt := range brokenWiring {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

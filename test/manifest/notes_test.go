@@ -93,10 +93,11 @@ func secretsReferenced(ms []manifest) []string {
 	return out
 }
 
-// TestHelmNotes_tellHowToCreateEverySecret: for every variant, NOTES.txt has
-// a `kubectl create secret generic` command for each Secret the release
-// reads, shows how to call with the key, and explains the rate limit.
-func TestHelmNotes_tellHowToCreateEverySecret(t *testing.T) {
+// TestHelmNotes_tellHowToCreateEverySecretAndTopic: for every variant,
+// NOTES.txt has a `kubectl create secret generic` command for each Secret the
+// release reads, says where the topics come from (topicNotes), shows how to
+// call with the key, and explains the rate limit.
+func TestHelmNotes_tellHowToCreateEverySecretAndTopic(t *testing.T) {
 	t.Parallel()
 	for _, v := range chartVariants {
 		t.Run(v.name, func(t *testing.T) {
@@ -118,7 +119,7 @@ func TestHelmNotes_tellHowToCreateEverySecret(t *testing.T) {
 			if v.authOff {
 				want = []string{"API keys are OFF"}
 			}
-			for _, w := range want {
+			for _, w := range append(want, topicNotes(ms)...) {
 				if !strings.Contains(notes, w) {
 					t.Errorf("NOTES.txt: got no %q, want it\n%s", w, notes)
 				}
@@ -136,12 +137,19 @@ func TestHelmNotes_kafkaSecretMatchesSettings(t *testing.T) {
 		set       []string
 		want, not []string
 	}{
-		{"sasl_over_tls", kafkaAuthValues, []string{"protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512", "user=shop", "--from-file=ca.crt=ca.pem"}, nil},
+		{"sasl_over_tls", kafkaAuthValues, []string{"--from-literal=protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512", "user=shop", "--from-file=ca.crt=ca.pem"},
+			[]string{"user.skip"}},
 		{"sasl_plain", []string{"kafka.auth.sasl.enabled=true", "kafka.auth.sasl.username=shop", "kafka.auth.sasl.mechanism=PLAIN"},
-			[]string{"protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN"}, []string{"--from-file="}},
-		{"tls_system_roots", []string{"kafka.auth.tls.enabled=true", "kafka.auth.tls.caSecret.name="}, []string{"protocol=SSL"}, []string{"--from-file=", "--from-literal=sasl.mechanism"}},
-		{"kubernetes_needs_no_knative_secret", append([]string{"mode=kubernetes"}, kafkaAuthValues...), []string{"--from-literal=password="}, []string{"protocol="}},
-		{"off", nil, nil, []string{"Kafka:", "protocol="}},
+			[]string{"--from-literal=protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN"}, []string{"--from-file=", "user.skip"}},
+		// protocol SSL without a client certificate: eventing-kafka-broker's
+		// control-plane/pkg/security/secret.go needs user.skip, else NotReady.
+		{"tls_system_roots", []string{"kafka.auth.tls.enabled=true", "kafka.auth.tls.caSecret.name="},
+			[]string{"--from-literal=protocol=SSL", "--from-literal=user.skip=true"}, []string{"--from-file=", "--from-literal=sasl.mechanism"}},
+		{"tls_private_ca", []string{"kafka.auth.tls.enabled=true"},
+			[]string{"--from-literal=protocol=SSL", "--from-literal=user.skip=true", "--from-file=ca.crt=ca.pem"}, []string{"--from-literal=sasl.mechanism"}},
+		{"kubernetes_needs_no_knative_secret", append([]string{"mode=kubernetes"}, kafkaAuthValues...), []string{"--from-literal=password="},
+			[]string{"--from-literal=protocol=", "user.skip"}},
+		{"off", nil, nil, []string{"Kafka:", "--from-literal=protocol=", "client.properties"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,5 +169,34 @@ func TestHelmNotes_kafkaSecretMatchesSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// topicNotes is what NOTES.txt must say about where the topics come from, as
+// no KafkaSink creates one: the kept KafkaTopics with Strimzi, else idempotent
+// kafka-topics.sh commands (with client settings when Kafka needs SASL/TLS).
+func topicNotes(ms []manifest) []string {
+	if len(bundle(ms).all(strimziAPI, "KafkaTopic")) > 0 {
+		return []string{"helm.sh/resource-policy", "delete kafkatopic purchases purchases-dlq"}
+	}
+	want := []string{"--create --if-not-exists --topic purchases --partitions 10 --replication-factor 3",
+		"--create --if-not-exists --topic purchases-dlq --partitions 3 --replication-factor 3"}
+	if server := configData(ms, "cm-server-config"); server["KAFKA_TLS"] != "" || server["KAFKA_SASL_MECHANISM"] != "" {
+		want = append(want, "--command-config client.properties", "security.protocol=")
+	}
+	return want
+}
+
+// TestKafkaSinksComment_tlsOnlyNeedsUserSkip: the ko path's instructions for
+// the auth Secret name user.skip, which protocol SSL without a client
+// certificate needs (eventing-kafka-broker control-plane/pkg/security/secret.go).
+func TestKafkaSinksComment_tlsOnlyNeedsUserSkip(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "eventing", "kafka-sinks.yaml"))
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if !strings.Contains(string(data), `user.skip: "true"`) {
+		t.Errorf(`eventing/kafka-sinks.yaml: got no user.skip: "true" in the Secret's instructions, want it for protocol SSL`)
 	}
 }

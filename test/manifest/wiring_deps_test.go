@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // checkKubernetesWiring: Deployments in Kafka mode, Services in front of them
@@ -92,6 +94,14 @@ func checkStrimziWiring(b bundle) []error {
 	if brokers == 0 {
 		fail("%s: got no KafkaNodePool with roles controller and broker for it, want one (KRaft)", kafka)
 	}
+	if v, ok, _ := unstructured.NestedFieldNoCopy(kafka.obj, "spec", "kafka", "config", "auto.create.topics.enable"); !ok || fmt.Sprint(v) != "false" {
+		fail("%s config auto.create.topics.enable: got %v, want false (only the KafkaTopics create topics)", kafka, v)
+	}
+	for _, m := range b {
+		if m.group() == "kafka.strimzi.io" && annotations(m)["helm.sh/resource-policy"] != "keep" {
+			fail("%s: got no helm.sh/resource-policy: keep, want it (helm uninstall or strimzi.enabled=false would delete the cluster or a topic)", m)
+		}
+	}
 	want := fmt.Sprintf("%s-kafka-bootstrap.%s:9092", kafka.name(), testNamespace)
 	if got := configData(b, "cm-server-config")["KAFKA_BROKERS"]; got != want {
 		fail("cm-server-config KAFKA_BROKERS: got %q, want %q (the in-chart cluster)", got, want)
@@ -109,9 +119,6 @@ func checkStrimziWiring(b bundle) []error {
 	for _, sink := range b.all(kafkaSinkAPI, "KafkaSink") {
 		if _, ok := topics[str(sink, "spec", "topic")]; !ok {
 			fail("%s: got no KafkaTopic for topic %q, want one", sink, str(sink, "spec", "topic"))
-		}
-		if _, ok := integer(sink, "spec", "numPartitions"); ok {
-			fail("%s: got numPartitions, want none (the KafkaTopic owns the topic; the sink would delete it)", sink)
 		}
 	}
 	for _, k := range []string{"KAFKA_TOPIC", "KAFKA_DLQ_TOPIC"} {

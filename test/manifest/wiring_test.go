@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/rickb777/date/period"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 )
 
@@ -51,6 +53,7 @@ func checkKnativeWiring(b bundle) []error {
 		return errs
 	}
 	topic := str(sink, "spec", "topic")
+	errs = append(errs, checkSinksOwnNoTopic(b)...)
 	if got := str(sink, "spec", "contentMode"); got != "binary" {
 		fail("%s contentMode: got %q, want binary", sink, got)
 	}
@@ -101,8 +104,10 @@ func checkDelivery(b bundle, src manifest, topic string) []error {
 	if fe := d.Validate(webhookContext()); fe != nil {
 		errs = append(errs, fmt.Errorf("%s delivery: got %v, want valid", src, fe))
 	}
-	if d.Retry == nil || *d.Retry < 1 || d.BackoffPolicy == nil || *d.BackoffPolicy != eventingduckv1.BackoffPolicyExponential || d.BackoffDelay == nil || d.Timeout == nil {
-		errs = append(errs, fmt.Errorf("%s delivery: got %s, want retry >= 1, exponential backoff, backoffDelay and timeout all set", src, data))
+	if d.Retry == nil || *d.Retry < 1 || d.BackoffPolicy == nil || d.BackoffDelay == nil || d.Timeout == nil {
+		errs = append(errs, fmt.Errorf("%s delivery: got %s, want retry >= 1, backoffPolicy, backoffDelay and timeout all set", src, data))
+	} else if err := checkRetryBudget(*d.Retry, *d.BackoffPolicy, *d.BackoffDelay); err != nil {
+		errs = append(errs, fmt.Errorf("%s delivery: %w", src, err))
 	}
 	if d.DeadLetterSink == nil || d.DeadLetterSink.Ref == nil {
 		return append(errs, fmt.Errorf("%s deadLetterSink: got none, want a ref to the dead-letter KafkaSink", src))
@@ -114,15 +119,37 @@ func checkDelivery(b bundle, src manifest, topic string) []error {
 	return errs
 }
 
-// checkSourceScaling checks the KEDA annotations of the KafkaSource.
+// checkRetryBudget: the waits alone (retryWaits) ride out a store outage of
+// minRetryWait before a retryable failure goes to the dead letters.
+func checkRetryBudget(retry int32, policy eventingduckv1.BackoffPolicyType, backoffDelay string) error {
+	p, err := period.Parse(backoffDelay)
+	if err != nil {
+		return fmt.Errorf("backoffDelay %q: %w", backoffDelay, err)
+	}
+	delay, _ := p.Duration()
+	if total, _ := retryWaits(int(retry), policy, delay); total < minRetryWait {
+		return fmt.Errorf("retry budget: got %v of waits (retry %d, %s, %s), want at least %v", total, retry, policy, backoffDelay, minRetryWait)
+	}
+	return nil
+}
+
+// checkSourceScaling checks the KEDA annotations of the KafkaSource. Without
+// the class annotation KEDA still scales the source, with its global defaults,
+// once the cluster flag is on: only the class "disabled" turns it off
+// (eventing-kafka-broker control-plane/pkg/autoscaler/keda/keda.go IsEnabled).
 func checkSourceScaling(b bundle, src, sink manifest) []error {
 	ann, _ := src.obj["metadata"].(map[string]any)["annotations"].(map[string]any)
-	if ann == nil {
-		return nil // autoscaling switched off
-	}
 	const prefix = "autoscaling.eventing.knative.dev/"
+	if ann[prefix+"class"] == "disabled" {
+		for k := range ann {
+			if strings.HasPrefix(k, prefix) && k != prefix+"class" {
+				return []error{fmt.Errorf("%s %s: got it with class disabled, want no other autoscaling annotation", src, k)}
+			}
+		}
+		return nil
+	}
 	if got := ann[prefix+"class"]; got != "keda.autoscaling.knative.dev" {
-		return []error{fmt.Errorf("%s %sclass: got %v, want keda.autoscaling.knative.dev", src, prefix, got)}
+		return []error{fmt.Errorf("%s %sclass: got %v, want keda.autoscaling.knative.dev, or disabled to keep KEDA off", src, prefix, got)}
 	}
 	n := map[string]int{}
 	for _, k := range []string{"min-scale", "max-scale", "lag-threshold"} {
@@ -139,12 +166,26 @@ func checkSourceScaling(b bundle, src, sink manifest) []error {
 	return nil
 }
 
-// topicPartitions returns the partition count of the sink's topic, from the
-// sink or from a Strimzi KafkaTopic (0 when unknown).
-func topicPartitions(b bundle, sink manifest) int64 {
-	if n, ok := integer(sink, "spec", "numPartitions"); ok {
-		return n
+// checkSinksOwnNoTopic: no KafkaSink sets numPartitions or replicationFactor.
+// With both, the controller owns the topic, even one that existed, and deletes
+// it with the sink; both are immutable, so changing them breaks an upgrade
+// (eventing-kafka-broker control-plane/pkg/reconciler/sink/kafka_sink.go,
+// pkg/apis/eventing/v1alpha1/kafka_sink_validation.go at knative-v1.23.0).
+func checkSinksOwnNoTopic(b bundle) []error {
+	var errs []error
+	for _, sink := range b.all(kafkaSinkAPI, "KafkaSink") {
+		for _, f := range []string{"numPartitions", "replicationFactor"} {
+			if _, ok := sink.obj["spec"].(map[string]any)[f]; ok {
+				errs = append(errs, fmt.Errorf("%s: got spec.%s, want none (the sink would own its topic and delete it with itself)", sink, f))
+			}
+		}
 	}
+	return errs
+}
+
+// topicPartitions returns the partition count of the sink's topic, from a
+// Strimzi KafkaTopic in the bundle (0 when unknown).
+func topicPartitions(b bundle, sink manifest) int64 {
 	for _, kt := range b.all(strimziAPI, "KafkaTopic") {
 		if str(kt, "spec", "topicName") == str(sink, "spec", "topic") {
 			n, _ := integer(kt, "spec", "partitions")
@@ -168,7 +209,7 @@ func refTarget(b bundle, m manifest, fields ...string) (manifest, bool) {
 // TestShippedManifests_wired checks the links between config/ and eventing/.
 func TestShippedManifests_wired(t *testing.T) {
 	t.Parallel()
-	for _, err := range checkWiring(shippedManifests(t), "knative") {
+	for _, err := range checkWiring(shippedWithTopics(t), "knative") {
 		t.Errorf("wiring: got %v, want none", err)
 	}
 }

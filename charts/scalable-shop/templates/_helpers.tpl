@@ -217,6 +217,16 @@ container may need; each is rendered only when its Secret is configured.
 {{ printf "http://cm-api.%s.svc.cluster.local" .Release.Namespace }}
 {{- end }}
 
+{{/* The pods' imagePullSecrets, when images.pullSecrets names any. */}}
+{{- define "scalable-shop.imagePullSecrets" -}}
+{{- with .Values.images.pullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Restricted container security context (Pod Security "restricted"). */}}
 {{- define "scalable-shop.securityContext" -}}
 runAsNonRoot: true
@@ -279,8 +289,23 @@ autoscaling.knative.dev/initial-scale: {{ .initialScale | quote }}
 {{- if and (eq .Values.mode "kubernetes") (gt (int .Values.cmApi.keda.maxReplicas) (int .Values.kafka.partitions)) }}
 {{- fail (printf "cmApi.keda.maxReplicas (%v) exceeds kafka.partitions (%v): extra consumers would idle" .Values.cmApi.keda.maxReplicas .Values.kafka.partitions) }}
 {{- end }}
+{{- range $fn := list "cmServer" "cmApi" }}
+{{- with (get $.Values $fn).scaling }}
+{{- if gt (int .minScale) (int .maxScale) }}
+{{- fail (printf "%s.scaling.minScale (%v) exceeds %s.scaling.maxScale (%v)" $fn .minScale $fn .maxScale) }}
+{{- end }}
+{{- if or (lt (int .initialScale) (int .minScale)) (gt (int .initialScale) (int .maxScale)) }}
+{{- fail (printf "%s.scaling.initialScale (%v) is outside %s.scaling.minScale..maxScale (%v..%v)" $fn .initialScale $fn .minScale .maxScale) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with .Values.kafkaSource.keda }}
+{{- if gt (int .minScale) (int .maxScale) }}
+{{- fail (printf "kafkaSource.keda.minScale (%v) exceeds kafkaSource.keda.maxScale (%v)" .minScale .maxScale) }}
+{{- end }}
+{{- end }}
 {{- if gt (int .Values.cmApi.keda.minReplicas) (int .Values.cmApi.keda.maxReplicas) }}
-{{- fail "cmApi.keda.minReplicas exceeds cmApi.keda.maxReplicas" }}
+{{- fail (printf "cmApi.keda.minReplicas (%v) exceeds cmApi.keda.maxReplicas (%v)" .Values.cmApi.keda.minReplicas .Values.cmApi.keda.maxReplicas) }}
 {{- end }}
 {{- if and .Values.kafka.auth.sasl.enabled (not .Values.kafka.auth.sasl.username) }}
 {{- fail "kafka.auth.sasl.enabled needs kafka.auth.sasl.username" }}
