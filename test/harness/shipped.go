@@ -41,25 +41,33 @@ type Delivery struct {
 // data-plane/dispatcher/.../impl/http/WebClientCloudEventSender.java,
 // computeRetryPolicy): delay*n when linear, delay*2^n when exponential, so
 // an exponential schedule already waits twice the delay before its first
-// retry.
+// retry. Retry-After is ignored there. A wait past math.MaxInt64 saturates.
 func (d Delivery) Backoff(n int) time.Duration {
-	if d.Linear {
-		return d.Delay * time.Duration(n)
+	factor := float64(n)
+	if !d.Linear {
+		factor = math.Exp2(float64(n))
 	}
-	if n >= 40 { // past any test's horizon; keeps the shift from overflowing
-		return math.MaxInt64
-	}
-	return d.Delay << n
+	return saturate(factor * float64(d.Delay))
 }
 
 // Budget is the total wait before a retryable failure is dead-lettered: the
-// sum of every backoff, not counting the attempts themselves.
+// sum of every backoff. The attempts themselves (each up to Timeout) come on
+// top, so it is a lower bound of how long a failing event is retried.
 func (d Delivery) Budget() time.Duration {
-	var sum time.Duration
+	var sum float64
 	for n := 1; n <= d.Retry; n++ {
-		sum += d.Backoff(n)
+		sum += float64(d.Backoff(n))
 	}
-	return sum
+	return saturate(sum)
+}
+
+// saturate converts nanoseconds to a Duration, saturating on overflow (2^n
+// grows past 290 years quickly).
+func saturate(ns float64) time.Duration {
+	if ns >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
 }
 
 // Scaled is d with its delay and timeout multiplied by f: tests may run the

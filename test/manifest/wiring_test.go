@@ -10,6 +10,8 @@ import (
 
 	"github.com/rickb777/date/period"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
+
+	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
 // checkWiring returns every broken link between the manifests of one bundle.
@@ -119,15 +121,17 @@ func checkDelivery(b bundle, src manifest, topic string) []error {
 	return errs
 }
 
-// checkRetryBudget: the waits alone (retryWaits) ride out a store outage of
-// minRetryWait before a retryable failure goes to the dead letters.
+// checkRetryBudget: the waits alone (harness.Delivery.Budget, the data
+// plane's schedule) ride out a store outage of minRetryWait before a
+// retryable failure goes to the dead letters.
 func checkRetryBudget(retry int32, policy eventingduckv1.BackoffPolicyType, backoffDelay string) error {
 	p, err := period.Parse(backoffDelay)
 	if err != nil {
 		return fmt.Errorf("backoffDelay %q: %w", backoffDelay, err)
 	}
 	delay, _ := p.Duration()
-	if total, _ := retryWaits(int(retry), policy, delay); total < minRetryWait {
+	d := harness.Delivery{Retry: int(retry), Linear: policy == eventingduckv1.BackoffPolicyLinear, Delay: delay}
+	if total := d.Budget(); total < minRetryWait {
 		return fmt.Errorf("retry budget: got %v of waits (retry %d, %s, %s), want at least %v", total, retry, policy, backoffDelay, minRetryWait)
 	}
 	return nil
