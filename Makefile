@@ -56,7 +56,8 @@ tools: ## install the pinned helm and ko into ./bin
 	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@v3.22.0
 	GOBIN=$(BIN) $(GO) install github.com/google/ko@v0.19.1
 
-deploy: ## build with ko and apply config/ and eventing/ to the current kube context (needs KO_DOCKER_REPO)
+deploy: ## create the topics (Strimzi KafkaTopics), then build with ko and apply config/ and eventing/ to the current kube context (needs KO_DOCKER_REPO)
+	kubectl apply -f eventing/topics/
 	$(BIN)/ko apply -f config/ -f eventing/
 
 clean: ## remove built binaries and the local stack's data
