@@ -14,8 +14,12 @@ export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
+# Built and run rather than `go run`: go run exits 1 after an interrupt even
+# when the program stopped cleanly, which made Ctrl-C end in "make: *** Error 1".
 run: ## run the whole shop: cm-server :8080, cm-api :8081, embedded Kafka and MongoDB
-	$(GO) run ./hack/devstack
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/devstack ./hack/devstack
+	$(BIN)/devstack
 
 test: ## all tests: unit, integration and end-to-end on a real Kafka broker
 	hack/test.sh

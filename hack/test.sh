@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hack/test.sh - what `make test` runs: vet, then every test in the module
 # (the functions' with -race) against a real Apache Kafka broker (started here unless KAFKA_BROKERS is
-# set) and an embedded FerretDB (unless MONGODB_URI is set).
+# set) and an embedded FerretDB (unless MONGODB_URI is set; hack/ferretdb for
+# the functions' tests, in-process for the end-to-end tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,35 @@ if [ "$(go env CGO_ENABLED)" = 1 ]; then
 else
   echo "test: no C compiler for cgo: the functions' tests run without -race" >&2
 fi
-go test -count=1 -timeout 20m -parallel 4 "${race[@]}" ${GO_TEST_FLAGS:-} ./functions/...
+# The functions' tests take their store from MONGODB_URI (they import nothing
+# under hack/ or test/): unless it is set, an embedded FerretDB serves them.
+functions_mongo="${MONGODB_URI:-}"
+if [ -z "${functions_mongo}" ]; then
+  ferretdb_dir="$(mktemp -d)"
+  go build -o "${ferretdb_dir}/ferretdb" ./hack/ferretdb
+  "${ferretdb_dir}/ferretdb" -dir "${ferretdb_dir}/data" > "${ferretdb_dir}/uri" &
+  ferretdb_pid=$!
+  stop_ferretdb() {
+    [ -n "${ferretdb_pid}" ] || return 0
+    kill "${ferretdb_pid}" 2>/dev/null || true
+    wait "${ferretdb_pid}" 2>/dev/null || true
+    rm -rf "${ferretdb_dir}"
+    ferretdb_pid=""
+  }
+  # Keep broker-env.sh's exit trap (it stops the broker it started), if any.
+  broker_trap="$(trap -p EXIT | sed -n "s/^trap -- '\(.*\)' EXIT$/\1/p")"
+  trap "stop_ferretdb; ${broker_trap:-true}" EXIT
+  for _ in $(seq 1 100); do
+    grep -q '^MONGODB_URI=' "${ferretdb_dir}/uri" && break
+    kill -0 "${ferretdb_pid}" 2>/dev/null || { echo "test: FerretDB did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  functions_mongo="$(sed -n 's/^MONGODB_URI=//p' "${ferretdb_dir}/uri")"
+  echo "test: FerretDB for the functions' tests at ${functions_mongo}" >&2
+fi
+MONGODB_URI="${functions_mongo}" go test -count=1 -timeout 20m -parallel 4 "${race[@]}" ${GO_TEST_FLAGS:-} ./functions/...
+if [ -n "${ferretdb_pid:-}" ]; then
+  stop_ferretdb # the end-to-end tests start their own stores
+fi
 # shellcheck disable=SC2046 # one package path per word
 go test -count=1 -timeout 20m -parallel 4 ${GO_TEST_FLAGS:-} $(go list ./... | grep -v '/functions/')

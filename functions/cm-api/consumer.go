@@ -113,18 +113,7 @@ func (c *consumer) Ping(ctx context.Context) error {
 	return broker.Ping(ctx, *cp, c.topic, c.dlqTopic)
 }
 
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
+// wrap adds what to a non-nil err; Run's closing errors are joined with it.
 func wrap(what string, err error) error {
 	if err == nil {
 		return nil

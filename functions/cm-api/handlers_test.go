@@ -4,26 +4,25 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/iotest"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
-	"github.com/scalable-shop/scalable-shop/functions/internal/env"
-	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
 func newTestServer(t *testing.T, st store) http.Handler {
 	t.Helper()
-	cfg, err := loadConfig(env.Map(nil))
+	cfg, err := loadConfig(apitest.Lookup(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := logging.Discard()
+	log := slog.New(slog.DiscardHandler)
 	return newServer(log, cfg, st, server.NewReadiness(log), testMetrics())
 }
 
@@ -135,7 +134,7 @@ func TestBuyList(t *testing.T) {
 func TestRoutesMatchOpenAPI(t *testing.T) {
 	t.Parallel()
 	var patterns []string
-	for _, rt := range routes(logging.Discard(), config{}, newMemStore(), nil, testMetrics()) {
+	for _, rt := range routes(slog.New(slog.DiscardHandler), config{}, newMemStore(), nil, testMetrics()) {
 		patterns = append(patterns, rt.pattern)
 	}
 	apitest.RoutesMatch(t, openAPI, patterns)
@@ -143,26 +142,26 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	t.Parallel()
-	cfg, err := loadConfig(env.Map(nil))
+	cfg, err := loadConfig(apitest.Lookup(nil))
 	if err != nil || cfg.kafkaMode() {
 		t.Errorf("defaults: got kafkaMode=%v, %v; want HTTP mode, no error", cfg.kafkaMode(), err)
 	}
-	cfg, err = loadConfig(env.Map(map[string]string{"KAFKA_BROKERS": "a:9092,b:9092"}))
+	cfg, err = loadConfig(apitest.Lookup(map[string]string{"KAFKA_BROKERS": "a:9092,b:9092"}))
 	if err != nil || !cfg.kafkaMode() || len(cfg.Kafka.Brokers) != 2 {
 		t.Errorf("KAFKA_BROKERS: got %v, %v; want Kafka mode with 2 brokers", cfg.Kafka.Brokers, err)
 	}
-	_, err = loadConfig(env.Map(map[string]string{"KAFKA_BROKERS": "a:9092", "KAFKA_DLQ_TOPIC": "purchases"}))
+	_, err = loadConfig(apitest.Lookup(map[string]string{"KAFKA_BROKERS": "a:9092", "KAFKA_DLQ_TOPIC": "purchases"}))
 	if err == nil {
 		t.Error("DLQ topic = topic: got no error, want one")
 	}
-	cfg, err = loadConfig(env.Map(map[string]string{"BATCH_WRITERS": "4", "BATCH_MAX_SIZE": "100"}))
+	cfg, err = loadConfig(apitest.Lookup(map[string]string{"BATCH_WRITERS": "4", "BATCH_MAX_SIZE": "100"}))
 	if err != nil || cfg.BatchWriters != 4 || cfg.BatchSize != 100 {
 		t.Errorf("group commit: got %d writers, batches of %d, %v; want 4, 100, no error", cfg.BatchWriters, cfg.BatchSize, err)
 	}
-	if _, err = loadConfig(env.Map(map[string]string{"BATCH_WRITERS": "0"})); err == nil {
+	if _, err = loadConfig(apitest.Lookup(map[string]string{"BATCH_WRITERS": "0"})); err == nil {
 		t.Error("BATCH_WRITERS=0: got no error, want one")
 	}
-	cfg, _ = loadConfig(env.Map(map[string]string{"MONGODB_URI": "mongodb://u:hunter2@db:27017/"}))
+	cfg, _ = loadConfig(apitest.Lookup(map[string]string{"MONGODB_URI": "mongodb://u:hunter2@db:27017/"}))
 	if s := cfg.logValue().String(); strings.Contains(s, "hunter2") {
 		t.Errorf("logged config shows the password: %s", s)
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
-	"github.com/scalable-shop/scalable-shop/test/harness"
+
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 )
 
 // TestRunSmoke starts cm-api in HTTP mode through run, as main does, waits
@@ -18,7 +18,7 @@ func TestRunSmoke(t *testing.T) {
 	uri := testMongoURI(t)
 	api := apitest.StartRun(t, run, map[string]string{"MONGODB_URI": uri, "MONGODB_DATABASE": "smoke_" + uuid.NewString()[:8]}, io.Discard)
 	base := api.Base
-	harness.WaitReady(t, base+"/readyz", 15*time.Second)
+	apitest.WaitReady(t, base+"/readyz", 15*time.Second)
 	req, _ := http.NewRequest("POST", base+"/", strings.NewReader(data))
 	for k, v := range binary("smoke-1", "io.scalableshop.purchase.created.v1") {
 		req.Header.Set(k, v)
@@ -55,7 +55,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	for k, v := range secrets {
 		vars[k] = v
 	}
-	var logs harness.SyncBuffer
+	var logs apitest.SyncBuffer
 	api := apitest.StartRun(t, run, vars, &logs)
 	base := api.Base
 	var answers strings.Builder

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 )
 
@@ -24,7 +24,7 @@ func TestConsumeClaimBoundsRecordsInFlightAcrossPartitions(t *testing.T) {
 	t.Parallel()
 	const inflight, partitions, perPartition = 8, 3, 40
 	st := &slowStore{memStore: newMemStore(), delay: 2 * time.Millisecond}
-	h := newRecordHandler(logging.Discard(), st, nil, "purchases-dlq", time.Second, inflight, testMetrics())
+	h := newRecordHandler(slog.New(slog.DiscardHandler), st, nil, "purchases-dlq", time.Second, inflight, testMetrics())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sess := &fakeSession{ctx: ctx, marked: map[int32][]int64{}}

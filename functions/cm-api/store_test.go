@@ -3,23 +3,29 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
-	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
-// testMongoURI is MONGODB_URI, or the embedded FerretDB the test harness
-// shares within this test process (each test gets its own database).
+// testMongoURI is MONGODB_URI, a MongoDB wire-protocol server that `make
+// test` starts for these tests (an embedded FerretDB, hack/ferretdb) unless
+// it is set. Each test gets its own database.
 func testMongoURI(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("integration test: needs a MongoDB wire-protocol server (embedded FerretDB or MONGODB_URI); skipped with -short")
+		t.Skip("integration test: needs a MongoDB wire-protocol server (MONGODB_URI); skipped with -short")
 	}
-	return harness.MongoURI(t)
+	uri := os.Getenv("MONGODB_URI")
+	if uri == "" {
+		t.Fatal("MONGODB_URI is not set: run `make test` (it starts an embedded FerretDB for these tests) " +
+			"or start one with `go run ./hack/ferretdb` and export the MONGODB_URI it prints; use -short to skip integration tests")
+	}
+	return uri
 }
 
 // newTestStore opens a store on a fresh database, dropped afterwards.

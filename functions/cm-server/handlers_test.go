@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,9 +14,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
-	"github.com/scalable-shop/scalable-shop/functions/internal/env"
-	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
@@ -49,11 +48,11 @@ func (f *fakeSender) sent() []event.Event {
 // newTestServer returns cm-server's handler over snd and a cm-api at apiURL.
 func newTestServer(t *testing.T, snd sender, apiURL string, apiTimeout time.Duration) http.Handler {
 	t.Helper()
-	cfg, err := loadConfig(env.Map(map[string]string{"CM_API_URL": apiURL}))
+	cfg, err := loadConfig(apitest.Lookup(map[string]string{"CM_API_URL": apiURL}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := logging.Discard()
+	log := slog.New(slog.DiscardHandler)
 	return newServer(log, cfg, snd, newAPIClient(apiURL, apiTimeout), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
 }
 
@@ -321,7 +320,7 @@ func TestSmallRoutes(t *testing.T) {
 func TestRoutesMatchOpenAPI(t *testing.T) {
 	t.Parallel()
 	var patterns []string
-	for _, rt := range routes(logging.Discard(), config{}, &fakeSender{}, nil, nil, telemetry.NewMetrics("cm-server")) {
+	for _, rt := range routes(slog.New(slog.DiscardHandler), config{}, &fakeSender{}, nil, nil, telemetry.NewMetrics("cm-server")) {
 		patterns = append(patterns, rt.pattern)
 	}
 	apitest.RoutesMatch(t, openAPI, patterns)
@@ -346,7 +345,7 @@ func TestConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := loadConfig(env.Map(tt.env))
+			cfg, err := loadConfig(apitest.Lookup(tt.env))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("got error %v, want one naming %s", err, tt.wantErr)
@@ -361,8 +360,8 @@ func TestConfig(t *testing.T) {
 }
 
 func BenchmarkBuyHandler(b *testing.B) {
-	cfg, _ := loadConfig(env.Map(nil))
-	log := logging.Discard()
+	cfg, _ := loadConfig(apitest.Lookup(nil))
+	log := slog.New(slog.DiscardHandler)
 	h := newServer(log, cfg, discardSender{}, newAPIClient("http://127.0.0.1:1", time.Second), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -11,9 +11,8 @@ import (
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
-	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
 // TestRunSmoke starts cm-server through run, as main does, with K_SINK
@@ -36,7 +35,7 @@ func TestRunSmoke(t *testing.T) {
 
 	srv := apitest.StartRun(t, run, map[string]string{"K_SINK": sink.URL}, io.Discard)
 	base := srv.Base
-	harness.WaitReady(t, base+"/readyz", 10*time.Second)
+	apitest.WaitReady(t, base+"/readyz", 10*time.Second)
 	buy := func() int {
 		resp, err := http.Post(base+"/buy", "application/json", strings.NewReader(`{"username":"joe","userid":"005","price":"1"}`))
 		if err != nil {

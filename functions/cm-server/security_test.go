@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,11 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/apitest"
-	"github.com/scalable-shop/scalable-shop/test/harness"
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/env"
-	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
@@ -25,11 +23,11 @@ const (
 
 func newConfiguredServer(t *testing.T, vars map[string]string, snd sender) http.Handler {
 	t.Helper()
-	cfg, err := loadConfig(env.Map(vars))
+	cfg, err := loadConfig(apitest.Lookup(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := logging.Discard()
+	log := slog.New(slog.DiscardHandler)
 	return newServer(log, cfg, snd, newAPIClient("http://127.0.0.1:1", 200*time.Millisecond), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
 }
 
@@ -76,10 +74,10 @@ func TestAPIKeys(t *testing.T) {
 
 func TestAPIKeysConfig(t *testing.T) {
 	t.Parallel()
-	if _, err := loadConfig(env.Map(map[string]string{"API_KEYS": "short"})); err == nil {
+	if _, err := loadConfig(apitest.Lookup(map[string]string{"API_KEYS": "short"})); err == nil {
 		t.Error("a 5-character key: got no error, want one")
 	}
-	if _, err := loadConfig(env.Map(map[string]string{"API_KEYS_FILE": "/nonexistent/keys"})); err == nil {
+	if _, err := loadConfig(apitest.Lookup(map[string]string{"API_KEYS_FILE": "/nonexistent/keys"})); err == nil {
 		t.Error("a missing key file: got no error, want one")
 	}
 }
@@ -137,7 +135,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	for k, v := range secrets {
 		vars[k] = v
 	}
-	var logs harness.SyncBuffer
+	var logs apitest.SyncBuffer
 	srv := apitest.StartRun(t, run, vars, &logs)
 	base := srv.Base
 	var bodies bytes.Buffer

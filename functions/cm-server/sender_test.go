@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 )
 
@@ -38,7 +38,7 @@ func TestNewSender_saysWhichTransport(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := loadConfig(env.Map(tt.env))
+			cfg, err := loadConfig(apitest.Lookup(tt.env))
 			if err != nil {
 				t.Fatal(err)
 			}

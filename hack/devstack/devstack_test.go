@@ -6,9 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 )
 
 // fakeFunction is a stand-in for a shop function: it serves /healthz on
@@ -40,25 +41,6 @@ func main() {
 	fmt.Println("got SIGTERM")
 }
 `
-
-// syncBuffer is a strings.Builder safe for the concurrent writes of a mux
-// and reads of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testConfig returns a config running the fake function as the named
 // functions, with embedded services on free loopback ports.
@@ -101,19 +83,19 @@ func freePort(t *testing.T) int {
 
 // startStack runs runStack in the background and returns its output and a
 // channel with its result.
-func startStack(t *testing.T, ctx context.Context, cfg config) (*syncBuffer, <-chan error) {
+func startStack(t *testing.T, ctx context.Context, cfg config) (*apitest.SyncBuffer, <-chan error) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs child processes; skipped under -short")
 	}
-	out := &syncBuffer{}
+	out := &apitest.SyncBuffer{}
 	res := make(chan error, 1)
 	go func() { res <- runStack(ctx, cfg, out) }()
 	return out, res
 }
 
 // waitFor polls out until it contains s or the stack ends.
-func waitFor(t *testing.T, out *syncBuffer, res <-chan error, s string) {
+func waitFor(t *testing.T, out *apitest.SyncBuffer, res <-chan error, s string) {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for !strings.Contains(out.String(), s) {

@@ -16,7 +16,7 @@ import (
 	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
-// The limits the functions promise (README, internal/server).
+// The limits the functions promise (docs/api.md, internal/server).
 const (
 	maxHeader       = 16 << 10 // MaxHeaderBytes; net/http allows 4 KiB of slack on top
 	maxBuyBody      = 64 << 10

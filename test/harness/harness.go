@@ -5,10 +5,7 @@
 package harness
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 )
 
 var (
@@ -57,15 +56,7 @@ func repoRoot() string {
 }
 
 // FreePort returns a loopback port that was free a moment ago.
-func FreePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-}
+var FreePort = apitest.FreePort
 
 // Integration skips under -short and otherwise returns the brokers of the
 // real Kafka in KAFKA_BROKERS; without it the test fails, saying how to run.
@@ -83,27 +74,7 @@ func Integration(t testing.TB) []string {
 }
 
 // WaitReady polls url until it answers 200 or timeout passes.
-func WaitReady(t testing.TB, url string, timeout time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	last := "no answer"
-	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready after %v: %s", url, timeout, last)
-}
+var WaitReady = apitest.WaitReady
 
 // Eventually polls cond every 50 ms until it returns "" or timeout passes,
 // then fails with cond's last complaint.

@@ -1,15 +1,15 @@
 package harness
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 )
 
 // Process is a function binary started by a test, in its own process group.
@@ -76,22 +76,7 @@ func (p *Process) Output() string { return p.out.String() }
 
 // SyncBuffer is a bytes.Buffer that a running process (or function) and
 // its test can write and read at once.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type SyncBuffer = apitest.SyncBuffer
 
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")

@@ -16,7 +16,7 @@ import (
 // Stream is a steady stream of purchases by one user, as well-behaved
 // clients make them: each purchase has its own Idempotency-Key, and one that
 // is not acknowledged (503, or no answer at all) is sent again with the same
-// key until it is, as the README tells clients to. It remembers every
+// key until it is, as docs/api.md tells clients to. It remembers every
 // acknowledged purchase, so a test can check that each is stored once.
 type Stream struct {
 	shop     *Shop

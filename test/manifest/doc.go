@@ -3,7 +3,7 @@
 // wired to each other.
 //
 // The tests decode each YAML document of config/, eventing/, the rendered
-// charts/scalable-shop and the examples in README.md strictly (unknown
+// charts/scalable-shop and the examples in docs/deploy.md strictly (unknown
 // fields fail) and validate it with the upstream machinery: Knative Services
 // and SinkBindings through their own SetDefaults and Validate (errors and
 // warnings both fail), custom resources such as KafkaSink, KafkaSource and the
@@ -20,6 +20,11 @@
 // use to reach Kafka is what the KafkaSinks, the KafkaSource and KEDA use; every
 // variable a manifest sets is one the function reads; and the chart's
 // NOTES.txt says how to create every Secret a release reads.
+//
+// The documents are checked like code: every relative link and #anchor in
+// README.md and docs/*.md resolves, and docs/configuration.md lists exactly
+// the variables the functions and `make run` read (found by parsing the Go
+// source).
 //
 // The package holds only tests; run them with `go test ./test/manifest/...`.
 // -short skips the parts that need helm, the shared CRDs or a full build.

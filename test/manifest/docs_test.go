@@ -36,14 +36,23 @@ func docYAMLBlocks(t testing.TB, rel string) []manifest {
 	return out
 }
 
-// TestDeployDoc_examplesValid validates the manifests the guide asks readers
-// to apply, and that its Kafka cluster is the one config/ points at.
+// deployDoc is the guide that asks readers to apply the Kafka and MongoDB
+// examples.
+const deployDoc = "docs/deploy.md"
+
+// TestDeployDoc_examplesValid validates the manifests the documents ask
+// readers to apply (every yaml block of README.md and docs/*.md), and that
+// the deploy guide's Kafka cluster is the one config/ points at.
 func TestDeployDoc_examplesValid(t *testing.T) {
 	t.Parallel()
 	v := newValidator(t)
-	examples := docYAMLBlocks(t, "README.md")
-	if len(examples) == 0 {
-		t.Fatal("README.md: got no yaml blocks, want the Kafka and MongoDB examples")
+	var examples []manifest
+	for _, doc := range markdownDocs(t, repoRoot(t)) {
+		blocks := docYAMLBlocks(t, doc)
+		if doc == deployDoc && len(blocks) == 0 {
+			t.Fatalf("%s: got no yaml blocks, want the Kafka and MongoDB examples", doc)
+		}
+		examples = append(examples, blocks...)
 	}
 	for _, m := range examples {
 		t.Run(m.source, func(t *testing.T) {

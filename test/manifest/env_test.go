@@ -2,75 +2,24 @@ package manifest
 
 import (
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"regexp"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 )
 
-// envRead matches a variable read through functions/internal/env's Reader,
-// e.g. r.String("KAFKA_TOPIC", "purchases").
-var envRead = regexp.MustCompile(`\.(?:String|List|Bool|Duration|Int|Float)\("([A-Z][A-Z0-9_]*)"`)
-
 var (
 	knownEnvOnce sync.Once
 	knownEnvSet  map[string]map[string]bool // function -> variables it reads
-	knownEnvErr  error
 )
 
 // knownEnv returns the variables each function reads: those its own package
-// and functions/internal read (the shared broker settings live there).
+// and functions/internal read (the shared broker settings live there), as
+// found by parsing the source (see codeVariables).
 func knownEnv(t testing.TB) map[string]map[string]bool {
 	t.Helper()
-	root := repoRoot(t)
-	knownEnvOnce.Do(func() {
-		read := func(dir string, recursive bool) (map[string]bool, error) {
-			names := map[string]bool{}
-			err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if d.IsDir() && p != dir && !recursive {
-					return filepath.SkipDir
-				}
-				if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
-					return nil
-				}
-				data, err := os.ReadFile(p)
-				if err != nil {
-					return err
-				}
-				for _, m := range envRead.FindAllSubmatch(data, -1) {
-					names[string(m[1])] = true
-				}
-				return nil
-			})
-			return names, err
-		}
-		shared, err := read(filepath.Join(root, "functions", "internal"), true)
-		if err != nil {
-			knownEnvErr = err
-			return
-		}
-		knownEnvSet = map[string]map[string]bool{}
-		for _, fn := range []string{"cm-server", "cm-api"} {
-			own, err := read(filepath.Join(root, "functions", fn), false)
-			if err != nil {
-				knownEnvErr = err
-				return
-			}
-			for k := range shared {
-				own[k] = true
-			}
-			knownEnvSet[fn] = own
-		}
-	})
-	if knownEnvErr != nil {
-		t.Fatalf("read the functions' variables: %v", knownEnvErr)
+	knownEnvOnce.Do(func() { knownEnvSet = codeVariables(t, repoRoot(t)) })
+	if knownEnvSet == nil {
+		t.Fatal("read the functions' variables: failed in another test")
 	}
 	return knownEnvSet
 }
@@ -108,7 +57,7 @@ func checkEnvKnown(t testing.TB, ms []manifest) []error {
 }
 
 // TestKnownEnv_readsTheSecuritySettings guards the scan itself: if the
-// functions' reads stop matching envRead, checkEnvKnown would reject everything.
+// functions' reads stop being found, checkEnvKnown would reject everything.
 func TestKnownEnv_readsTheSecuritySettings(t *testing.T) {
 	t.Parallel()
 	known := knownEnv(t)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 )
@@ -46,7 +47,7 @@ func TestFromEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := env.NewReader(env.Map(tt.vars))
+			r := env.NewReader(apitest.Lookup(tt.vars))
 			c := broker.FromEnv(r, "127.0.0.1:9092", "test")
 			if err := r.Err(); tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -83,7 +84,7 @@ func TestFromEnv(t *testing.T) {
 
 func TestSCRAMClientConversation(t *testing.T) {
 	t.Parallel()
-	r := env.NewReader(env.Map(map[string]string{"KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"}))
+	r := env.NewReader(apitest.Lookup(map[string]string{"KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "p"}))
 	sc, err := broker.FromEnv(r, "b:9092", "t").Producer()
 	if err != nil {
 		t.Fatal(err)

@@ -13,11 +13,6 @@ import (
 // Lookup has the signature of os.LookupEnv.
 type Lookup func(key string) (string, bool)
 
-// Map returns a Lookup over m, for tests.
-func Map(m map[string]string) Lookup {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
 // Reader reads typed settings and remembers the first problem, so a Config
 // can be filled in a straight line and checked once.
 type Reader struct {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 )
 
@@ -29,7 +30,7 @@ func TestRedactURL(t *testing.T) {
 
 func TestReader(t *testing.T) {
 	t.Parallel()
-	r := env.NewReader(env.Map(map[string]string{
+	r := env.NewReader(apitest.Lookup(map[string]string{
 		"LIST": " a, ,b ", "N": "7", "BAD_N": "x", "D": "250ms", "BAD_D": "-1s", "EMPTY": "  ",
 	}))
 	if got := r.List("LIST", ""); len(got) != 2 || got[0] != "a" || got[1] != "b" {

@@ -20,6 +20,3 @@ func New(w io.Writer, level, function string) (*slog.Logger, error) {
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
 	return slog.New(h).With("function", function), nil
 }
-
-// Discard returns a logger that writes nothing, for tests.
-func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -66,12 +65,12 @@ func parseDecimal(s string) (Money, error) {
 		return 0, errPriceRange
 	}
 	frac += strings.Repeat("0", 2-len(frac))
-	units, err := strconv.ParseInt(whole+frac, 10, 64)
-	if err != nil {
-		// Only an empty string can fail here (e.g. "0.00" trimmed to "" + "00" is fine).
-		return 0, fmt.Errorf("parse price %q: %w", s, errPriceFormat)
+	// At most 11 checked digits: the sum cannot overflow and stays within MaxPrice.
+	var units Money
+	for _, d := range []byte(whole + frac) {
+		units = units*10 + Money(d-'0')
 	}
-	return Money(units), nil
+	return units, nil
 }
 
 func allDigits(s string) bool {

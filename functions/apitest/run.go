@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
-	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
 // RunFunc is a function's run, as its main calls it.
@@ -30,15 +29,15 @@ type Running struct {
 // if Stop was not called.
 func StartRun(t testing.TB, run RunFunc, vars map[string]string, stdout io.Writer) *Running {
 	t.Helper()
-	lookup := map[string]string{"PORT": harness.FreePort(t)}
+	lookup := map[string]string{"PORT": FreePort(t)}
 	for k, v := range vars {
 		lookup[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Running{Base: "http://127.0.0.1:" + lookup["PORT"], cancel: cancel, errc: make(chan error, 1)}
-	go func() { r.errc <- run(ctx, nil, env.Map(lookup), stdout) }()
+	go func() { r.errc <- run(ctx, nil, Lookup(lookup), stdout) }()
 	t.Cleanup(func() { _ = r.Stop(t) })
-	harness.WaitReady(t, r.Base+"/healthz", 10*time.Second)
+	WaitReady(t, r.Base+"/healthz", 10*time.Second)
 	return r
 }
 

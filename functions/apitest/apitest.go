@@ -1,5 +1,9 @@
-// Package apitest holds test helpers both functions share: the check that a
-// function's routes and its OpenAPI document describe the same API.
+// Package apitest holds the test helpers both functions share: the check that
+// a function's routes and its OpenAPI document describe the same API, a
+// function's run started in the test process, requests through a handler,
+// an environment given as a map, free ports and readiness polling. Only
+// tests import it; it depends on nothing under test/ or hack/, which may use
+// it in turn.
 package apitest
 
 import (
