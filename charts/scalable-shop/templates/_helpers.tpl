@@ -311,7 +311,7 @@ autoscaling.knative.dev/initial-scale: {{ .initialScale | quote }}
 {{- fail "kafka.auth.sasl.enabled needs kafka.auth.sasl.username" }}
 {{- end }}
 {{- if and .Values.strimzi.enabled (include "scalable-shop.kafkaAuth" .) }}
-{{- fail "kafka.auth: the in-chart Strimzi cluster (strimzi.enabled) has a plaintext listener only; use your own Kafka for SASL/TLS (README.md shows a SCRAM listener and KafkaUser)" }}
+{{- fail "kafka.auth: the in-chart Strimzi cluster (strimzi.enabled) has a plaintext listener only; use your own Kafka for SASL/TLS (docs/deploy.md shows a SCRAM listener and KafkaUser)" }}
 {{- end }}
 {{- if and .Values.mongodbCommunity.enabled .Values.mongodb.credentialsSecret.name }}
 {{- fail "mongodb.credentialsSecret: with mongodbCommunity.enabled the operator's connection string already carries cm-api's credentials; leave it empty" }}
