@@ -182,6 +182,24 @@ func TestPoisonRecordsGoToDeadLetters(t *testing.T) {
 	shop.StartAPI(true, nil)
 	shop.StartServer("", nil)
 
+	bad := producePoison(t, brokers, shop.Topic)
+	waitForPurchases(t, shop, "poison", "good-1")
+
+	reasons := readDeadLetters(t, brokers, shop.DLQTopic, len(bad))
+	for i, want := range []string{"not a CloudEvent", "type", "price"} {
+		if !strings.Contains(reasons[i], want) {
+			t.Errorf("dead letter %d: reason %q, want it to mention %q", i, reasons[i], want)
+		}
+	}
+}
+
+// producePoison writes three records cm-api can never store (bytes that are
+// no CloudEvent, a CloudEvent of another type, a purchase with a negative
+// price) and then a good purchase "good-1" of user "poison", all on one
+// partition, so the good one is handled after the bad ones. It returns the
+// bad records.
+func producePoison(t *testing.T, brokers []string, topic string) []*sarama.ProducerMessage {
+	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_6_0_0
 	cfg.Producer.Return.Successes = true
@@ -192,27 +210,20 @@ func TestPoisonRecordsGoToDeadLetters(t *testing.T) {
 	defer producer.Close()
 	key := sarama.StringEncoder("poison") // one partition, so the good record comes after the bad ones
 	bad := []*sarama.ProducerMessage{
-		{Topic: shop.Topic, Key: key, Value: sarama.ByteEncoder{0xff, 0x00, 0x13, 0x37}},
-		{Topic: shop.Topic, Key: key, Value: sarama.StringEncoder(`{}`), Headers: ceHeaders("wrong-type", "com.example.other")},
-		{Topic: shop.Topic, Key: key, Value: sarama.StringEncoder(`{"username":"poison","userid":"p","price":"-5","timestamp":"2024-05-31T15:54:32.204Z"}`),
+		{Topic: topic, Key: key, Value: sarama.ByteEncoder{0xff, 0x00, 0x13, 0x37}},
+		{Topic: topic, Key: key, Value: sarama.StringEncoder(`{}`), Headers: ceHeaders("wrong-type", "com.example.other")},
+		{Topic: topic, Key: key, Value: sarama.StringEncoder(`{"username":"poison","userid":"p","price":"-5","timestamp":"2024-05-31T15:54:32.204Z"}`),
 			Headers: ceHeaders("bad-price", eventType)},
 	}
 	if err := producer.SendMessages(bad); err != nil {
 		t.Fatal(err)
 	}
-	good := &sarama.ProducerMessage{Topic: shop.Topic, Key: key, Headers: ceHeaders("good-1", eventType),
+	good := &sarama.ProducerMessage{Topic: topic, Key: key, Headers: ceHeaders("good-1", eventType),
 		Value: sarama.StringEncoder(`{"username":"poison","userid":"p","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`)}
 	if _, _, err := producer.SendMessage(good); err != nil {
 		t.Fatal(err)
 	}
-	waitForPurchases(t, shop, "poison", "good-1")
-
-	reasons := readDeadLetters(t, brokers, shop.DLQTopic, len(bad))
-	for i, want := range []string{"not a CloudEvent", "type", "price"} {
-		if !strings.Contains(reasons[i], want) {
-			t.Errorf("dead letter %d: reason %q, want it to mention %q", i, reasons[i], want)
-		}
-	}
+	return bad
 }
 
 func ceHeaders(id, typ string) []sarama.RecordHeader {

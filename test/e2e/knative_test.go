@@ -30,22 +30,7 @@ func TestKnativePoisonGoesToDeadLettersAtOnce(t *testing.T) {
 	source := shop.StartKafkaSource(knativeScale)
 	shop.StartServer("", nil) // only to read through getAllUserBuys
 
-	producer := rawProducer(t, brokers)
-	key := sarama.StringEncoder("poison") // one partition: the good record comes after the bad ones
-	bad := []*sarama.ProducerMessage{
-		{Topic: shop.Topic, Key: key, Value: sarama.ByteEncoder{0xff, 0x00, 0x13, 0x37}},
-		{Topic: shop.Topic, Key: key, Value: sarama.StringEncoder(`{}`), Headers: ceHeaders("wrong-type", "com.example.other")},
-		{Topic: shop.Topic, Key: key, Value: sarama.StringEncoder(`{"username":"poison","userid":"p","price":"-5","timestamp":"2024-05-31T15:54:32.204Z"}`),
-			Headers: ceHeaders("bad-price", eventType)},
-	}
-	if err := producer.SendMessages(bad); err != nil {
-		t.Fatal(err)
-	}
-	good := &sarama.ProducerMessage{Topic: shop.Topic, Key: key, Headers: ceHeaders("good-1", eventType),
-		Value: sarama.StringEncoder(`{"username":"poison","userid":"p","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`)}
-	if _, _, err := producer.SendMessage(good); err != nil {
-		t.Fatal(err)
-	}
+	bad := producePoison(t, brokers, shop.Topic)
 	waitForPurchases(t, shop, "poison", "good-1")
 	waitAllDispatched(t, shop)
 
@@ -174,19 +159,6 @@ func readyInfo(t *testing.T, base string) map[string]string {
 		t.Fatalf("/readyz: %v in %q", err, a.body)
 	}
 	return body.Info
-}
-
-func rawProducer(t *testing.T, brokers []string) sarama.SyncProducer {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Producer.Return.Successes = true
-	producer, err := sarama.NewSyncProducer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = producer.Close() })
-	return producer
 }
 
 func topicExists(t *testing.T, brokers []string, topic string) bool {
