@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
+	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 )
 
 // consumer reads the purchases topic as a consumer group (Kafka mode). It
@@ -59,20 +60,18 @@ func (c *consumer) Run(ctx context.Context) error {
 }
 
 // connect makes the group and the dead-letter producer, retrying with backoff.
-func (c *consumer) connect(ctx context.Context) (sarama.ConsumerGroup, sarama.SyncProducer, error) {
-	backoff := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		group, dlq, err := c.dial()
-		if err == nil {
-			c.log.Info("consuming", "brokers", c.kafka.Brokers, "topic", c.topic, "group", c.group, "dlq_topic", c.dlqTopic)
-			return group, dlq, nil
-		}
+func (c *consumer) connect(ctx context.Context) (group sarama.ConsumerGroup, dlq sarama.SyncProducer, err error) {
+	err = retry.Forever(ctx, retry.Dependency, func() (err error) {
+		group, dlq, err = c.dial()
+		return err
+	}, func(attempt int, err error, _ time.Duration) {
 		c.log.Warn("cannot reach Kafka yet, retrying", "attempt", attempt, "err", err)
-		if !sleep(ctx, backoff) {
-			return nil, nil, ctx.Err()
-		}
-		backoff = min(2*backoff, 5*time.Second)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	c.log.Info("consuming", "brokers", c.kafka.Brokers, "topic", c.topic, "group", c.group, "dlq_topic", c.dlqTopic)
+	return group, dlq, nil
 }
 
 func (c *consumer) dial() (sarama.ConsumerGroup, sarama.SyncProducer, error) {
@@ -119,4 +118,16 @@ func wrap(what string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

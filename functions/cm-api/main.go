@@ -20,6 +20,7 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/buildinfo"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
@@ -89,15 +90,9 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 // ensureIndexes creates the store's indexes, retrying until it works: the
 // store may start after cm-api. Readiness waits for it.
 func ensureIndexes(ctx context.Context, log *slog.Logger, st *mongoStore, done *atomic.Bool) {
-	for backoff := 250 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-		err := st.EnsureIndexes(ctx)
-		if err == nil {
-			done.Store(true)
-			return
-		}
-		log.Warn("cannot create indexes yet, retrying", "err", err)
-		if !sleep(ctx, backoff) {
-			return
-		}
-	}
+	err := retry.Forever(ctx, retry.Dependency, func() error { return st.EnsureIndexes(ctx) },
+		func(attempt int, err error, _ time.Duration) {
+			log.Warn("cannot create indexes yet, retrying", "attempt", attempt, "err", err)
+		})
+	done.Store(err == nil)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
@@ -149,25 +150,21 @@ func decodeRecord(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.Pu
 	return p, eventTraceParent(*e), err
 }
 
+// storeBackoff is how a record that could not be stored is retried in place.
+var storeBackoff = retry.Policy{First: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5}
+
 // retry runs op until it succeeds or ctx ends, backing off up to 5 s. Each
 // attempt gets its own timeout and is not cut short by ctx, so a write under
 // way at shutdown finishes instead of leaving its outcome unknown.
 func (h *recordHandler) retry(ctx context.Context, msg *sarama.ConsumerMessage, op func(context.Context) error) error {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	return retry.Forever(ctx, storeBackoff, func() error {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
-		err := op(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
+		defer cancel()
+		return op(actx)
+	}, func(attempt int, err error, _ time.Duration) {
 		h.log.Warn("record not handled, retrying", "attempt", attempt, "partition", msg.Partition,
 			"offset", msg.Offset, "err", err)
-		if !sleep(ctx, backoff) {
-			return ctx.Err()
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+	})
 }
 
 // deadLetter copies the record to the dead-letter topic with the reason.

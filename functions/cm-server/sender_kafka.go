@@ -15,6 +15,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
+	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 )
 
 // kafkaSender produces binary-mode CloudEvents with the SDK's Kafka binding.
@@ -45,25 +46,22 @@ func newKafkaSender(ctx context.Context, log *slog.Logger, cfg broker.Config, to
 // connect retries with backoff until the brokers answer or ctx is done.
 func (k *kafkaSender) connect(ctx context.Context, cfg broker.Config) {
 	defer close(k.done)
-	backoff := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	err := retry.Forever(ctx, retry.Dependency, func() error {
 		client, err := dialProducer(cfg)
-		if err == nil {
-			var s *kafka_sarama.Sender
-			if s, err = kafka_sarama.NewSenderFromClient(client, k.topic); err == nil {
-				k.conn.Store(&kafkaConn{client: client, sender: s})
-				k.log.Info("connected to Kafka", "brokers", cfg.Brokers, "topic", k.topic)
-				return
-			}
-			_ = client.Close()
+		if err != nil {
+			return err
 		}
+		s, err := kafka_sarama.NewSenderFromClient(client, k.topic)
+		if err != nil {
+			return errors.Join(err, client.Close())
+		}
+		k.conn.Store(&kafkaConn{client: client, sender: s})
+		return nil
+	}, func(attempt int, err error, _ time.Duration) {
 		k.log.Warn("cannot reach Kafka yet, retrying", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
+	})
+	if err == nil {
+		k.log.Info("connected to Kafka", "brokers", cfg.Brokers, "topic", k.topic)
 	}
 }
 
