@@ -1,6 +1,11 @@
 // Package env reads a function's settings from environment variables through
 // an injected lookup function, so tests can pass a map instead of the process
 // environment.
+//
+// Kept rather than a struct-tag library (envconfig and the like): every
+// setting here has a range, and one call per variable with its default and
+// bounds in line is what docs/configuration.md is checked against; and all
+// bad variables are reported at once.
 package env
 
 import (
@@ -13,7 +18,7 @@ import (
 // Lookup has the signature of os.LookupEnv.
 type Lookup func(key string) (string, bool)
 
-// Reader reads typed settings and remembers the first problem, so a Config
+// Reader reads typed settings and remembers every problem, so a Config
 // can be filled in a straight line and checked once.
 type Reader struct {
 	lookup Lookup

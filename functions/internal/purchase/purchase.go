@@ -4,7 +4,6 @@
 package purchase
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Field limits. They bound what a client can make the store keep.
@@ -128,66 +130,32 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 
 // decodeObject reads body as exactly one JSON object into its members. A
 // member given twice is an error: parsers disagree on which one wins, so a
-// proxy and this service could see different purchases.
+// proxy and this service could see different purchases. The JSON v2
+// experiment (github.com/go-json-experiment/json, the base of Go's
+// encoding/json/v2) rejects duplicate names by default and says which.
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return nil, invalid("body", "must be one JSON object")
+	err := jsonv2.Unmarshal(body, &fields)
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName) {
+		return nil, invalid(truncate(duplicateName(syn), 40), "given more than once")
 	}
-	if topLevelMembers(body) != len(fields) {
-		return nil, duplicateMember(body)
+	if err != nil || fields == nil {
+		return nil, invalid("body", "must be one JSON object")
 	}
 	return fields, nil
 }
 
-// topLevelMembers counts the members of the object in body, duplicates
-// included, by counting the colons outside strings at depth one. body is
-// known to be a valid JSON object.
-func topLevelMembers(body []byte) int {
-	n, depth, inString, escaped := 0, 0, false, false
-	for _, c := range body {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-		case c == ':' && depth == 1:
-			n++
-		}
+// duplicateName is the member name a duplicate-name error points at.
+func duplicateName(syn *jsontext.SyntacticError) string {
+	var name string
+	for tok := range syn.JSONPointer.Tokens() {
+		name = tok
 	}
-	return n
-}
-
-// duplicateMember names the first member given twice; the slow path, for
-// bodies already known to have one.
-func duplicateMember(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	_, _ = dec.Token() // '{'
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, _ := dec.Token()
-		key, _ := tok.(string)
-		if seen[key] {
-			return invalid(truncate(key, 40), "given more than once")
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			break
-		}
+	if name == "" {
+		return "body"
 	}
-	return invalid("body", "a member is given more than once")
+	return name
 }
 
 func knownField(k string) bool {

@@ -108,6 +108,9 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 }
 
 // unmatched captures what ServeMux answers for a request no route takes.
+// Kept, not replaced by a router library: ServeMux has no hook for its own
+// 404 and 405 answers, and capturing them keeps its matching rules (and its
+// Allow and Location headers) while the body becomes the JSON error shape.
 type unmatched struct {
 	header http.Header
 	status int
