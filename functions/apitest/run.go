@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
-
-// RunFunc is a function's run, as its main calls it.
-type RunFunc func(ctx context.Context, args []string, lookup env.Lookup, stdout io.Writer) error
 
 // Running is a function started in the test process by StartRun.
 type Running struct {
@@ -27,7 +24,7 @@ type Running struct {
 // unless vars has one) and its logs going to stdout, and returns once its
 // /healthz answers, that is, once it listens. The test's cleanup stops it
 // if Stop was not called.
-func StartRun(t testing.TB, run RunFunc, vars map[string]string, stdout io.Writer) *Running {
+func StartRun(t testing.TB, run server.RunFunc, vars map[string]string, stdout io.Writer) *Running {
 	t.Helper()
 	lookup := map[string]string{"PORT": FreePort(t)}
 	for k, v := range vars {

@@ -6,36 +6,32 @@ import (
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
 // config is everything cm-api reads from its environment.
 type config struct {
-	Port          string        // PORT
-	LogLevel      string        // LOG_LEVEL
-	MongoURI      string        // MONGODB_URI (secret: may hold credentials)
-	MongoUser     string        // MONGODB_USERNAME: credentials kept out of the URI
-	MongoPassword string        // MONGODB_PASSWORD (secret)
-	MongoAuthDB   string        // MONGODB_AUTH_SOURCE
-	Database      string        // MONGODB_DATABASE
-	MongoTimeout  time.Duration // MONGODB_TIMEOUT: server selection and one write
-	Kafka         broker.Config // KAFKA_BROKERS: empty = HTTP only (Knative mode)
-	Topic         string        // KAFKA_TOPIC
-	ConsumerGroup string        // KAFKA_CONSUMER_GROUP
-	DLQTopic      string        // KAFKA_DLQ_TOPIC
-	BatchSize     int           // BATCH_MAX_SIZE: purchases in one insertMany
-	BatchDelay    time.Duration // BATCH_MAX_DELAY: longest wait for a batch to fill
-	BatchWriters  int           // BATCH_WRITERS: batches written at once
-	InFlight      int           // KAFKA_INFLIGHT: records handled at once, all partitions together
-	DrainTimeout  time.Duration // DRAIN_TIMEOUT
-	Service       string        // K_SERVICE
-	Revision      string        // K_REVISION
+	server.Runtime               // PORT, LOG_LEVEL, DRAIN_TIMEOUT, K_SERVICE, K_REVISION
+	MongoURI       string        // MONGODB_URI (secret: may hold credentials)
+	MongoUser      string        // MONGODB_USERNAME: credentials kept out of the URI
+	MongoPassword  string        // MONGODB_PASSWORD (secret)
+	MongoAuthDB    string        // MONGODB_AUTH_SOURCE
+	Database       string        // MONGODB_DATABASE
+	MongoTimeout   time.Duration // MONGODB_TIMEOUT: server selection and one write
+	Kafka          broker.Config // KAFKA_BROKERS: empty = HTTP only (Knative mode)
+	Topic          string        // KAFKA_TOPIC
+	ConsumerGroup  string        // KAFKA_CONSUMER_GROUP
+	DLQTopic       string        // KAFKA_DLQ_TOPIC
+	BatchSize      int           // BATCH_MAX_SIZE: purchases in one insertMany
+	BatchDelay     time.Duration // BATCH_MAX_DELAY: longest wait for a batch to fill
+	BatchWriters   int           // BATCH_WRITERS: batches written at once
+	InFlight       int           // KAFKA_INFLIGHT: records handled at once, all partitions together
 }
 
 func loadConfig(lookup env.Lookup) (config, error) {
 	r := env.NewReader(lookup)
 	cfg := config{
-		Port:          r.String("PORT", "8080"),
-		LogLevel:      r.String("LOG_LEVEL", "info"),
+		Runtime:       server.ReadRuntime(r, "cm-api"),
 		MongoURI:      r.String("MONGODB_URI", "mongodb://127.0.0.1:27017"),
 		MongoUser:     r.String("MONGODB_USERNAME", ""),
 		MongoPassword: r.String("MONGODB_PASSWORD", ""),
@@ -49,9 +45,6 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		BatchDelay:    r.Duration("BATCH_MAX_DELAY", time.Millisecond),
 		BatchWriters:  r.Int("BATCH_WRITERS", 2, 1, 64),
 		InFlight:      r.Int("KAFKA_INFLIGHT", 1000, 1, 10000),
-		DrainTimeout:  r.Duration("DRAIN_TIMEOUT", 20*time.Second),
-		Service:       r.String("K_SERVICE", "cm-api"),
-		Revision:      r.String("K_REVISION", ""),
 	}
 	cfg.Kafka = broker.FromEnv(r, "", cfg.Service)
 	if (cfg.MongoUser == "") != (cfg.MongoPassword == "") {

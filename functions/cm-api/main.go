@@ -7,55 +7,42 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/buildinfo"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
-	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.LookupEnv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "cm-api:", err)
-		os.Exit(1)
-	}
-}
+func main() { os.Exit(server.Main("cm-api", run)) }
 
-// run starts cm-api and blocks until ctx is done, requests are drained, the
-// consumer has committed what it stored, and MongoDB is disconnected.
+// run runs cm-api until ctx is done, its requests are drained, the consumer
+// has committed what it stored, and MongoDB is disconnected.
 func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) error {
 	cfg, err := loadConfig(lookup)
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(stdout, cfg.LogLevel, "cm-api")
-	if err != nil {
-		return err
-	}
-	ln, err := server.Listen(cfg.Port)
-	if err != nil {
-		return err
-	}
-	log.Info("starting", "version", buildinfo.Version, "config", cfg.logValue())
+	return server.Run(ctx, stdout, server.Function{Name: "cm-api", Runtime: cfg.Runtime, Config: cfg.logValue(),
+		Start: cfg.start})
+}
+
+// start opens the store and creates its indexes in the background, and in
+// Kafka mode starts the consumer; writes from both paths share one group
+// commit. Once ctx ends (after the drain), stopping waits for the consumer
+// to commit what it stored, writes what is batched and disconnects.
+func (cfg config) start(ctx context.Context, log *slog.Logger) (http.Handler, server.Stopper, error) {
 	st, err := openMongo(cfg.mongo())
 	if err != nil {
-		return errors.Join(err, ln.Close())
+		return nil, nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var indexed atomic.Bool
 	go ensureIndexes(ctx, log, st, &indexed)
 	checks := []server.Check{{Name: "mongodb", Ping: st.Ping}, {Name: "indexes", Ping: func(context.Context) error {
@@ -64,7 +51,6 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 		}
 		return nil
 	}}}
-	// Writes from both paths share one group commit.
 	metrics := newShopMetrics(telemetry.NewMetrics("cm-api"))
 	batch := newBatcher(st, metrics, cfg.BatchSize, cfg.BatchDelay, cfg.MongoTimeout, cfg.BatchWriters)
 	var wg sync.WaitGroup
@@ -75,16 +61,14 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 		checks = append(checks, server.Check{Name: "kafka", Ping: c.Ping})
 		wg.Go(func() { consumeErr = c.Run(ctx) })
 	}
-	ready := server.NewReadiness(log, checks...)
-	serveErr := server.Serve(ctx, log, ln, newServer(log, cfg, batch, ready, metrics), cfg.DrainTimeout)
-	cancel()
-	wg.Wait()
-	batch.Close()
-	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer dcancel()
-	closeErr := st.Close(dctx)
-	log.Info("stopped")
-	return errors.Join(serveErr, consumeErr, closeErr)
+	stop := func() error {
+		wg.Wait()
+		batch.Close()
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return errors.Join(consumeErr, st.Close(dctx))
+	}
+	return newServer(log, cfg, batch, server.NewReadiness(log, checks...), metrics), stop, nil
 }
 
 // ensureIndexes creates the store's indexes, retrying until it works: the

@@ -9,42 +9,35 @@ import (
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
 // config is everything cm-server reads from its environment.
 type config struct {
-	Port         string        // PORT
-	LogLevel     string        // LOG_LEVEL
-	Sink         string        // K_SINK: set by a SinkBinding; selects the HTTP transport
-	SinkCACerts  string        // K_CA_CERTS: PEM the SinkBinding injects for an https sink
-	Kafka        broker.Config // KAFKA_BROKERS: the direct transport when K_SINK is unset
-	Topic        string        // KAFKA_TOPIC
-	CMAPIURL     string        // CM_API_URL
-	CMAPITimeout time.Duration // CM_API_TIMEOUT
-	SendTimeout  time.Duration // SEND_TIMEOUT: longest wait for the broker's ack
-	DrainTimeout time.Duration // DRAIN_TIMEOUT: in-flight requests at SIGTERM
-	APIKeys      apiKeys       // API_KEYS, API_KEYS_FILE: none = no authentication
-	RateLimit    float64       // BUY_RATE_LIMIT: purchases per second per client; 0 = off
-	RateBurst    int           // BUY_RATE_BURST
-	TrustXFF     bool          // TRUST_FORWARDED_FOR: a proxy sets X-Forwarded-For
-	Service      string        // K_SERVICE: names the event source
-	Revision     string        // K_REVISION
+	server.Runtime               // PORT, LOG_LEVEL, DRAIN_TIMEOUT, K_SERVICE, K_REVISION
+	Sink           string        // K_SINK: set by a SinkBinding; selects the HTTP transport
+	SinkCACerts    string        // K_CA_CERTS: PEM the SinkBinding injects for an https sink
+	Kafka          broker.Config // KAFKA_BROKERS: the direct transport when K_SINK is unset
+	Topic          string        // KAFKA_TOPIC
+	CMAPIURL       string        // CM_API_URL
+	CMAPITimeout   time.Duration // CM_API_TIMEOUT
+	SendTimeout    time.Duration // SEND_TIMEOUT: longest wait for the broker's ack
+	APIKeys        apiKeys       // API_KEYS, API_KEYS_FILE: none = no authentication
+	RateLimit      float64       // BUY_RATE_LIMIT: purchases per second per client; 0 = off
+	RateBurst      int           // BUY_RATE_BURST
+	TrustXFF       bool          // TRUST_FORWARDED_FOR: a proxy sets X-Forwarded-For
 }
 
 func loadConfig(lookup env.Lookup) (config, error) {
 	r := env.NewReader(lookup)
 	cfg := config{
-		Port:         r.String("PORT", "8080"),
-		LogLevel:     r.String("LOG_LEVEL", "info"),
+		Runtime:      server.ReadRuntime(r, "cm-server"),
 		Sink:         r.String("K_SINK", ""),
 		SinkCACerts:  r.String("K_CA_CERTS", ""),
 		Topic:        r.String("KAFKA_TOPIC", "purchases"),
 		CMAPIURL:     strings.TrimRight(r.String("CM_API_URL", "http://localhost:8081"), "/"),
 		CMAPITimeout: r.Duration("CM_API_TIMEOUT", 5*time.Second),
 		SendTimeout:  r.Duration("SEND_TIMEOUT", 15*time.Second),
-		DrainTimeout: r.Duration("DRAIN_TIMEOUT", 20*time.Second),
-		Service:      r.String("K_SERVICE", "cm-server"),
-		Revision:     r.String("K_REVISION", ""),
 	}
 	cfg.Kafka = broker.FromEnv(r, "localhost:9092", cfg.Service)
 	keys, err := loadAPIKeys(r.List("API_KEYS", ""), r.String("API_KEYS_FILE", ""))

@@ -6,59 +6,45 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/buildinfo"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
-	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args, os.LookupEnv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "cm-server:", err)
-		os.Exit(1)
-	}
-}
+func main() { os.Exit(server.Main("cm-server", run)) }
 
-// run starts cm-server and blocks until ctx is done and the server drained.
-func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) error {
-	cfg, err := loadConfig(lookup)
-	if err != nil {
-		return err
-	}
-	log, err := logging.New(stdout, cfg.LogLevel, "cm-server")
-	if err != nil {
-		return err
-	}
-	ln, err := server.Listen(cfg.Port)
-	if err != nil {
-		return err
-	}
-	log.Info("starting", "version", buildinfo.Version, "config", cfg.logValue())
+// start makes the event sender and the handler. The producer is closed only
+// after the last request finished: it flushes, and no acknowledged purchase
+// may still be in a buffer.
+func (cfg config) start(ctx context.Context, log *slog.Logger) (http.Handler, server.Stopper, error) {
 	snd, err := newSender(ctx, log, cfg)
 	if err != nil {
-		return errors.Join(err, ln.Close())
+		return nil, nil, err
 	}
 	api := newAPIClient(cfg.CMAPIURL, cfg.CMAPITimeout)
 	ready := server.NewReadiness(log, server.Check{Name: "events", Ping: snd.Ping})
 	ready.Info = map[string]string{"transport": cfg.transport()}
 	h := newServer(log, cfg, snd, api, ready, telemetry.NewMetrics("cm-server"))
-	serveErr := server.Serve(ctx, log, ln, h, cfg.DrainTimeout)
-	// Close the producer only after the last request finished: it flushes,
-	// and no acknowledged purchase may still be in a buffer.
-	closeErr := snd.Close()
-	if closeErr != nil {
-		closeErr = fmt.Errorf("close sender: %w", closeErr)
+	return h, func() error {
+		if err := snd.Close(); err != nil {
+			return fmt.Errorf("close sender: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// run runs cm-server until ctx is done and its requests are drained.
+func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) error {
+	cfg, err := loadConfig(lookup)
+	if err != nil {
+		return err
 	}
-	log.Info("stopped")
-	return errors.Join(serveErr, closeErr)
+	return server.Run(ctx, stdout, server.Function{Name: "cm-server", Runtime: cfg.Runtime, Config: cfg.logValue(),
+		Start: cfg.start})
 }

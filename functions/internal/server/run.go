@@ -1,0 +1,105 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/buildinfo"
+	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+)
+
+// Runtime is the part of a function's configuration that the Knative
+// runtime contract sets or that both functions read alike.
+type Runtime struct {
+	Port     string        // PORT
+	LogLevel string        // LOG_LEVEL
+	Drain    time.Duration // DRAIN_TIMEOUT: how long in-flight requests may finish at SIGTERM
+	Service  string        // K_SERVICE: names the function (and its event source)
+	Revision string        // K_REVISION: set only on Knative
+}
+
+// ReadRuntime reads the runtime settings; name is K_SERVICE's default.
+func ReadRuntime(r *env.Reader, name string) Runtime {
+	return Runtime{
+		Port:     r.String("PORT", "8080"),
+		LogLevel: r.String("LOG_LEVEL", "info"),
+		Drain:    r.Duration("DRAIN_TIMEOUT", 20*time.Second),
+		Service:  r.String("K_SERVICE", name),
+		Revision: r.String("K_REVISION", ""),
+	}
+}
+
+// RunFunc is a function's run, as its main calls it.
+type RunFunc func(ctx context.Context, args []string, lookup env.Lookup, stdout io.Writer) error
+
+// Main runs run as a function's main does: with a context that ends on
+// SIGINT or SIGTERM, the process's arguments, environment and stdout. It
+// prints run's error to stderr, prefixed with name, and returns the exit
+// code for main to exit with.
+func Main(name string, run RunFunc) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.LookupEnv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		return 1
+	}
+	return 0
+}
+
+// Function is what a function's run assembles: its name and runtime
+// settings, and Start, which makes its dependencies and its handler.
+type Function struct {
+	Name    string     // "cm-server", "cm-api": on every log line
+	Runtime Runtime    // port, log level, drain
+	Config  slog.Value // the effective configuration, secrets redacted, logged once
+	// Start connects (in the background: start-up must not wait for
+	// dependencies) and returns the handler to serve and what to stop once
+	// the last request is drained. Its ctx ends when shutdown begins (or
+	// serving fails), so background work such as a consumer winds down while
+	// requests drain.
+	Start func(ctx context.Context, log *slog.Logger) (http.Handler, Stopper, error)
+}
+
+// Stopper stops what a function started, after its requests are drained:
+// flush a producer, let a consumer commit, disconnect a store.
+type Stopper func() error
+
+// Run is the lifecycle both functions share, as the Knative runtime contract
+// wants it: log in JSON to stdout, listen on the port first (Knative counts
+// cold start to the first byte), start, serve until ctx ends, drain in-flight
+// requests for at most Drain, then stop. It returns every error of serving
+// and stopping, joined.
+func Run(ctx context.Context, stdout io.Writer, f Function) error {
+	log, err := logging.New(stdout, f.Runtime.LogLevel, f.Name)
+	if err != nil {
+		return err
+	}
+	ln, err := Listen(f.Runtime.Port)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "version", buildinfo.Version, "config", f.Config)
+	appCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h, stop, err := f.Start(appCtx, log)
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	serveErr := Serve(ctx, log, ln, h, f.Runtime.Drain)
+	cancel()
+	var stopErr error
+	if stop != nil {
+		stopErr = stop()
+	}
+	log.Info("stopped")
+	return errors.Join(serveErr, stopErr)
+}

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRun_listensStartsServesDrainsThenStops follows one function through
+// its life: it is served on its port; at shutdown Start's context ends (a
+// consumer winds down) while a request under way is still answered; Stop
+// runs once, after that request, and its error is returned.
+func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+	ln.Close()
+
+	var (
+		mu     sync.Mutex
+		events []string
+	)
+	note := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	inHandler, release := make(chan struct{}), make(chan struct{})
+	stopErr := errors.New("flush failed")
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, &logs, Function{Name: "fn", Runtime: Runtime{Port: port, Drain: 5 * time.Second}, Config: slog.StringValue("cfg"),
+			Start: func(appCtx context.Context, _ *slog.Logger) (http.Handler, Stopper, error) {
+				go func() { <-appCtx.Done(); note("start context ended") }()
+				h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					close(inHandler)
+					<-release
+					note("request answered")
+				})
+				return h, func() error { note("stopped"); return stopErr }, nil
+			}})
+	}()
+	answered := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := http.Get("http://127.0.0.1:" + port + "/")
+			if err == nil {
+				resp.Body.Close()
+				answered <- nil
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	<-inHandler
+	cancel()
+	time.Sleep(50 * time.Millisecond) // shutdown has begun; the request is still under way
+	close(release)
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, stopErr) {
+		t.Errorf("Run: got %v, want Stop's error", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"start context ended", "request answered", "stopped"}
+	if strings.Join(events, ",") != strings.Join(want, ",") {
+		t.Errorf("order: got %v, want %v", events, want)
+	}
+	if !strings.Contains(logs.String(), `"msg":"starting"`) || !strings.Contains(logs.String(), `"config":"cfg"`) ||
+		!strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Errorf("logs: got %s, want starting with the config, and stopped", logs.String())
+	}
+}
+
+func TestRun_startFailureClosesTheListener(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
+	ln.Close()
+	boom := errors.New("no store")
+	err = Run(context.Background(), &bytes.Buffer{}, Function{Name: "fn", Runtime: Runtime{Port: port},
+		Start: func(context.Context, *slog.Logger) (http.Handler, Stopper, error) { return nil, nil, boom }})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Run: got %v, want Start's error", err)
+	}
+	again, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatalf("port %s still held after a failed start: %v", port, err)
+	}
+	again.Close()
+}
