@@ -17,9 +17,11 @@ import (
 )
 
 func main() {
+	restore := takeTerminal()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.LookupEnv, os.Stdout)
 	stop()
+	restore()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "devstack: %v\n", err)
 		os.Exit(1)
