@@ -44,6 +44,10 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 		return err
 	}
 	log.Info("starting", "version", buildinfo.Version, "config", cfg.logValue())
+	stopTracing, err := telemetry.StartTracing(ctx, log, lookup, "cm-server")
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
 	snd, err := newSender(ctx, log, cfg)
 	if err != nil {
 		return errors.Join(err, ln.Close())
@@ -60,5 +64,5 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 		closeErr = fmt.Errorf("close sender: %w", closeErr)
 	}
 	log.Info("stopped")
-	return errors.Join(serveErr, closeErr)
+	return errors.Join(serveErr, closeErr, stopTracing(context.WithoutCancel(ctx)))
 }

@@ -10,21 +10,6 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
-func TestChildTraceParent(t *testing.T) {
-	t.Parallel()
-	parent := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-	child := telemetry.ChildTraceParent(parent)
-	if telemetry.TraceID(child) != "4bf92f3577b34da6a3ce929d0e0e4736" || child == parent || !strings.HasSuffix(child, "-01") {
-		t.Errorf("child of %s: got %s, want the same trace, a new span, the same flags", parent, child)
-	}
-	for _, bad := range []string{"", "garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-XYZ-00f067aa0ba902b7-01"} {
-		got := telemetry.ChildTraceParent(bad)
-		if id := telemetry.TraceID(got); id == "" || strings.Contains(bad, id) {
-			t.Errorf("from %q: got %s, want a new valid trace", bad, got)
-		}
-	}
-}
-
 func TestMetricsExposition(t *testing.T) {
 	t.Parallel()
 	m := telemetry.NewMetrics("cm-test")
