@@ -49,6 +49,10 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 		return err
 	}
 	log.Info("starting", "version", buildinfo.Version, "config", cfg.logValue())
+	stopTracing, err := telemetry.StartTracing(ctx, log, lookup, "cm-api")
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
 	st, err := openMongo(cfg.mongo())
 	if err != nil {
 		return errors.Join(err, ln.Close())
@@ -83,7 +87,7 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 	defer dcancel()
 	closeErr := st.Close(dctx)
 	log.Info("stopped")
-	return errors.Join(serveErr, consumeErr, closeErr)
+	return errors.Join(serveErr, consumeErr, closeErr, stopTracing(context.WithoutCancel(ctx)))
 }
 
 // ensureIndexes creates the store's indexes, retrying until it works: the

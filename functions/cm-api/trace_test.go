@@ -15,7 +15,7 @@ import (
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
-	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry/telemetrytest"
+	"github.com/scalable-shop/scalable-shop/functions/telemetrytest"
 )
 
 const (

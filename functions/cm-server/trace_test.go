@@ -10,7 +10,7 @@ import (
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
-	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry/telemetrytest"
+	"github.com/scalable-shop/scalable-shop/functions/telemetrytest"
 )
 
 const callerTP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
-	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry/telemetrytest"
+	"github.com/scalable-shop/scalable-shop/functions/telemetrytest"
 )
 
 const producerTP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

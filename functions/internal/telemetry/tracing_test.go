@@ -10,7 +10,7 @@ import (
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
-	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry/telemetrytest"
+	"github.com/scalable-shop/scalable-shop/functions/telemetrytest"
 )
 
 func TestExporterWanted(t *testing.T) {
