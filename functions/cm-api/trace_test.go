@@ -51,12 +51,20 @@ func checkConsumerAndBatch(t *testing.T, process, batch sdktrace.ReadOnlySpan) {
 	}
 }
 
+// tracedBatcher records spans and returns a batcher over a memory store,
+// closed when the test ends.
+func tracedBatcher(t *testing.T) (*tracetest.SpanRecorder, *batcher) {
+	t.Helper()
+	sr := telemetrytest.Record(t)
+	b := newBatcher(&recordingStore{memStore: newMemStore()}, testMetrics(), 10, time.Millisecond, time.Second, 1)
+	t.Cleanup(b.Close)
+	return sr, b
+}
+
 // TestReceive_spans: an event a KafkaSource delivers is a consumer span in
 // the producer's trace, linked to the delivery's server span too.
 func TestReceive_spans(t *testing.T) {
-	sr := telemetrytest.Record(t)
-	b := newBatcher(&recordingStore{memStore: newMemStore()}, testMetrics(), 10, time.Millisecond, time.Second, 1)
-	defer b.Close()
+	sr, b := tracedBatcher(t)
 	h := newTestServer(t, b)
 	headers := binary("r-1", purchase.EventType)
 	headers["Ce-Traceparent"] = producerTP
@@ -74,9 +82,7 @@ func TestReceive_spans(t *testing.T) {
 // TestHandleRecord_spans: a record is a consumer span in the trace of its
 // ce_traceparent, with its partition and offset.
 func TestHandleRecord_spans(t *testing.T) {
-	sr := telemetrytest.Record(t)
-	b := newBatcher(&recordingStore{memStore: newMemStore()}, testMetrics(), 10, time.Millisecond, time.Second, 1)
-	defer b.Close()
+	sr, b := tracedBatcher(t)
 	h := newRecordHandler(slog.New(slog.DiscardHandler), b, nil, "purchases-dlq", time.Second, 1, testMetrics())
 	msg := purchaseRecord(t, 3, 42)
 	msg.Headers = append(msg.Headers, &sarama.RecordHeader{Key: []byte(headerTraceParent), Value: []byte(producerTP)})

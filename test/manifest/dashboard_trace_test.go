@@ -1,9 +1,6 @@
 package manifest
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,22 +10,7 @@ import (
 // to the trace (docs/operations.md#tracing).
 func TestDashboard_latencyPanelsShowTraceExemplars(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "charts", "scalable-shop", "dashboards", "scalable-shop.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr     string `json:"expr"`
-				Exemplar bool   `json:"exemplar"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatalf("dashboard JSON: %v", err)
-	}
+	dash := readDashboard(t)
 	latency := 0
 	for _, p := range dash.Panels {
 		uses, shows := false, false
