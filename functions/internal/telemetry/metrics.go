@@ -1,6 +1,6 @@
 // Package telemetry holds what makes both functions observable in
-// production: Prometheus metrics on /metrics and the W3C trace context that
-// follows a purchase from POST /buy through Kafka into the store.
+// production: Prometheus metrics on /metrics and the OpenTelemetry spans
+// that follow a purchase from POST /buy through Kafka into the store.
 package telemetry
 
 import (
