@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
@@ -91,5 +92,37 @@ func TestProbes_noSpans(t *testing.T) {
 	}
 	if n := len(sr.Ended()); n != 0 {
 		t.Errorf("got %d spans, want none", n)
+	}
+}
+
+// TestBuy_notRecordingPassesTheTraceOn: with no recording provider (no
+// exporter) no span is made, and the caller's traceparent goes out with the
+// event and in the answer unchanged.
+func TestBuy_notRecordingPassesTheTraceOn(t *testing.T) {
+	t.Cleanup(telemetry.SetTracerProvider(noop.NewTracerProvider(), false))
+	snd := &fakeSender{}
+	rec := apitest.Do(newTestServer(t, snd, "http://127.0.0.1:1", time.Second), "POST", "/buy", joe,
+		map[string]string{"Content-Type": "application/json", "traceparent": callerTP})
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("status: got %d, want 202", rec.Code)
+	}
+	if got := snd.sent()[0].Extensions()[telemetry.TraceParentExtension]; got != callerTP {
+		t.Errorf("event traceparent: got %v, want the caller's %s", got, callerTP)
+	}
+	if got := rec.Header().Get("traceparent"); got != callerTP {
+		t.Errorf("response traceparent: got %q, want the caller's %s", got, callerTP)
+	}
+}
+
+// BenchmarkBuyHandler_recording is BenchmarkBuyHandler with every span
+// recorded (in memory): what tracing costs when it is on.
+func BenchmarkBuyHandler_recording(b *testing.B) {
+	telemetrytest.Record(b)
+	h := newTestServer(b, discardSender{}, "http://127.0.0.1:1", time.Second)
+	b.ReportAllocs()
+	for b.Loop() {
+		if rec := apitest.Do(h, "POST", "/buy", joe, jsonHeader); rec.Code != http.StatusAccepted {
+			b.Fatalf("status %d", rec.Code)
+		}
 	}
 }

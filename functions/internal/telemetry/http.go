@@ -14,9 +14,10 @@ var untraced = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": tr
 // ServerSpans wraps h so that each request (but probes and scrapes) is a
 // server span continuing the caller's traceparent, named after the route
 // pattern that took it ("POST /buy"). Metrics stay Prometheus: otelhttp's
-// own are sent to a no-op meter.
+// own are sent to a no-op meter. While no provider records, it only passes
+// the caller's trace context on.
 func ServerSpans(h http.Handler) http.Handler {
-	return otelhttp.NewHandler(h, "http",
+	traced := otelhttp.NewHandler(h, "http",
 		otelhttp.WithFilter(func(r *http.Request) bool { return !untraced[r.URL.Path] }),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 			if r.Pattern != "" {
@@ -25,6 +26,13 @@ func ServerSpans(h http.Handler) http.Handler {
 			return r.Method
 		}),
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !recording.Load() {
+			h.ServeHTTP(w, withRemoteParent(r))
+			return
+		}
+		traced.ServeHTTP(w, r)
+	})
 }
 
 // AnswerTraceParent sets the traceparent of the request's span on the

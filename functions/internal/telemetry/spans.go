@@ -27,6 +27,15 @@ const scope = "github.com/scalable-shop/scalable-shop/functions/internal/telemet
 // recorder, StartTracing) takes effect.
 func tracer() trace.Tracer { return otel.Tracer(scope) }
 
+// start starts a span with the options opts makes, which are not even made
+// while no provider records.
+func start(ctx context.Context, name string, opts func() []trace.SpanStartOption) (context.Context, trace.Span) {
+	if !recording.Load() {
+		return tracer().Start(ctx, name)
+	}
+	return tracer().Start(ctx, name, opts()...)
+}
+
 // TransportAttr says how a message reached or left Kafka: "kafka" (the
 // function's own client) or through Knative ("knative-kafkasink",
 // "knative-kafkasource"). The messaging system is Kafka either way.
@@ -69,8 +78,10 @@ func (m Message) spanName(op string) string {
 
 // StartSend starts the producer span of sending m.
 func StartSend(ctx context.Context, m Message) (context.Context, trace.Span) {
-	return tracer().Start(ctx, m.spanName("send"), trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(m.attributes(semconv.MessagingOperationTypeSend, "send")...))
+	return start(ctx, m.spanName("send"), func() []trace.SpanStartOption {
+		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(m.attributes(semconv.MessagingOperationTypeSend, "send")...)}
+	})
 }
 
 // StartProcess starts the consumer span of storing m. producer is the
@@ -80,30 +91,37 @@ func StartSend(ctx context.Context, m Message) (context.Context, trace.Span) {
 // when a KafkaSource delivers) is linked too when it belongs to another
 // trace. Without a valid producer context the span is a child of ctx's.
 func StartProcess(ctx context.Context, m Message, producer string) (context.Context, trace.Span) {
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(m.attributes(semconv.MessagingOperationTypeProcess, "process")...)}
-	if pc := SpanContext(producer); pc.IsValid() {
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: pc}))
-		if here := trace.SpanContextFromContext(ctx); here.IsValid() && here.TraceID() != pc.TraceID() {
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: here}))
-		}
+	pc, here := SpanContext(producer), trace.SpanContextFromContext(ctx)
+	if pc.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, pc)
 	}
-	return tracer().Start(ctx, m.spanName("process"), opts...)
+	return start(ctx, m.spanName("process"), func() []trace.SpanStartOption {
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(m.attributes(semconv.MessagingOperationTypeProcess, "process")...)}
+		if pc.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: pc}))
+			if here.IsValid() && here.TraceID() != pc.TraceID() {
+				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: here}))
+			}
+		}
+		return opts
+	})
 }
 
 // StartBatch starts the span of one group-commit write, a new root linked
 // to the span of each purchase in it (their traceparents): one write serves
 // many traces.
 func StartBatch(ctx context.Context, name string, traceparents []string, attrs ...attributeKV) (context.Context, trace.Span) {
-	links := make([]trace.Link, 0, len(traceparents))
-	for _, tp := range traceparents {
-		if sc := SpanContext(tp); sc.IsValid() {
-			links = append(links, trace.Link{SpanContext: sc})
+	return start(ctx, name, func() []trace.SpanStartOption {
+		links := make([]trace.Link, 0, len(traceparents))
+		for _, tp := range traceparents {
+			if sc := SpanContext(tp); sc.IsValid() {
+				links = append(links, trace.Link{SpanContext: sc})
+			}
 		}
-	}
-	return tracer().Start(ctx, name, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithLinks(links...), trace.WithAttributes(attrs...))
+		return []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithLinks(links...), trace.WithAttributes(attrs...)}
+	})
 }
 
 // End ends span, marking it failed with err when err is not nil.

@@ -10,7 +10,6 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
@@ -32,10 +31,9 @@ const shutdownTimeout = 5 * time.Second
 // (OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, OTEL_BSP_*, ...) from
 // the process environment itself.
 func StartTracing(ctx context.Context, log *slog.Logger, lookup env.Lookup, service string) (func(context.Context) error, error) {
-	otel.SetTextMapPropagator(propagation.TraceContext{})
 	wanted, err := ExporterWanted(lookup)
 	if err != nil || !wanted {
-		otel.SetTracerProvider(noop.NewTracerProvider())
+		SetTracerProvider(noop.NewTracerProvider(), false)
 		return func(context.Context) error { return nil }, err
 	}
 	exp, err := otlptracehttp.New(ctx)
@@ -48,7 +46,7 @@ func StartTracing(ctx context.Context, log *slog.Logger, lookup env.Lookup, serv
 		return nil, fmt.Errorf("describe the tracing resource: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
+	SetTracerProvider(tp, true)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing", "err", err) }))
 	log.Info("tracing: exporting spans with OTLP/HTTP", "endpoint", env.RedactURL(otlpEndpoint(lookup)))
 	return func(ctx context.Context) error {
