@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 	"github.com/scalable-shop/scalable-shop/functions/telemetrytest"
 )
@@ -124,5 +125,46 @@ func BenchmarkBuyHandler_recording(b *testing.B) {
 		if rec := apitest.Do(h, "POST", "/buy", joe, jsonHeader); rec.Code != http.StatusAccepted {
 			b.Fatalf("status %d", rec.Code)
 		}
+	}
+}
+
+// TestSinkSend_spans: through a KafkaSink the producer span says so, and a
+// client span under it brings the sink the trace in traceparent, beside the
+// event's own ce-traceparent (the producer span's context).
+func TestSinkSend_spans(t *testing.T) {
+	sr := telemetrytest.Record(t)
+	var header http.Header
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header = r.Header.Clone()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer sink.Close()
+	hs, err := newHTTPSender(sink.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
+	p := purchase.Purchase{ID: "s-1", Username: "joe", UserID: "005", Price: 100, Timestamp: time.Unix(0, 0).UTC()}
+	if err := (tracingSender{hs, "purchases", "http"}).Send(t.Context(), purchase.NewEvent(p, "/test")); err != nil {
+		t.Fatal(err)
+	}
+	send, client := telemetrytest.Named(sr.Ended(), "send purchases"), telemetrytest.Named(sr.Ended(), "HTTP POST")
+	if len(send) != 1 || len(client) != 1 || client[0].Parent().SpanID() != send[0].SpanContext().SpanID() {
+		t.Fatalf("got %d send and %d client spans, want one client span under one send span", len(send), len(client))
+	}
+	via := ""
+	for _, kv := range send[0].Attributes() {
+		if kv.Key == "shop.transport" {
+			via = kv.Value.AsString()
+		}
+	}
+	if via != "knative-kafkasink" {
+		t.Errorf("send shop.transport: got %q, want knative-kafkasink", via)
+	}
+	if sc := telemetry.SpanContext(header.Get("traceparent")); sc.SpanID() != client[0].SpanContext().SpanID() {
+		t.Errorf("sink traceparent: got %q, want the client span's", header.Get("traceparent"))
+	}
+	if sc := telemetry.SpanContext(header.Get("Ce-Traceparent")); sc.SpanID() != send[0].SpanContext().SpanID() {
+		t.Errorf("sink ce-traceparent: got %q, want the send span's", header.Get("Ce-Traceparent"))
 	}
 }
