@@ -194,6 +194,6 @@ func (h *recordHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMess
 		return fmt.Errorf("dead-letter record %s/%d/%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
 	}
 	h.metrics.events.WithLabelValues("dead_lettered").Inc()
-	h.log.Warn("record dead-lettered", "partition", msg.Partition, "offset", msg.Offset, "reason", reason.Error())
+	h.log.WarnContext(ctx, "record dead-lettered", "partition", msg.Partition, "offset", msg.Offset, "reason", reason.Error())
 	return nil
 }

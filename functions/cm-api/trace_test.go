@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/telemetrytest"
 )
@@ -109,7 +112,12 @@ func TestDeadLetter_span(t *testing.T) {
 	sr := telemetrytest.Record(t)
 	dlq := mocks.NewSyncProducer(t, nil)
 	dlq.ExpectSendMessageAndSucceed()
-	h := newRecordHandler(slog.New(slog.DiscardHandler), newMemStore(), dlq, "purchases-dlq", time.Second, 1, testMetrics())
+	var logs bytes.Buffer
+	log, err := logging.New(&logs, "info", "cm-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newRecordHandler(log, newMemStore(), dlq, "purchases-dlq", time.Second, 1, testMetrics())
 	msg := &sarama.ConsumerMessage{Topic: "purchases", Partition: 1, Offset: 5, Value: []byte("junk"),
 		Headers: []*sarama.RecordHeader{{Key: []byte(headerTraceParent), Value: []byte(producerTP)}}}
 	if err := h.handle(context.Background(), msg); err != nil {
@@ -125,5 +133,8 @@ func TestDeadLetter_span(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("dead-letter span: got %v, want the partition it landed on", send.Attributes())
+	}
+	if !strings.Contains(logs.String(), `"msg":"record dead-lettered"`) || !strings.Contains(logs.String(), `"trace_id":"`+producerTrace+`"`) {
+		t.Errorf("log: got %s, want record dead-lettered with trace_id %s", logs.String(), producerTrace)
 	}
 }
