@@ -59,12 +59,12 @@ func newBatcher(st batchStore, m *shopMetrics, maxBatch int, maxDelay, timeout t
 	return b
 }
 
-// Save queues p, with the traceparent ctx carries, and waits for its batch
+// Save queues p, with the traceparent of ctx's span, and waits for its batch
 // to be written or ctx to end. When
 // ctx ends first the write may still happen; that is harmless, because the
 // caller has not acknowledged anything and a retry is a duplicate.
 func (b *batcher) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
-	req := &saveRequest{item: saveItem{p, telemetry.TraceParentFrom(ctx)}, done: make(chan saveResult, 1)}
+	req := &saveRequest{item: saveItem{p, telemetry.TraceParent(ctx)}, done: make(chan saveResult, 1)}
 	select {
 	case b.reqs <- req:
 	case <-ctx.Done():
@@ -97,7 +97,9 @@ func (b *batcher) write() {
 		}
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		ctx, span := startBatchSpan(ctx, items)
 		results := b.store.SaveMany(ctx, items)
+		endBatchSpan(span, results)
 		cancel()
 		b.metrics.batchSize.Observe(float64(len(items)))
 		b.metrics.batchSeconds.Observe(time.Since(start).Seconds())

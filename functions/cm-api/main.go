@@ -30,7 +30,7 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	return server.Run(ctx, stdout, server.Function{Name: "cm-api", Runtime: cfg.Runtime, Config: cfg.logValue(),
+	return server.Run(ctx, stdout, server.Function{Name: "cm-api", Runtime: cfg.Runtime, Config: cfg.logValue(), Lookup: lookup,
 		Start: cfg.start})
 }
 

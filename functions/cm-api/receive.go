@@ -57,12 +57,13 @@ func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time
 			server.Fail(w, r, log, err)
 			return
 		}
-		tp := eventTraceParent(*e)
+		ctx, span := startEventSpan(r.Context(), *e)
 		// The write is finished even if the sender hangs up: it is cheap,
 		// and a retry then finds it stored.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(telemetry.WithTraceParent(r.Context(), tp)), writeTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 		defer cancel()
 		dup, err := st.Save(ctx, p)
+		telemetry.End(span, err)
 		if errors.Is(err, errConflict) {
 			m.events.WithLabelValues("rejected").Inc()
 		}
@@ -70,7 +71,7 @@ func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time
 			server.Fail(w, r, log, storeProblem(err))
 			return
 		}
-		log.Debug("purchase stored", "purchase_id", p.ID, "duplicate", dup, "trace_id", telemetry.TraceID(tp))
+		log.DebugContext(ctx, "purchase stored", "purchase_id", p.ID, "duplicate", dup)
 		server.Encode(w, http.StatusOK, receiveResponse{server.StatusOK, p.ID, dup})
 	})
 }

@@ -116,38 +116,37 @@ type pendingRecord struct {
 
 // handle stores one record, or dead-letters it when it is not a valid
 // purchase event. It returns an error only when ctx ended first.
-func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage) error {
-	p, tp, err := decodeRecord(ctx, msg)
+func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage) (err error) {
+	ctx, span := startRecordSpan(ctx, msg)
+	defer func() { telemetry.End(span, err) }()
+	p, err := decodeRecord(ctx, msg)
 	if err != nil {
 		return h.retry(ctx, msg, func(ctx context.Context) error { return h.deadLetter(ctx, msg, err) })
 	}
-	ctx = telemetry.WithTraceParent(ctx, tp)
 	return h.retry(ctx, msg, func(ctx context.Context) error {
 		dup, err := h.store.Save(ctx, p)
 		if errors.Is(err, errConflict) {
 			return h.deadLetter(ctx, msg, err)
 		}
 		if err == nil {
-			h.log.Debug("purchase stored", "purchase_id", p.ID, "duplicate", dup, "partition", msg.Partition,
-				"offset", msg.Offset, "trace_id", telemetry.TraceID(tp))
+			h.log.DebugContext(ctx, "purchase stored", "purchase_id", p.ID, "duplicate", dup, "partition", msg.Partition,
+				"offset", msg.Offset)
 		}
 		return err
 	})
 }
 
-// decodeRecord reads a record through the SDK's Kafka binding: the
-// purchase and the trace it was bought in.
-func decodeRecord(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.Purchase, string, error) {
+// decodeRecord reads a record's purchase through the SDK's Kafka binding.
+func decodeRecord(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.Purchase, error) {
 	m := kafka_sarama.NewMessageFromConsumerMessage(msg)
 	if m.ReadEncoding() == binding.EncodingUnknown {
-		return purchase.Purchase{}, "", errors.New("not a CloudEvent")
+		return purchase.Purchase{}, errors.New("not a CloudEvent")
 	}
 	e, err := binding.ToEvent(ctx, m)
 	if err != nil {
-		return purchase.Purchase{}, "", fmt.Errorf("not a valid CloudEvent: %w", err)
+		return purchase.Purchase{}, fmt.Errorf("not a valid CloudEvent: %w", err)
 	}
-	p, err := purchase.FromEvent(*e, time.Time{})
-	return p, eventTraceParent(*e), err
+	return purchase.FromEvent(*e, time.Time{})
 }
 
 // storeBackoff is how a record that could not be stored is retried in place.
@@ -168,7 +167,9 @@ func (h *recordHandler) retry(ctx context.Context, msg *sarama.ConsumerMessage, 
 }
 
 // deadLetter copies the record to the dead-letter topic with the reason.
-func (h *recordHandler) deadLetter(_ context.Context, msg *sarama.ConsumerMessage, reason error) error {
+func (h *recordHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason error) (err error) {
+	span := startDeadLetterSpan(ctx, msg, h.dlqTopic)
+	defer func() { telemetry.End(span, err) }()
 	headers := make([]sarama.RecordHeader, 0, len(msg.Headers)+4)
 	for _, hd := range msg.Headers {
 		headers = append(headers, *hd)
@@ -186,10 +187,10 @@ func (h *recordHandler) deadLetter(_ context.Context, msg *sarama.ConsumerMessag
 	if msg.Value != nil {
 		out.Value = sarama.ByteEncoder(msg.Value)
 	}
-	if _, _, err := h.dlq.SendMessage(out); err != nil {
+	if err := sendDeadLetter(h.dlq, out, span); err != nil {
 		return fmt.Errorf("dead-letter record %s/%d/%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
 	}
 	h.metrics.events.WithLabelValues("dead_lettered").Inc()
-	h.log.Warn("record dead-lettered", "partition", msg.Partition, "offset", msg.Offset, "reason", reason.Error())
+	h.log.WarnContext(ctx, "record dead-lettered", "partition", msg.Partition, "offset", msg.Offset, "reason", reason.Error())
 	return nil
 }

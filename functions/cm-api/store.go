@@ -109,7 +109,7 @@ func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 
 // Save inserts p: SaveMany of one.
 func (s *mongoStore) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
-	r := s.SaveMany(ctx, []saveItem{{p, telemetry.TraceParentFrom(ctx)}})[0]
+	r := s.SaveMany(ctx, []saveItem{{p, telemetry.TraceParent(ctx)}})[0]
 	return r.duplicate, r.err
 }
 

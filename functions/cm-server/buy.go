@@ -16,7 +16,6 @@ import (
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
-	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // maxBuyBody bounds a purchase body; a real one is about 120 bytes.
@@ -44,12 +43,7 @@ func handleBuy(log *slog.Logger, snd sender, source string, timeout time.Duratio
 			server.Fail(w, r, log, err)
 			return
 		}
-		// The trace continues from the client's traceparent (or starts here)
-		// and travels with the event as its traceparent extension.
-		tp := telemetry.ChildTraceParent(r.Header.Get("traceparent"))
-		w.Header().Set("traceparent", tp)
 		e := purchase.NewEvent(p, source)
-		e.SetExtension(telemetry.TraceParentExtension, tp)
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		if err := snd.Send(ctx, e); err != nil {
@@ -58,7 +52,7 @@ func handleBuy(log *slog.Logger, snd sender, source string, timeout time.Duratio
 				RetryAfter: time.Second, Err: err})
 			return
 		}
-		log.Debug("purchase sent", "purchase_id", p.ID, "userid", p.UserID, "trace_id", telemetry.TraceID(tp))
+		log.DebugContext(ctx, "purchase sent", "purchase_id", p.ID, "userid", p.UserID)
 		server.Encode(w, http.StatusAccepted, buyResponse{server.StatusOK, "Message successfully sent to Kafka!", p.ID})
 	})
 }

@@ -46,7 +46,7 @@ func (f *fakeSender) sent() []event.Event {
 }
 
 // newTestServer returns cm-server's handler over snd and a cm-api at apiURL.
-func newTestServer(t *testing.T, snd sender, apiURL string, apiTimeout time.Duration) http.Handler {
+func newTestServer(t testing.TB, snd sender, apiURL string, apiTimeout time.Duration) http.Handler {
 	t.Helper()
 	cfg, err := loadConfig(apitest.Lookup(map[string]string{"CM_API_URL": apiURL}))
 	if err != nil {

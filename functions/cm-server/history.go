@@ -42,7 +42,7 @@ type apiClient struct {
 }
 
 func newAPIClient(base string, timeout time.Duration) *apiClient {
-	return &apiClient{base: base, timeout: timeout, http: &http.Client{Timeout: timeout}}
+	return &apiClient{base: base, timeout: timeout, http: &http.Client{Timeout: timeout, Transport: telemetry.Transport(nil)}}
 }
 
 // buyList fetches one page. A 4xx from cm-api comes back as a *server.Problem
@@ -57,9 +57,6 @@ func (c *apiClient) buyList(ctx context.Context, username string, page purchase.
 		return buyList{}, fmt.Errorf("build cm-api request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	if tp := telemetry.TraceParentFrom(ctx); tp != "" {
-		req.Header.Set("traceparent", tp)
-	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return buyList{}, upstreamProblem(err)
@@ -104,8 +101,7 @@ func handleGetAllUserBuys(log *slog.Logger, api *apiClient) http.Handler {
 			server.Fail(w, r, log, err)
 			return
 		}
-		ctx := telemetry.WithTraceParent(r.Context(), telemetry.ChildTraceParent(r.Header.Get("traceparent")))
-		list, err := api.buyList(ctx, username, page)
+		list, err := api.buyList(r.Context(), username, page)
 		if err != nil {
 			server.Fail(w, r, log, err)
 			return

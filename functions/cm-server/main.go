@@ -45,6 +45,6 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	return server.Run(ctx, stdout, server.Function{Name: "cm-server", Runtime: cfg.Runtime, Config: cfg.logValue(),
+	return server.Run(ctx, stdout, server.Function{Name: "cm-server", Runtime: cfg.Runtime, Config: cfg.logValue(), Lookup: lookup,
 		Start: cfg.start})
 }

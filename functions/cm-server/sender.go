@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // errNotDelivered means the event was not acknowledged; the client may retry.
@@ -55,9 +56,9 @@ func newSender(ctx context.Context, log *slog.Logger, cfg config) (sender, error
 // httpSender posts binary-mode CloudEvents to a sink. A KafkaSink answers
 // 202 only after Kafka acknowledged the record.
 type httpSender struct {
-	target   string
-	client   *http.Client
-	protocol *cehttp.Protocol
+	target    string
+	transport *http.Transport
+	protocol  *cehttp.Protocol
 }
 
 // newHTTPSender sends to target. caCerts (K_CA_CERTS: Knative Eventing's
@@ -75,12 +76,14 @@ func newHTTPSender(target, caCerts string) (*httpSender, error) {
 		}
 		transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	}
-	client := &http.Client{Transport: transport}
-	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(*client))
+	// A client span per send carries the trace to the sink in traceparent,
+	// so a KafkaSink that traces joins the purchase's trace.
+	client := http.Client{Transport: telemetry.Transport(transport)}
+	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(client))
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", env.RedactURL(target), err)
 	}
-	return &httpSender{target: target, client: client, protocol: p}, nil
+	return &httpSender{target: target, transport: transport, protocol: p}, nil
 }
 
 func (s *httpSender) Send(ctx context.Context, e event.Event) error {
@@ -100,7 +103,7 @@ func (s *httpSender) Send(ctx context.Context, e event.Event) error {
 func (s *httpSender) Ping(context.Context) error { return nil }
 
 func (s *httpSender) Close() error {
-	s.client.CloseIdleConnections()
+	s.transport.CloseIdleConnections()
 	return nil
 }
 

@@ -52,6 +52,12 @@ var passthroughEnv = []string{
 	"PATH", "HOME", "TMPDIR", "TZ", "LANG",
 	"GODEBUG", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK",
 	"LOG_LEVEL", "KAFKA_TOPIC", "KAFKA_CONSUMER_GROUP", "KAFKA_DLQ_TOPIC", "MONGODB_DATABASE",
+	// Tracing (docs/configuration.md#tracing): both functions export to the
+	// same OTLP endpoint; each keeps its own service name.
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+	"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TIMEOUT",
+	"OTEL_TRACES_EXPORTER", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_RESOURCE_ATTRIBUTES",
+	"OTEL_SDK_DISABLED", "OTEL_BSP_SCHEDULE_DELAY",
 }
 
 // defaultConfig is the configuration of `make run`, adjusted by the

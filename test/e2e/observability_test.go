@@ -16,7 +16,10 @@ import (
 )
 
 // TestTraceAndMetrics follows one purchase by its W3C trace from POST /buy
-// through Kafka into the stored document, and reads both functions' metrics.
+// through Kafka into the stored document, with no OTEL_* variable set (no
+// exporter, a no-op tracer provider): the caller's trace passes through
+// unchanged. It also reads both functions' metrics.
+// TestTracing_onePurchaseIsOneTrace covers the spans with an exporter.
 func TestTraceAndMetrics(t *testing.T) {
 	t.Parallel()
 	brokers := harness.Integration(t)

@@ -21,23 +21,9 @@ var (
 func TestDashboard_metricsExist(t *testing.T) {
 	t.Parallel()
 	root := repoRoot(t)
-	raw, err := os.ReadFile(filepath.Join(root, "charts", "scalable-shop", "dashboards", "scalable-shop.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(raw, &dash); err != nil {
-		t.Fatalf("dashboard JSON: %v", err)
-	}
+	dash := readDashboard(t)
 	exported := map[string]bool{}
-	err = filepath.WalkDir(filepath.Join(root, "functions"), func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(root, "functions"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return err
 		}
@@ -65,4 +51,29 @@ func TestDashboard_metricsExist(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dashboard is what the tests read of the Grafana dashboard.
+type dashboard struct {
+	Panels []struct {
+		Title   string `json:"title"`
+		Targets []struct {
+			Expr     string `json:"expr"`
+			Exemplar bool   `json:"exemplar"`
+		} `json:"targets"`
+	} `json:"panels"`
+}
+
+// readDashboard reads the chart's Grafana dashboard.
+func readDashboard(t testing.TB) dashboard {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "charts", "scalable-shop", "dashboards", "scalable-shop.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash dashboard
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	return dash
 }

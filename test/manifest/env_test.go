@@ -14,10 +14,17 @@ var (
 
 // knownEnv returns the variables each function reads: those its own package
 // and functions/internal read (the shared broker settings live there), as
-// found by parsing the source (see codeVariables).
+// found by parsing the source (see codeVariables), and the tracing ones.
 func knownEnv(t testing.TB) map[string]map[string]bool {
 	t.Helper()
-	knownEnvOnce.Do(func() { knownEnvSet = codeVariables(t, repoRoot(t)) })
+	knownEnvOnce.Do(func() {
+		knownEnvSet = codeVariables(t, repoRoot(t))
+		// Both functions take the OpenTelemetry variables, which the SDK
+		// reads itself; TestDocs_tracingVariablesAgree holds the list.
+		for n := range tracingVariables(t, repoRoot(t)) {
+			knownEnvSet["cm-server"][n], knownEnvSet["cm-api"][n] = true, true
+		}
+	})
 	if knownEnvSet == nil {
 		t.Fatal("read the functions' variables: failed in another test")
 	}

@@ -41,6 +41,8 @@ var chartVariants = []chartVariant{
 	{name: "rate_limit_fractional", mode: "knative", set: []string{"cmServer.rateLimit.perSecond=0.5", "cmServer.rateLimit.burst=1"}},
 	{name: "mongodb_credentials_secret", mode: "knative", set: []string{"mongodb.credentialsSecret.name=cm-api-mongodb-user", "mongodb.caSecret.name=cm-api-mongodb-ca"}},
 	{name: "private_registry", mode: "knative", set: []string{"images.pullSecrets={ghcr-pull}"}},
+	{name: "tracing", mode: "knative", set: tracingValues},
+	{name: "kubernetes_mode_tracing", mode: "kubernetes", set: append([]string{"mode=kubernetes"}, tracingValues...)},
 	{name: "kubernetes_mode_private_registry", mode: "kubernetes", set: []string{"mode=kubernetes", "images.pullSecrets={ghcr-pull,mirror-pull}"}},
 	{name: "kubernetes_mode_everything_secured", mode: "kubernetes", set: append([]string{"mode=kubernetes", "cmServer.trustForwardedFor=true",
 		"mongodb.credentialsSecret.name=cm-api-mongodb-user", "mongodb.caSecret.name=cm-api-mongodb-ca"}, kafkaAuthValues...)},

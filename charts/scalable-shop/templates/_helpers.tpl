@@ -104,6 +104,25 @@ KAFKA_TLS_CA_FILE: {{ printf "%s/ca.crt" (include "scalable-shop.kafkaCADir" $) 
 {{- end }}
 {{- end }}
 
+{{/*
+ConfigMap entries for tracing (docs/operations.md#tracing): the standard
+OpenTelemetry variables, only when tracing.otlpEndpoint is set, so that by
+default nothing is exported.
+*/}}
+{{- define "scalable-shop.tracingConfig" -}}
+{{- with .Values.tracing }}
+{{- if .otlpEndpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ .otlpEndpoint | quote }}
+{{- with .sampler }}
+OTEL_TRACES_SAMPLER: {{ . | quote }}
+{{- end }}
+{{- with .samplerArg }}
+OTEL_TRACES_SAMPLER_ARG: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Container env entries with the Kafka password, from its Secret. */}}
 {{- define "scalable-shop.kafkaAuthEnv" -}}
 {{- with .Values.kafka.auth.sasl }}

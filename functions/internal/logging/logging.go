@@ -10,6 +10,7 @@ import (
 
 // New returns a JSON logger writing to w at level ("debug", "info", "warn",
 // "error"; empty means info). Every line carries the function's name.
+// A line logged with a context that has a span carries its trace_id and span_id.
 func New(w io.Writer, level, function string) (*slog.Logger, error) {
 	var l slog.Level
 	if level != "" {
@@ -17,6 +18,6 @@ func New(w io.Writer, level, function string) (*slog.Logger, error) {
 			return nil, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", level)
 		}
 	}
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
+	h := traceHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})}
 	return slog.New(h).With("function", function), nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // StatusOK is the status word of every successful JSON answer.
@@ -121,9 +122,11 @@ func (u *unmatched) Write(b []byte) (int, error) { return len(b), nil }
 func (u *unmatched) WriteHeader(code int)        { u.status = code }
 
 // Handler serves mux and answers what no route takes (404, or 405 with the
-// Allow header) in the JSON error shape, then wraps it all in Middleware.
+// Allow header) in the JSON error shape, then wraps it all in Middleware and
+// a server span per request (telemetry.ServerSpans).
 func Handler(log *slog.Logger, obs Observer, mux *http.ServeMux) http.Handler {
-	return Middleware(log, obs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return telemetry.ServerSpans(Middleware(log, obs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		telemetry.AnswerTraceParent(w, r)
 		if _, pattern := mux.Handler(r); pattern != "" {
 			mux.ServeHTTP(w, r)
 			return
@@ -141,7 +144,7 @@ func Handler(log *slog.Logger, obs Observer, mux *http.ServeMux) http.Handler {
 			msg = "method " + r.Method + " not allowed; allowed: " + allow
 		}
 		Encode(w, u.status, ErrorBody{Status: "Error", Message: msg})
-	}))
+	})))
 }
 
 // HandleFile serves a fixed document, such as the embedded OpenAPI spec.

@@ -15,6 +15,7 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/buildinfo"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // Runtime is the part of a function's configuration that the Knative
@@ -61,6 +62,7 @@ type Function struct {
 	Name    string     // "cm-server", "cm-api": on every log line
 	Runtime Runtime    // port, log level, drain
 	Config  slog.Value // the effective configuration, secrets redacted, logged once
+	Lookup  env.Lookup // the environment: the OpenTelemetry variables (nil: none set)
 	// Start connects (in the background: start-up must not wait for
 	// dependencies) and returns the handler to serve and what to stop once
 	// the last request is drained. Its ctx ends when shutdown begins (or
@@ -88,6 +90,10 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 		return err
 	}
 	log.Info("starting", "version", buildinfo.Version, "config", f.Config)
+	stopTracing, err := telemetry.StartTracing(ctx, log, f.lookup(), f.Name)
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
 	appCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	h, stop, err := f.Start(appCtx, log)
@@ -101,5 +107,13 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 		stopErr = stop()
 	}
 	log.Info("stopped")
-	return errors.Join(serveErr, stopErr)
+	return errors.Join(serveErr, stopErr, stopTracing(context.WithoutCancel(ctx)))
+}
+
+// lookup is f.Lookup, or an empty environment.
+func (f Function) lookup() env.Lookup {
+	if f.Lookup == nil {
+		return func(string) (string, bool) { return "", false }
+	}
+	return f.Lookup
 }

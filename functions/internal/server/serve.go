@@ -82,9 +82,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 // Observer records each request, e.g. as Prometheus metrics. route is the
-// mux pattern that served it, "" when none did.
+// mux pattern that served it, "" when none did; ctx is the request's, with
+// its span.
 type Observer interface {
-	ObserveRequest(route, method string, status int, d time.Duration)
+	ObserveRequest(ctx context.Context, route, method string, status int, d time.Duration)
 }
 
 // Middleware logs every request at debug level, reports it to obs, and turns
@@ -103,7 +104,7 @@ func Middleware(log *slog.Logger, obs Observer, h http.Handler) http.Handler {
 					Fail(rec, r, log, errors.New("panic"))
 				}
 			}
-			obs.ObserveRequest(r.Pattern, r.Method, rec.status, time.Since(start))
+			obs.ObserveRequest(r.Context(), r.Pattern, r.Method, rec.status, time.Since(start))
 			// Failures are logged once, by Fail; this line is the access log.
 			log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
 				slog.String("path", r.URL.Path), slog.Int("status", rec.status),

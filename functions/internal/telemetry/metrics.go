@@ -1,9 +1,10 @@
 // Package telemetry holds what makes both functions observable in
-// production: Prometheus metrics on /metrics and the W3C trace context that
-// follows a purchase from POST /buy through Kafka into the store.
+// production: Prometheus metrics on /metrics and the OpenTelemetry spans
+// that follow a purchase from POST /buy through Kafka into the store.
 package telemetry
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Metrics is one function's registry and its HTTP metrics. Each function
@@ -48,18 +50,26 @@ func NewMetrics(function string) *Metrics {
 }
 
 // ObserveRequest records one request. route is the mux pattern ("" for a
-// request no route took), so label values stay few.
-func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+// request no route took), so label values stay few. A request in a sampled
+// trace leaves its trace_id as the latency's exemplar, which Grafana links
+// to the trace.
+func (m *Metrics) ObserveRequest(ctx context.Context, route, method string, status int, d time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	h := m.duration.WithLabelValues(route)
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		h.(prometheus.ExemplarObserver).ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
+		return
+	}
+	h.Observe(d.Seconds())
 }
 
-// Handler serves the registry in the Prometheus text format.
+// Handler serves the registry in the Prometheus text format, or in
+// OpenMetrics, with exemplars, to a scraper that asks for it.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry, EnableOpenMetrics: true})
 }
 
 // Counter registers a counter with the function's label and labels.
