@@ -8,28 +8,37 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
 // Bounds on the limiter's memory: clients idle this long are forgotten (their
-// bucket is full again anyway), and at most maxClients are tracked.
+// bucket is full again anyway), and at most maxClients are tracked; past
+// that, the least recently seen client is forgotten first.
 const (
 	idleClient = time.Minute
 	maxClients = 100_000
 )
 
+// evictPerCall bounds how many idle clients one allow forgets, so that the
+// work per call is constant; each call adds at most one client, so this
+// keeps up with any arrival of new clients.
+const evictPerCall = 2
+
 // limiter is a token bucket per client: the API key when authentication is
-// on, else the client's address.
+// on, else the client's address. The buckets live in an LRU list (hashicorp's
+// simplelru): a call is a map look-up and a move to the front, and the idle
+// clients are always at the back, where allow forgets them a few at a time.
+// Time and memory per call do not grow with the number of clients.
 type limiter struct {
 	rate     rate.Limit
 	burst    int
 	trustXFF bool
 
 	mu      sync.Mutex
-	clients map[string]*bucket
-	swept   time.Time
+	clients *simplelru.LRU[string, *bucket]
 }
 
 type bucket struct {
@@ -38,26 +47,30 @@ type bucket struct {
 }
 
 func newLimiter(perSecond float64, burst int, trustXFF bool) *limiter {
-	return &limiter{rate: rate.Limit(perSecond), burst: burst, trustXFF: trustXFF,
-		clients: map[string]*bucket{}, swept: time.Now()}
+	return newLimiterSize(perSecond, burst, trustXFF, maxClients)
+}
+
+func newLimiterSize(perSecond float64, burst int, trustXFF bool, size int) *limiter {
+	// NewLRU fails only on a size below 1.
+	clients, _ := simplelru.NewLRU[string, *bucket](max(size, 1), nil)
+	return &limiter{rate: rate.Limit(perSecond), burst: burst, trustXFF: trustXFF, clients: clients}
 }
 
 // allow takes a token for client, or says how long until one is free.
 func (l *limiter) allow(client string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.swept) > idleClient || len(l.clients) >= maxClients {
-		for k, b := range l.clients {
-			if now.Sub(b.seen) > idleClient || len(l.clients) >= maxClients {
-				delete(l.clients, k)
-			}
+	for range evictPerCall {
+		_, oldest, ok := l.clients.GetOldest()
+		if !ok || now.Sub(oldest.seen) <= idleClient {
+			break
 		}
-		l.swept = now
+		l.clients.RemoveOldest()
 	}
-	b, ok := l.clients[client]
+	b, ok := l.clients.Get(client)
 	if !ok {
 		b = &bucket{lim: rate.NewLimiter(l.rate, l.burst)}
-		l.clients[client] = b
+		l.clients.Add(client, b)
 	}
 	b.seen = now
 	res := b.lim.ReserveN(now, 1)
@@ -66,6 +79,13 @@ func (l *limiter) allow(client string, now time.Time) (bool, time.Duration) {
 		return false, delay
 	}
 	return true, 0
+}
+
+// tracked is how many clients the limiter remembers.
+func (l *limiter) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clients.Len()
 }
 
 // clientOf names the client of r: its API key, else its address from

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -116,8 +117,57 @@ func TestLimiterForgetsIdleClients(t *testing.T) {
 	l.allow("b", start.Add(2*idleClient))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.clients["a"]; ok || len(l.clients) != 1 {
-		t.Errorf("after idling: got %d clients, want only b", len(l.clients))
+	if l.clients.Contains("a") || l.clients.Len() != 1 {
+		t.Errorf("after idling: got %d clients, want only b", l.clients.Len())
+	}
+}
+
+// TestLimiterIsBounded: however many clients come, the limiter tracks at
+// most its size, forgets the least recently seen first, and keeps limiting
+// the clients it still tracks.
+func TestLimiterIsBounded(t *testing.T) {
+	t.Parallel()
+	const size = 1000
+	l := newLimiterSize(1, 1, false, size)
+	now := time.Now()
+	if ok, _ := l.allow("busy", now); !ok {
+		t.Fatal("busy's first request refused")
+	}
+	for i := range 10 * size {
+		if i%100 == 0 {
+			// busy keeps coming back, so it is never the least recent.
+			if ok, _ := l.allow("busy", now); ok {
+				t.Fatalf("busy after %d other clients: allowed, want still limited", i)
+			}
+		}
+		if ok, _ := l.allow(fmt.Sprintf("client-%d", i), now); !ok {
+			t.Fatalf("client-%d's first request refused", i)
+		}
+	}
+	if got := l.tracked(); got != size {
+		t.Errorf("after %d clients: tracking %d, want %d", 10*size, got, size)
+	}
+	if ok, _ := l.allow("client-0", now); !ok {
+		t.Error("client-0, forgotten long ago: refused, want a fresh bucket")
+	}
+}
+
+// TestLimiterForgetsIdleClientsAsItGoes: idle clients are forgotten a few
+// per call, with no sweep, so a crowd that went quiet is gone after about as
+// many calls as it had clients.
+func TestLimiterForgetsIdleClientsAsItGoes(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(1, 1, false)
+	start := time.Now()
+	for i := range 500 {
+		l.allow(fmt.Sprintf("crowd-%d", i), start)
+	}
+	later := start.Add(2 * idleClient)
+	for i := range 500 {
+		l.allow("regular", later.Add(time.Duration(i)*time.Millisecond))
+	}
+	if got := l.tracked(); got != 1 {
+		t.Errorf("after the crowd idled: tracking %d clients, want 1", got)
 	}
 }
 
@@ -192,5 +242,39 @@ func TestForwardedClient(t *testing.T) {
 		if got := forwardedClient(tt.headers); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// BenchmarkLimiterAllow is one allow among a million distinct clients, the
+// limiter full: "returning" cycles through maxClients of them (each call
+// finds its bucket), "new" through a million (each call forgets the least
+// recent client and adds one). Compare ns/op and B/op with the limiter's
+// size: they must not grow with it.
+func BenchmarkLimiterAllow(b *testing.B) {
+	const distinct = 1_000_000
+	names := make([]string, distinct)
+	for i := range names {
+		names[i] = fmt.Sprintf("ip-198.51.%d.%d", i/65536, i%65536)
+	}
+	for _, bc := range []struct {
+		name    string
+		clients int
+	}{{"returning_100k", maxClients}, {"new_1M", distinct}} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := newLimiter(1000, 2000, false)
+			now := time.Now()
+			for i := range maxClients {
+				l.allow(names[(distinct-maxClients+i)%bc.clients], now)
+			}
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				l.allow(names[i%bc.clients], now)
+				i++
+			}
+			if got := l.tracked(); got > maxClients {
+				b.Fatalf("tracking %d clients, want at most %d", got, maxClients)
+			}
+		})
 	}
 }
