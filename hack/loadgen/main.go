@@ -7,7 +7,7 @@
 // limit measured in the same run (raw sarama produce, raw insertMany, raw
 // find) and its target. The table and the details go to a JSON file too.
 //
-//	go run ./hack/loadgen [-quick] [-scenarios cold,buy,visible,drain,page] [-duration 20s] ...
+//	go run ./hack/loadgen [-quick] [-scenarios cold,buy,limiter,visible,drain,page] [-duration 20s] ...
 package main
 
 import (
@@ -85,7 +85,7 @@ func (b *bench) runAll(ctx context.Context, mongoURI string) error {
 		return err
 	}
 	run := map[string]func(context.Context) error{
-		"cold": b.coldStart, "buy": b.buy, "visible": b.visible, "drain": b.drain, "page": b.firstPage,
+		"cold": b.coldStart, "buy": b.buy, "limiter": b.limiter, "visible": b.visible, "drain": b.drain, "page": b.firstPage,
 	}
 	for _, name := range b.cfg.Scenarios {
 		if ctx.Err() != nil {
