@@ -29,16 +29,32 @@ type kafkaSender struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	sendWG sync.WaitGroup
+	// slots bounds the sends under way, including those whose request
+	// already gave up (a 503) while sarama still retries: without it, a
+	// long broker outage would pile up one goroutine per request.
+	slots chan struct{}
 }
+
+// maxSends is how many sends may be under way at once. A send holds its
+// slot until sarama gives up (its retries and timeouts bound that), so at
+// most this many goroutines outlive their requests.
+const maxSends = 512
 
 type kafkaConn struct {
 	client sarama.Client
-	sender *kafka_sarama.Sender
+	sender eventSender
+}
+
+// eventSender is the part of the SDK's kafka_sarama.Sender that Send and
+// Close use.
+type eventSender interface {
+	Send(ctx context.Context, m binding.Message, transformers ...binding.Transformer) error
+	Close(ctx context.Context) error
 }
 
 func newKafkaSender(ctx context.Context, log *slog.Logger, cfg broker.Config, topic string) *kafkaSender {
 	ctx, stop := context.WithCancel(ctx)
-	k := &kafkaSender{log: log, topic: topic, stop: stop, done: make(chan struct{})}
+	k := &kafkaSender{log: log, topic: topic, stop: stop, done: make(chan struct{}), slots: make(chan struct{}, maxSends)}
 	go k.connect(ctx, cfg)
 	return k
 }
@@ -77,16 +93,25 @@ func dialProducer(cfg broker.Config) (sarama.Client, error) {
 // sarama's sync producer does not take a context; its own retries and
 // timeouts bound the send, and a send abandoned at ctx's deadline may still
 // land (the client is told 503, and a retry with its Idempotency-Key is
-// stored once).
+// stored once). A send first takes one of maxSends slots, waiting no
+// longer than ctx: when the broker is down and every slot is held by a
+// send sarama still retries, new requests fail at their deadline without
+// starting anything.
 func (k *kafkaSender) Send(ctx context.Context, e event.Event) error {
 	c := k.conn.Load()
 	if c == nil {
 		return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, broker.ErrNotConnected)
 	}
+	select {
+	case k.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("send event %s: %w: all %d sends under way: %w", e.ID(), errNotDelivered, maxSends, ctx.Err())
+	}
 	done := make(chan error, 1)
 	k.sendWG.Add(1)
 	go func() {
 		defer k.sendWG.Done()
+		defer func() { <-k.slots }()
 		done <- c.sender.Send(context.Background(), binding.ToMessage(&e))
 	}()
 	select {
