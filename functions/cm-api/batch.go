@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -41,7 +42,19 @@ type batcher struct {
 	timeout  time.Duration // one insertMany
 	reqs     chan *saveRequest
 	wg       sync.WaitGroup
+
+	// quit tells Saves still waiting to queue that Close has begun; mu
+	// keeps a Save from sending on reqs once Close closed it (a request
+	// past DRAIN_TIMEOUT may still call Save).
+	quit      chan struct{}
+	closeOnce sync.Once
+	mu        sync.RWMutex
+	closed    bool
 }
+
+// errBatcherClosed answers a Save that came after Close: nothing was
+// written, and the caller answers it as transient (the event is retried).
+var errBatcherClosed = errors.New("store closing: not saved")
 
 type saveRequest struct {
 	item saveItem
@@ -52,7 +65,7 @@ type saveRequest struct {
 // Stop with Close after the last Save returned.
 func newBatcher(st batchStore, m *shopMetrics, maxBatch int, maxDelay, timeout time.Duration, writers int) *batcher {
 	b := &batcher{store: st, metrics: m, maxBatch: maxBatch, maxDelay: maxDelay, timeout: timeout,
-		reqs: make(chan *saveRequest, 4*maxBatch)}
+		reqs: make(chan *saveRequest, 4*maxBatch), quit: make(chan struct{})}
 	for range writers {
 		b.wg.Go(b.write)
 	}
@@ -65,16 +78,31 @@ func newBatcher(st batchStore, m *shopMetrics, maxBatch int, maxDelay, timeout t
 // caller has not acknowledged anything and a retry is a duplicate.
 func (b *batcher) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
 	req := &saveRequest{item: saveItem{p, telemetry.TraceParent(ctx)}, done: make(chan saveResult, 1)}
-	select {
-	case b.reqs <- req:
-	case <-ctx.Done():
-		return false, ctx.Err()
+	if err := b.queue(ctx, req); err != nil {
+		return false, err
 	}
 	select {
 	case r := <-req.done:
 		return r.duplicate, r.err
 	case <-ctx.Done():
 		return false, ctx.Err()
+	}
+}
+
+// queue hands req to the writers, unless ctx ends or Close has begun.
+func (b *batcher) queue(ctx context.Context, req *saveRequest) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return errBatcherClosed
+	}
+	select {
+	case b.reqs <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.quit:
+		return errBatcherClosed
 	}
 }
 
@@ -142,8 +170,15 @@ func (b *batcher) fill(batch *[]*saveRequest) {
 	}
 }
 
-// Close stops the writers once the queued requests are written.
+// Close stops the writers once the queued requests are written. A Save
+// that comes later, or still waits to queue, gets errBatcherClosed.
 func (b *batcher) Close() {
-	close(b.reqs)
+	b.closeOnce.Do(func() {
+		close(b.quit)
+		b.mu.Lock()
+		b.closed = true
+		close(b.reqs)
+		b.mu.Unlock()
+	})
 	b.wg.Wait()
 }

@@ -178,3 +178,42 @@ func BenchmarkStoreBatch(b *testing.B) {
 }
 
 func testMetrics() *shopMetrics { return newShopMetrics(telemetry.NewMetrics("cm-api")) }
+
+// TestBatcherSaveAfterCloseIsRefused: past DRAIN_TIMEOUT a straggling
+// request may Save while or after the batcher closes; it gets an error to
+// answer as transient, never a panic, and what was queued before is written.
+func TestBatcherSaveAfterCloseIsRefused(t *testing.T) {
+	t.Parallel()
+	st := &recordingStore{memStore: newMemStore(), delay: 20 * time.Millisecond}
+	b := newBatcher(st, testMetrics(), 2, time.Millisecond, time.Second, 1)
+	const savers = 200
+	errs := make(chan error, savers)
+	var started sync.WaitGroup
+	for i := range savers {
+		started.Add(1)
+		go func() {
+			started.Done()
+			_, err := b.Save(context.Background(), testPurchase(i))
+			errs <- err
+		}()
+	}
+	started.Wait()
+	b.Close()
+	saved, refused := 0, 0
+	for range savers {
+		switch err := <-errs; {
+		case err == nil:
+			saved++
+		case errors.Is(err, errBatcherClosed):
+			refused++
+		default:
+			t.Errorf("Save during Close: got %v, want nil or errBatcherClosed", err)
+		}
+	}
+	if _, err := b.Save(context.Background(), testPurchase(savers)); !errors.Is(err, errBatcherClosed) {
+		t.Errorf("Save after Close: got %v, want errBatcherClosed", err)
+	}
+	if got := st.count(); got != saved {
+		t.Errorf("stored %d purchases, want the %d Saves that returned nil (%d refused)", got, saved, refused)
+	}
+}
