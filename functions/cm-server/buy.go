@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -20,6 +21,14 @@ import (
 
 // maxBuyBody bounds a purchase body; a real one is about 120 bytes.
 const maxBuyBody = 64 << 10
+
+// An oversized body is read up to maxBuyDrain more bytes, for at most
+// buyDrainTime, before the 413, so that a client that sends it all before
+// reading can read the answer (server.DrainOversized).
+const (
+	maxBuyDrain  = 8 << 20
+	buyDrainTime = 5 * time.Second
+)
 
 // maxIdempotencyKey bounds the Idempotency-Key header.
 const maxIdempotencyKey = 255
@@ -62,6 +71,9 @@ func handleBuy(log *slog.Logger, snd sender, source string, timeout time.Duratio
 // or a fresh time-ordered UUID.
 func readPurchase(w http.ResponseWriter, r *http.Request, now time.Time) (purchase.Purchase, error) {
 	body, err := server.ReadBody(w, r, maxBuyBody)
+	if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+		server.DrainOversized(w, r, maxBuyDrain, buyDrainTime)
+	}
 	if err != nil {
 		return purchase.Purchase{}, err
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,14 @@ func TestLimits(t *testing.T) {
 			t.Errorf("event of %d bytes: got %d %s, want 413 JSON", maxEventBody+1, a.status, a.body)
 		}
 		waitForPurchases(t, shop, "limits-body", id, "limits-event")
+	})
+
+	t.Run("body_2mib_without_expect", func(t *testing.T) {
+		t.Parallel()
+		status, body, err := postWholeBody(shop.ServerURL, 2<<20)
+		if err != nil || status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "larger than") {
+			t.Errorf("2 MiB body, written in full before reading: got %d %q %v, want the 413 JSON answer", status, body, err)
+		}
 	})
 
 	t.Run("fields", func(t *testing.T) { fieldLimits(t, shop) })
@@ -208,4 +217,34 @@ func stalledBody(t *testing.T, base string) {
 	if status, _, _ := strings.Cut(strings.TrimPrefix(string(got), "HTTP/1.1 "), " "); len(got) > 0 && !strings.HasPrefix(status, "4") {
 		t.Errorf("stalled body: got %q, want no answer or a 4xx", got)
 	}
+}
+
+// postWholeBody posts a /buy body of size bytes the way Python's urllib and
+// requests do, with no "Expect: 100-continue": it writes the whole body,
+// then reads the answer, and returns its status and body. It writes 64 KiB
+// every 20 ms (about 3 MiB/s, a modest uplink): on loopback one big write
+// lands in the socket buffers at once, and a server that stops reading
+// would get away with it.
+func postWholeBody(base string, size int) (int, string, error) {
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		return 0, "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	head := fmt.Sprintf("POST /buy HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", size)
+	req := head + `{"username":"` + strings.Repeat("a", size-len(`{"username":"`))
+	for chunk := 64 << 10; len(req) > 0; req = req[min(chunk, len(req)):] {
+		if _, err := io.WriteString(conn, req[:min(chunk, len(req))]); err != nil {
+			return 0, "", fmt.Errorf("write the body: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0, "", fmt.Errorf("read the answer: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }

@@ -108,6 +108,24 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
+// DrainOversized reads and discards what is left of a request body that
+// ReadBody found too large, up to limit more bytes and for at most d, then
+// marks the connection to close after the answer. A client that does not
+// send "Expect: 100-continue" (Python's urllib and requests) writes its
+// whole body before it reads the answer; closing while its bytes are still
+// arriving makes the kernel reset the connection, and the client sees
+// "connection reset" instead of the 413. A body still larger than limit,
+// or still arriving after d, is cut off: the server's memory and time stay
+// bounded, only the bytes pass through.
+func DrainOversized(w http.ResponseWriter, r *http.Request, limit int64, d time.Duration) {
+	w.Header().Set("Connection", "close")
+	// Not every ResponseWriter has a read deadline (httptest's does not):
+	// then ReadTimeout of the server bounds the drain.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+	// An error or a short count only ends the drain early.
+	_, _ = io.CopyN(io.Discard, r.Body, limit)
+}
+
 // unmatched captures what ServeMux answers for a request no route takes.
 // Kept, not replaced by a router library: ServeMux has no hook for its own
 // 404 and 405 answers, and capturing them keeps its matching rules (and its
