@@ -48,6 +48,7 @@ func (c *consumer) Run(ctx context.Context) error {
 		}
 	}()
 	h := newRecordHandler(c.log, c.store, dlq, c.dlqTopic, c.timeout, c.inflight, c.metrics)
+	h.offsetAt = (*c.client.Load()).GetOffset
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{c.topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			c.log.Warn("consume failed, rejoining", "err", err)

@@ -13,6 +13,8 @@ type shopMetrics struct {
 	batchSize    prometheus.Histogram
 	batchSeconds prometheus.Histogram
 	lag          *prometheus.GaugeVec // Kafka mode, per partition
+	oldestAge    *prometheus.GaugeVec // Kafka mode, per partition
+	oldestOffset *prometheus.GaugeVec // Kafka mode, per partition
 }
 
 func newShopMetrics(m *telemetry.Metrics) *shopMetrics {
@@ -23,6 +25,13 @@ func newShopMetrics(m *telemetry.Metrics) *shopMetrics {
 		batchSize: m.Histogram("shop_store_batch_size", "Purchases per insertMany (group commit).",
 			[]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}),
 		batchSeconds: m.Histogram("shop_store_batch_duration_seconds", "Time to write one batch.", telemetry.LatencyBuckets),
-		lag:          m.Gauge("shop_consumer_lag", "Records behind the partition's high-water mark (Kafka mode).", "topic", "partition"),
+		lag: m.Gauge("shop_consumer_lag",
+			"Records between the partition's high-water mark and the offset after the last marked record, measured every 5 s (Kafka mode).",
+			"topic", "partition"),
+		oldestAge: m.Gauge("shop_consumer_oldest_pending_seconds",
+			"Age of the partition's oldest record pulled and not yet stored or dead-lettered; 0 when none (Kafka mode). Growing: the partition is stuck.",
+			"topic", "partition"),
+		oldestOffset: m.Gauge("shop_consumer_oldest_pending_offset",
+			"Offset of the partition's oldest record not yet stored or dead-lettered (Kafka mode).", "topic", "partition"),
 	}
 }

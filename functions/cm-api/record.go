@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -41,13 +40,15 @@ type recordHandler struct {
 	timeout  time.Duration
 	slots    chan struct{} // one per record being handled
 	metrics  *shopMetrics
+	offsetAt brokerOffset // the partitions' high-water marks; nil: the claims'
+	lagEvery time.Duration
 }
 
 // newRecordHandler handles at most inflight records at once.
 func newRecordHandler(log *slog.Logger, st store, dlq sarama.SyncProducer, dlqTopic string, timeout time.Duration,
 	inflight int, m *shopMetrics) *recordHandler {
 	return &recordHandler{log: log, store: st, dlq: dlq, dlqTopic: dlqTopic, timeout: timeout,
-		slots: make(chan struct{}, inflight), metrics: m}
+		slots: make(chan struct{}, inflight), metrics: m, lagEvery: lagEvery}
 }
 
 func (h *recordHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
@@ -60,6 +61,11 @@ func (h *recordHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil 
 // records stay unmarked and are delivered again; the store makes that harmless.
 func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
+	watch := newPartitionWatch(claim, h.metrics)
+	stopWatch := make(chan struct{})
+	go watch.watch(claim, h.offsetAt, h.lagEvery, stopWatch)
+	defer watch.end()
+	defer close(stopWatch)
 	inflight := make(chan pendingRecord, cap(h.slots))
 	marked := make(chan struct{})
 	go func() {
@@ -74,6 +80,7 @@ func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 				return
 			}
 			sess.MarkMessage(pr.msg, "")
+			watch.mark(pr.msg.Offset)
 		}
 	}()
 	defer func() {
@@ -86,13 +93,12 @@ func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 			if !ok {
 				return nil
 			}
-			h.metrics.lag.WithLabelValues(msg.Topic, strconv.Itoa(int(msg.Partition))).
-				Set(float64(claim.HighWaterMarkOffset() - msg.Offset - 1))
 			select {
 			case h.slots <- struct{}{}:
 			case <-ctx.Done():
 				return nil
 			}
+			watch.pull(msg.Offset, time.Now())
 			// This waits while cap(slots) handled records of the partition
 			// wait for an earlier one to be marked.
 			pr := pendingRecord{msg: msg, done: make(chan error, 1)}

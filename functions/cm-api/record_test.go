@@ -30,7 +30,7 @@ func TestConsumeClaimBoundsRecordsInFlightAcrossPartitions(t *testing.T) {
 	sess := &fakeSession{ctx: ctx, marked: map[int32][]int64{}}
 	var wg sync.WaitGroup
 	for part := range int32(partitions) {
-		claim := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, perPartition), hwm: perPartition}
+		claim := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, perPartition), hwm: perPartition, partition: part}
 		for off := range int64(perPartition) {
 			claim.msgs <- purchaseRecord(t, part, off)
 		}
@@ -118,9 +118,14 @@ func (s *fakeSession) MarkMessage(msg *sarama.ConsumerMessage, _ string) {
 // fakeClaim delivers msgs.
 type fakeClaim struct {
 	sarama.ConsumerGroupClaim
-	msgs chan *sarama.ConsumerMessage
-	hwm  int64
+	msgs      chan *sarama.ConsumerMessage
+	hwm       int64
+	partition int32
+	initial   int64
 }
 
 func (c *fakeClaim) Messages() <-chan *sarama.ConsumerMessage { return c.msgs }
 func (c *fakeClaim) HighWaterMarkOffset() int64               { return c.hwm }
+func (c *fakeClaim) Topic() string                            { return "purchases" }
+func (c *fakeClaim) Partition() int32                         { return c.partition }
+func (c *fakeClaim) InitialOffset() int64                     { return c.initial }
