@@ -33,9 +33,17 @@ func TestIdempotencyKeyRetriesAreOnePurchase(t *testing.T) {
 			t.Fatalf("retry %d: got id %s, want %s", i+1, again, first)
 		}
 	}
-	// Same partition key, so once the marker is stored every retry before it
-	// has been handled too.
 	marker := buyOK(t, shop, `{"username":"retrier","userid":"r-1","price":"0.01"}`, nil)
+	waitForPurchases(t, shop, "retrier", first, marker)
+	// The marker may be stored before the retries are handled (cm-api writes
+	// a partition's records concurrently): wait until all four were counted
+	// as duplicates, then the list must still hold the purchase once.
+	harness.Eventually(t, visibleWithin, func() string {
+		if got := metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="duplicate"}`); got != 4 {
+			return fmt.Sprintf("cm-api counted %v duplicates, want the 4 retries", got)
+		}
+		return ""
+	})
 	waitForPurchases(t, shop, "retrier", first, marker)
 }
 
@@ -98,6 +106,19 @@ func TestDuplicateEventIsOneDocument(t *testing.T) {
 			if source != nil && source.Delivered.Load() < 4 {
 				t.Errorf("KafkaSource stand-in delivered %d, want 4 (3 duplicates answered 2xx)", source.Delivered.Load())
 			}
+			// Both modes: the two copies were counted as duplicates (stored
+			// once), not dead-lettered or rejected as conflicts. In Kafka
+			// mode a partition's records are written concurrently, so the
+			// marker may be stored before the last copy is counted.
+			api := func(result string) float64 {
+				return metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="`+result+`"}`)
+			}
+			harness.Eventually(t, 10*time.Second, func() string {
+				if dup, dead, rej := api("duplicate"), api("dead_lettered"), api("rejected"); dup < 2 || dead != 0 || rej != 0 {
+					return fmt.Sprintf("cm-api counted %v duplicate, %v dead_lettered, %v rejected; want >= 2, 0, 0", dup, dead, rej)
+				}
+				return ""
+			})
 		})
 	}
 }
