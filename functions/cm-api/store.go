@@ -37,16 +37,22 @@ type document struct {
 	// TraceParent is the W3C trace the purchase was bought in, so a stored
 	// purchase leads back to its request's logs.
 	TraceParent string `bson:"traceparent,omitempty"`
+	// EventID and EventSource are the client's own CloudEvent id and source,
+	// when it posted the purchase as a CloudEvent (_id is derived from both).
+	EventID     string `bson:"ce_id,omitempty"`
+	EventSource string `bson:"ce_source,omitempty"`
 }
 
 func toDocument(it saveItem) document {
 	p := it.p
-	return document{p.ID, p.Username, p.UserID, int64(p.Price), p.Timestamp, it.traceparent}
+	return document{p.ID, p.Username, p.UserID, int64(p.Price), p.Timestamp, it.traceparent,
+		p.Origin.EventID, p.Origin.EventSource}
 }
 
 func (d document) purchase() purchase.Purchase {
 	return purchase.Purchase{ID: d.ID, Username: d.Username, UserID: d.UserID,
-		Price: purchase.Money(d.PriceMinor), Timestamp: d.Timestamp.UTC()}
+		Price: purchase.Money(d.PriceMinor), Timestamp: d.Timestamp.UTC(),
+		Origin: purchase.Origin{EventID: d.EventID, EventSource: d.EventSource}}
 }
 
 // listKeys is List's order after the equality on username: newest first,

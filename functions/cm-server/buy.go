@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -35,6 +36,10 @@ const maxIdempotencyKey = 255
 
 // idempotencyNamespace scopes the UUIDs derived from Idempotency-Key headers.
 var idempotencyNamespace = uuid.MustParse("6f1c1a6e-4a54-4f3e-9d0b-5c6c7a0e2b1d")
+
+// eventNamespace scopes the UUIDs derived from a client's CloudEvent source
+// and id.
+var eventNamespace = uuid.MustParse("3b2f8c1e-0d7a-4c55-8e1f-9a6b4d2c7e10")
 
 // buyResponse is the answer to an acknowledged purchase.
 type buyResponse struct {
@@ -108,7 +113,10 @@ func readPurchase(w http.ResponseWriter, r *http.Request, now time.Time) (purcha
 	return p, nil
 }
 
-// readEvent reads a purchase sent as a CloudEvent; its id is the purchase id.
+// readEvent reads a purchase sent as a CloudEvent. CloudEvents makes
+// (source, id) unique, not id: the purchase id is a name-based UUID of
+// both, so two clients' equal ids are two purchases and a redelivery of the
+// same event is the same one. The client's id and source are kept with it.
 func readEvent(r *http.Request, body []byte, now time.Time) (purchase.Purchase, error) {
 	msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
 	e, err := binding.ToEvent(r.Context(), msg)
@@ -123,7 +131,25 @@ func readEvent(r *http.Request, body []byte, now time.Time) (purchase.Purchase, 
 		}
 		now = e.Time()
 	}
-	return purchase.FromEvent(*e, now)
+	if len(e.Source()) > purchase.MaxSourceLen {
+		return purchase.Purchase{}, server.BadRequest("source", fmt.Sprintf("must be at most %d bytes", purchase.MaxSourceLen))
+	}
+	// Only cm-server sets the origin extensions; a client's are ignored.
+	delete(e.Extensions(), purchase.OriginIDExtension)
+	delete(e.Extensions(), purchase.OriginSourceExtension)
+	p, err := purchase.FromEvent(*e, now)
+	if err != nil {
+		return purchase.Purchase{}, err
+	}
+	p.Origin = purchase.Origin{EventID: e.ID(), EventSource: e.Source()}
+	p.ID = eventPurchaseID(p.Origin)
+	return p, nil
+}
+
+// eventPurchaseID is the purchase id of a client's CloudEvent. The source
+// goes first with its length, so no (source, id) pair names another's.
+func eventPurchaseID(o purchase.Origin) string {
+	return uuid.NewSHA1(eventNamespace, fmt.Appendf(nil, "%d:%s%s", len(o.EventSource), o.EventSource, o.EventID)).String()
 }
 
 // idempotencyKey returns the Idempotency-Key header, checked.

@@ -182,6 +182,7 @@ func TestBuyCloudEvent(t *testing.T) {
 			"Ce-Id": "evt-42", "Ce-Source": "/client", "Ce-Type": purchase.EventType}},
 		{"structured", structured, map[string]string{"Content-Type": "application/cloudevents+json"}},
 	}
+	want := eventPurchaseID(purchase.Origin{EventID: "evt-42", EventSource: "/client"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -190,13 +191,55 @@ func TestBuyCloudEvent(t *testing.T) {
 			if rec.Code != http.StatusAccepted {
 				t.Fatalf("status: got %d, want 202 (%s)", rec.Code, rec.Body)
 			}
-			if id := decodeJSON[buyResponse](t, rec).ID; id != "evt-42" {
-				t.Errorf("id: got %s, want the event id evt-42", id)
+			if id := decodeJSON[buyResponse](t, rec).ID; id != want {
+				t.Errorf("id: got %s, want %s, derived from the event's source and id", id, want)
 			}
-			if sent := snd.sent(); len(sent) != 1 || sent[0].ID() != "evt-42" {
-				t.Errorf("sent: got %v, want one event evt-42", sent)
+			sent := snd.sent()
+			if len(sent) != 1 || sent[0].ID() != want {
+				t.Fatalf("sent: got %v, want one event %s", sent, want)
+			}
+			p, err := purchase.FromEvent(sent[0], time.Time{})
+			if err != nil || p.Origin != (purchase.Origin{EventID: "evt-42", EventSource: "/client"}) {
+				t.Errorf("sent origin: got %+v (%v), want the client's id evt-42 and source /client", p.Origin, err)
 			}
 		})
+	}
+}
+
+// TestBuyCloudEventIDsAreScopedBySource: CloudEvents makes (source, id)
+// unique, not id. Two sources' equal ids are two purchases; the same
+// (source, id) again is the same purchase; a client cannot set the origin
+// extensions itself; and no (source, id) pair is confused with another by
+// moving characters from one to the other.
+func TestBuyCloudEventIDsAreScopedBySource(t *testing.T) {
+	t.Parallel()
+	data := `{"username":"joe","userid":"005","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`
+	h := newTestServer(t, &fakeSender{}, "http://127.0.0.1:1", time.Second)
+	buy := func(source, id string, extra ...string) string {
+		t.Helper()
+		header := map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0",
+			"Ce-Id": id, "Ce-Source": source, "Ce-Type": purchase.EventType}
+		for i := 0; i+1 < len(extra); i += 2 {
+			header[extra[i]] = extra[i+1]
+		}
+		rec := apitest.Do(h, "POST", "/buy", data, header)
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("buy %s %s: got %d, want 202 (%s)", source, id, rec.Code, rec.Body)
+		}
+		return decodeJSON[buyResponse](t, rec).ID
+	}
+	a := buy("/client-a", "order-1")
+	if b := buy("/client-b", "order-1"); b == a {
+		t.Errorf("same id, other source: got the same purchase id %s, want another", a)
+	}
+	if again := buy("/client-a", "order-1"); again != a {
+		t.Errorf("same source and id again: got %s, want %s", again, a)
+	}
+	if forged := buy("/client-a", "order-1", "Ce-Clienteventid", "x", "Ce-Clienteventsource", "/y"); forged != a {
+		t.Errorf("with forged origin extensions: got %s, want %s", forged, a)
+	}
+	if shifted := buy("/client-ao", "rder-1"); shifted == a {
+		t.Errorf("source /client-ao id rder-1: got %s, the id of /client-a order-1", shifted)
 	}
 }
 

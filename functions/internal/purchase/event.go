@@ -19,6 +19,15 @@ const EventType = "io.scalableshop.purchase.created.v1"
 // the user id, so one user's purchases stay in one partition, in order.
 const PartitionKeyExtension = "partitionkey"
 
+// The extensions that carry a purchase's Origin from cm-server to cm-api.
+const (
+	OriginIDExtension     = "clienteventid"
+	OriginSourceExtension = "clienteventsource"
+)
+
+// MaxSourceLen bounds a client's CloudEvent source, kept with the purchase.
+const MaxSourceLen = 512
+
 // eventData is the event payload. The id travels as the event id.
 type eventData struct {
 	Username  string `json:"username"`
@@ -36,6 +45,10 @@ func NewEvent(p Purchase, source string) event.Event {
 	e.SetSubject(p.UserID)
 	e.SetTime(p.Timestamp)
 	e.SetExtension(PartitionKeyExtension, p.UserID)
+	if p.Origin != (Origin{}) {
+		e.SetExtension(OriginIDExtension, p.Origin.EventID)
+		e.SetExtension(OriginSourceExtension, p.Origin.EventSource)
+	}
 	// Marshalling this struct cannot fail: every field is a string or Money.
 	data, _ := json.Marshal(eventData{p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)})
 	e.DataEncoded = data
@@ -61,7 +74,28 @@ func FromEvent(e event.Event, now time.Time) (Purchase, error) {
 	if len(e.Data()) == 0 {
 		return Purchase{}, invalid("data", "is required")
 	}
-	return Parse(e.ID(), e.Data(), now)
+	p, err := Parse(e.ID(), e.Data(), now)
+	if err != nil {
+		return Purchase{}, err
+	}
+	p.Origin, err = originOf(e)
+	return p, err
+}
+
+// originOf reads the Origin extensions, if the event has them.
+func originOf(e event.Event) (Origin, error) {
+	id, _ := e.Extensions()[OriginIDExtension].(string)
+	source, _ := e.Extensions()[OriginSourceExtension].(string)
+	if id == "" && source == "" {
+		return Origin{}, nil
+	}
+	if _, err := parseID(id); err != nil {
+		return Origin{}, invalid(OriginIDExtension, err.Error())
+	}
+	if source == "" || len(source) > MaxSourceLen {
+		return Origin{}, invalid(OriginSourceExtension, fmt.Sprintf("must be 1 to %d bytes", MaxSourceLen))
+	}
+	return Origin{EventID: id, EventSource: source}, nil
 }
 
 func firstLine(s string) string {

@@ -37,6 +37,15 @@ type Purchase struct {
 	UserID    string
 	Price     Money
 	Timestamp time.Time
+	// Origin is the client's own CloudEvent id and source when the purchase
+	// was posted as a CloudEvent; ID is then derived from both.
+	Origin Origin
+}
+
+// Origin is a client's CloudEvent identity: unique as a pair, not by id.
+type Origin struct {
+	EventID     string
+	EventSource string
 }
 
 // Equivalent reports whether q is the same purchase as p as far as the

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/scalable-shop/scalable-shop/test/harness"
+)
+
+// TestCloudEventIDsAreScopedBySource posts CloudEvents with the same id from
+// two sources, and one of them twice: two purchases are stored, each with
+// the client's id and source, and none is a conflict for cm-api.
+func TestCloudEventIDsAreScopedBySource(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+	shop.StartAPI(true, nil)
+	shop.StartServer("", nil)
+	body := `{"username":"scoped","userid":"sc-1","price":"2.50","timestamp":"2024-05-31T15:54:32.204Z"}`
+	a := buyOK(t, shop, body, with(ceBinary("order-1", eventType), "Ce-Source", "/client-a"))
+	b := buyOK(t, shop, body, with(ceBinary("order-1", eventType), "Ce-Source", "/client-b"))
+	if again := buyOK(t, shop, body, with(ceBinary("order-1", eventType), "Ce-Source", "/client-a")); again != a {
+		t.Errorf("the same event again: got id %s, want %s", again, a)
+	}
+	if a == b {
+		t.Fatalf("two sources, one event id: got one purchase id %s, want two", a)
+	}
+	waitForPurchases(t, shop, "scoped", a, b)
+
+	client, err := mongo.Connect(options.Client().ApplyURI(shop.MongoURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for id, source := range map[string]string{a: "/client-a", b: "/client-b"} {
+		var doc bson.M
+		if err := client.Database(shop.Database).Collection("purchases").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
+			t.Fatalf("find %s: %v", id, err)
+		}
+		if doc["ce_id"] != "order-1" || doc["ce_source"] != source {
+			t.Errorf("stored %s: got ce_id %v ce_source %v, want order-1 and %s", id, doc["ce_id"], doc["ce_source"], source)
+		}
+	}
+	harness.Eventually(t, 10*time.Second, func() string {
+		if dup := metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="duplicate"}`); dup != 1 {
+			return "waiting for the redelivery to be counted as the one duplicate"
+		}
+		return ""
+	})
+	for _, result := range []string{"dead_lettered", "rejected"} {
+		if n := metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="`+result+`"}`); n != 0 {
+			t.Errorf("cm-api %s %v events, want 0", result, n)
+		}
+	}
+}
