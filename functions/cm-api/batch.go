@@ -26,6 +26,7 @@ type saveResult struct {
 type batchStore interface {
 	SaveMany(ctx context.Context, items []saveItem) []saveResult
 	List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error)
+	FindByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error)
 }
 
 // batcher is group commit: concurrent Saves (HTTP requests, consumed
@@ -104,6 +105,11 @@ func (b *batcher) queue(ctx context.Context, req *saveRequest) error {
 	case <-b.quit:
 		return errBatcherClosed
 	}
+}
+
+// FindByKey reads straight from the store.
+func (b *batcher) FindByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error) {
+	return b.store.FindByKey(ctx, keyID)
 }
 
 // List reads straight from the store: reads are not batched.

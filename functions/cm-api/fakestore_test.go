@@ -56,6 +56,20 @@ func (m *memStore) List(_ context.Context, username string, page purchase.Page) 
 	return out, "", nil
 }
 
+func (m *memStore) FindByKey(_ context.Context, keyID string) (purchase.Purchase, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return purchase.Purchase{}, false, m.err
+	}
+	for _, p := range m.ps {
+		if p.KeyID == keyID {
+			return p, true, nil
+		}
+	}
+	return purchase.Purchase{}, false, nil
+}
+
 func (m *memStore) count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()

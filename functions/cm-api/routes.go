@@ -22,6 +22,7 @@ func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *
 	return []route{
 		{"POST /{$}", handleReceive(log, st, m, cfg.MongoTimeout)},
 		{"GET /buyList/{username}", handleBuyList(log, st)},
+		{"GET /purchaseByKey/{keyid}", handlePurchaseByKey(log, st)},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
 		{"GET /metrics", m.Handler()},

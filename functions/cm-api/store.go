@@ -24,6 +24,8 @@ var errConflict = errors.New("purchase id already used by a different purchase")
 type store interface {
 	Save(ctx context.Context, p purchase.Purchase) (duplicate bool, err error)
 	List(ctx context.Context, username string, page purchase.Page) (ps []purchase.Purchase, next string, err error)
+	// FindByKey returns a purchase stored with this Idempotency-Key id.
+	FindByKey(ctx context.Context, keyID string) (p purchase.Purchase, found bool, err error)
 }
 
 // document is a purchase as stored. Money is an integer of minor units and
@@ -41,18 +43,20 @@ type document struct {
 	// when it posted the purchase as a CloudEvent (_id is derived from both).
 	EventID     string `bson:"ce_id,omitempty"`
 	EventSource string `bson:"ce_source,omitempty"`
+	// KeyID names the client's Idempotency-Key, if it sent one.
+	KeyID string `bson:"key_id,omitempty"`
 }
 
 func toDocument(it saveItem) document {
 	p := it.p
 	return document{p.ID, p.Username, p.UserID, int64(p.Price), p.Timestamp, it.traceparent,
-		p.Origin.EventID, p.Origin.EventSource}
+		p.Origin.EventID, p.Origin.EventSource, p.KeyID}
 }
 
 func (d document) purchase() purchase.Purchase {
 	return purchase.Purchase{ID: d.ID, Username: d.Username, UserID: d.UserID,
 		Price: purchase.Money(d.PriceMinor), Timestamp: d.Timestamp.UTC(),
-		Origin: purchase.Origin{EventID: d.EventID, EventSource: d.EventSource}}
+		Origin: purchase.Origin{EventID: d.EventID, EventSource: d.EventSource}, KeyID: d.KeyID}
 }
 
 // listKeys is List's order after the equality on username: newest first,
@@ -109,6 +113,9 @@ func openMongo(c mongoConfig) (*mongoStore, error) {
 func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 	if _, err := s.coll.Indexes().CreateOne(ctx, listIndex()); err != nil {
 		return fmt.Errorf("create index %s: %w", listIndexName, err)
+	}
+	if _, err := s.coll.Indexes().CreateOne(ctx, keyIndex()); err != nil {
+		return fmt.Errorf("create index %s: %w", keyIndexName, err)
 	}
 	return nil
 }

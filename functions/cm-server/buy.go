@@ -50,12 +50,30 @@ type buyResponse struct {
 
 // handleBuy accepts a purchase (JSON, or a CloudEvent in binary or
 // structured mode) and answers "Ok!" only after the event was acknowledged.
-func handleBuy(log *slog.Logger, snd sender, source string, timeout time.Duration) http.Handler {
+func handleBuy(log *slog.Logger, snd sender, keys keyLookup, source string, timeout time.Duration) http.Handler {
+	var busy keysInFlight
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := readPurchase(w, r, time.Now())
 		if err != nil {
 			server.Fail(w, r, log, err)
 			return
+		}
+		if p.KeyID != "" {
+			if !busy.claim(p.KeyID) {
+				server.Fail(w, r, log, &server.Problem{Status: http.StatusConflict, RetryAfter: time.Second,
+					Message: "a request with this Idempotency-Key is in progress; retry once it is answered"})
+				return
+			}
+			defer busy.release(p.KeyID)
+			stored, err := checkKey(r.Context(), log, keys, p)
+			if err != nil {
+				server.Fail(w, r, log, err)
+				return
+			}
+			if stored {
+				server.Encode(w, http.StatusAccepted, buyResponse{server.StatusOK, "Message successfully sent to Kafka!", p.ID})
+				return
+			}
 		}
 		e := purchase.NewEvent(p, source)
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
@@ -106,9 +124,10 @@ func readPurchase(w http.ResponseWriter, r *http.Request, now time.Time) (purcha
 		return purchase.Purchase{}, err
 	}
 	if key != "" {
-		// The same key from the same user is the same purchase: same id, so
-		// cm-api stores it once, whatever happened to the first attempt.
-		p.ID = uuid.NewSHA1(idempotencyNamespace, []byte(p.UserID+"\x00"+p.Username+"\x00"+key)).String()
+		// The same key and purchase from the same user is the same purchase:
+		// same id, so cm-api stores it once, whatever happened to the first
+		// attempt. The same key with another purchase is another id.
+		p.KeyID, p.ID = keyIDs(key, p)
 	}
 	return p, nil
 }

@@ -21,7 +21,7 @@ type route struct {
 
 func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) []route {
 	return []route{
-		{"POST /buy", requireAPIKey(log, cfg.APIKeys, rateLimit(log, cfg.limiter(), handleBuy(log, snd, cfg.source(), cfg.SendTimeout)))},
+		{"POST /buy", requireAPIKey(log, cfg.APIKeys, rateLimit(log, cfg.limiter(), handleBuy(log, snd, api, cfg.source(), cfg.SendTimeout)))},
 		{"GET /getAllUserBuys/{username}", requireAPIKey(log, cfg.APIKeys, handleGetAllUserBuys(log, api))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},

@@ -36,11 +36,17 @@ func TestIdempotencyKeyRetriesAreOnePurchase(t *testing.T) {
 	marker := buyOK(t, shop, `{"username":"retrier","userid":"r-1","price":"0.01"}`, nil)
 	waitForPurchases(t, shop, "retrier", first, marker)
 	// The marker may be stored before the retries are handled (cm-api writes
-	// a partition's records concurrently): wait until all four were counted
-	// as duplicates, then the list must still hold the purchase once.
+	// a partition's records concurrently). A retry that came after the first
+	// was stored is answered without sending; the others are sent and must
+	// each be counted as a duplicate. Wait for every sent event to be
+	// handled, then the list must still hold the purchase once.
+	sent := metricValue(t, shop.ServerURL, `shop_events_sent_total{function="cm-server",result="acked"}`)
 	harness.Eventually(t, visibleWithin, func() string {
-		if got := metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="duplicate"}`); got != 4 {
-			return fmt.Sprintf("cm-api counted %v duplicates, want the 4 retries", got)
+		api := func(result string) float64 {
+			return metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="`+result+`"}`)
+		}
+		if stored, dup := api("stored"), api("duplicate"); stored != 2 || stored+dup != sent {
+			return fmt.Sprintf("cm-api counted %v stored and %v duplicates of %v sent, want 2 stored and the rest duplicates", stored, dup, sent)
 		}
 		return ""
 	})
@@ -316,4 +322,32 @@ func forEachRecord(t *testing.T, brokers []string, topic string, n int, fn func(
 			t.Fatalf("%s: got %d records, want %d", topic, got, n)
 		}
 	}
+}
+
+// TestIdempotencyKeyReusedForAnotherPurchaseIs422 follows the IETF
+// Idempotency-Key draft on the real stack: once the first purchase is
+// stored, a retry with its key is answered as the first was without a new
+// event, and the key with a different purchase is 422 and changes nothing.
+func TestIdempotencyKeyReusedForAnotherPurchaseIs422(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+	shop.StartAPI(true, nil)
+	shop.StartServer("", nil)
+	key := map[string]string{"Idempotency-Key": "order-reuse-1"}
+	first := buyOK(t, shop, `{"username":"reuser","userid":"ru-1","price":"3.00"}`, key)
+	waitForPurchases(t, shop, "reuser", first)
+	if again := buyOK(t, shop, `{"username":"reuser","userid":"ru-1","price":"3.00"}`, key); again != first {
+		t.Errorf("retry after the first was stored: got id %s, want %s", again, first)
+	}
+	a := send("POST", shop.ServerURL+"/buy", `{"username":"reuser","userid":"ru-1","price":"4.00"}`,
+		with(jsonType, "Idempotency-Key", "order-reuse-1"), 10*time.Second)
+	if e, bad := a.jsonError(); a.status != http.StatusUnprocessableEntity || bad != "" || e.Errors["Idempotency-Key"] == "" {
+		t.Errorf("same key, other purchase: got %d %s, want 422 naming Idempotency-Key", a.status, a.body)
+	}
+	if sent := metricValue(t, shop.ServerURL, `shop_events_sent_total{function="cm-server",result="acked"}`); sent != 1 {
+		t.Errorf("events sent: got %v, want 1 (the stored retry and the reuse send nothing)", sent)
+	}
+	marker := buyOK(t, shop, `{"username":"reuser","userid":"ru-1","price":"0.01"}`, nil)
+	waitForPurchases(t, shop, "reuser", first, marker)
 }

@@ -58,7 +58,8 @@ func (a answer) jsonError() (harness.BuyResponse, string) {
 }
 
 // retryUntilAcked sends body with key until cm-server answers 202, as a
-// client does after a 503 or a lost answer, and returns the purchase id.
+// client does after a 503, a 409 (an earlier attempt with the key is still
+// in progress) or a lost answer, and returns the purchase id.
 func retryUntilAcked(t *testing.T, shop *harness.Shop, body, key string) string {
 	t.Helper()
 	var last answer
@@ -71,8 +72,8 @@ func retryUntilAcked(t *testing.T, shop *harness.Shop, body, key string) string 
 			}
 			return ok.ID
 		}
-		if last.err == nil && last.status != http.StatusServiceUnavailable {
-			t.Fatalf("buy %s: got %d %s, want 202 or 503", body, last.status, last.body)
+		if last.err == nil && last.status != http.StatusServiceUnavailable && last.status != http.StatusConflict {
+			t.Fatalf("buy %s: got %d %s, want 202, 409 or 503", body, last.status, last.body)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

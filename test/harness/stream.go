@@ -83,8 +83,9 @@ func (s *Stream) buy(body, key, price string) {
 			s.acked[id] = price
 			s.mu.Unlock()
 			return
-		case err == nil && status != http.StatusServiceUnavailable:
-			s.fail(fmt.Sprintf("buy %s: got %d, want 202 or 503", body, status))
+		case err == nil && status != http.StatusServiceUnavailable && status != http.StatusConflict:
+			// 409: an earlier attempt with the key is still in progress.
+			s.fail(fmt.Sprintf("buy %s: got %d, want 202, 409 or 503", body, status))
 			return
 		}
 		s.Retries.Add(1)

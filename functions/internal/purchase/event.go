@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 )
 
 // EventType is the CloudEvents type of a purchase: reverse DNS and versioned,
@@ -24,6 +25,9 @@ const (
 	OriginIDExtension     = "clienteventid"
 	OriginSourceExtension = "clienteventsource"
 )
+
+// KeyIDExtension carries a purchase's KeyID from cm-server to cm-api.
+const KeyIDExtension = "idempotencyid"
 
 // MaxSourceLen bounds a client's CloudEvent source, kept with the purchase.
 const MaxSourceLen = 512
@@ -45,6 +49,9 @@ func NewEvent(p Purchase, source string) event.Event {
 	e.SetSubject(p.UserID)
 	e.SetTime(p.Timestamp)
 	e.SetExtension(PartitionKeyExtension, p.UserID)
+	if p.KeyID != "" {
+		e.SetExtension(KeyIDExtension, p.KeyID)
+	}
 	if p.Origin != (Origin{}) {
 		e.SetExtension(OriginIDExtension, p.Origin.EventID)
 		e.SetExtension(OriginSourceExtension, p.Origin.EventSource)
@@ -78,8 +85,16 @@ func FromEvent(e event.Event, now time.Time) (Purchase, error) {
 	if err != nil {
 		return Purchase{}, err
 	}
-	p.Origin, err = originOf(e)
-	return p, err
+	if p.Origin, err = originOf(e); err != nil {
+		return Purchase{}, err
+	}
+	if key, _ := e.Extensions()[KeyIDExtension].(string); key != "" {
+		if uuid.Validate(key) != nil {
+			return Purchase{}, invalid(KeyIDExtension, "must be a UUID")
+		}
+		p.KeyID = key
+	}
+	return p, nil
 }
 
 // originOf reads the Origin extensions, if the event has them.

@@ -40,6 +40,10 @@ type Purchase struct {
 	// Origin is the client's own CloudEvent id and source when the purchase
 	// was posted as a CloudEvent; ID is then derived from both.
 	Origin Origin
+	// KeyID names the client's Idempotency-Key (a UUID derived from the key
+	// and the user) when it sent one; ID is then derived from it and the
+	// purchase, so the same key with another purchase is another id.
+	KeyID string
 }
 
 // Origin is a client's CloudEvent identity: unique as a pair, not by id.

@@ -12,9 +12,10 @@ export class APIError extends Error {
   }
 
   // retryable: the purchase may be sent again with the same Idempotency-Key
-  // (408: the request body broke off on its way).
+  // (408: the request body broke off on its way; 409: an earlier attempt
+  // with the key is still being answered).
   get retryable() {
-    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
+    return this.status === 0 || this.status === 408 || this.status === 409 || this.status === 429 || this.status >= 500;
   }
 }
 

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+// keyIndexName names the index FindByKey uses.
+const keyIndexName = "key_id"
+
+// keyIndex serves FindByKey. Not unique: when two different purchases come
+// with one Idempotency-Key at once, both are stored (cm-server acknowledged
+// both), and a later look-up finds one of them.
+func keyIndex() mongo.IndexModel {
+	return mongo.IndexModel{Keys: bson.D{{Key: "key_id", Value: 1}}, Options: options.Index().SetName(keyIndexName)}
+}
+
+// FindByKey finds a purchase stored with the Idempotency-Key id keyID.
+func (s *mongoStore) FindByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error) {
+	var d document
+	err := s.coll.FindOne(ctx, bson.D{{Key: "key_id", Value: keyID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return purchase.Purchase{}, false, nil
+	}
+	if err != nil {
+		return purchase.Purchase{}, false, fmt.Errorf("find purchase by key %s: %w", keyID, err)
+	}
+	return d.purchase(), true, nil
+}
+
+// keyResponse is the answer of GET /purchaseByKey/{keyid}.
+type keyResponse struct {
+	Status   string            `json:"status"`
+	Purchase purchase.Purchase `json:"purchase"`
+}
+
+// handlePurchaseByKey answers GET /purchaseByKey/{keyid}: the purchase stored
+// with that Idempotency-Key id (cm-server derives it from the key and the
+// user), or 404. cm-server asks before sending a keyed purchase.
+func handlePurchaseByKey(log *slog.Logger, st store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keyID := r.PathValue("keyid")
+		if uuid.Validate(keyID) != nil {
+			server.Fail(w, r, log, server.BadRequest("keyid", "must be a UUID"))
+			return
+		}
+		p, found, err := st.FindByKey(r.Context(), keyID)
+		if err != nil {
+			server.Fail(w, r, log, storeProblem(err))
+			return
+		}
+		if !found {
+			server.Fail(w, r, log, &server.Problem{Status: http.StatusNotFound, Message: "no purchase with this key"})
+			return
+		}
+		server.Encode(w, http.StatusOK, keyResponse{server.StatusOK, p})
+	})
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+// keyLookupTimeout bounds the look-up of an Idempotency-Key in cm-api. A
+// look-up that fails or takes longer does not stop the purchase: buying
+// does not depend on cm-api (see checkKey).
+const keyLookupTimeout = time.Second
+
+// keyLookup finds the purchase stored with an Idempotency-Key id.
+type keyLookup interface {
+	purchaseByKey(ctx context.Context, keyID string) (stored string, found bool, err error)
+}
+
+// keyIDs derives, from an Idempotency-Key and the purchase it came with,
+// the key's id (the key and the user) and the purchase id (the key, the
+// user and what the purchase is: the same fields as Equivalent, so a retry
+// without a timestamp is still the same purchase).
+func keyIDs(key string, p purchase.Purchase) (keyID, purchaseID string) {
+	user := p.UserID + "\x00" + p.Username + "\x00" + key
+	return uuid.NewSHA1(idempotencyNamespace, []byte(user)).String(),
+		uuid.NewSHA1(idempotencyNamespace, []byte(user+"\x00"+p.Price.String())).String()
+}
+
+// keysInFlight are the Idempotency-Key ids of requests this process is
+// handling; a second request with one of them is answered 409 until the
+// first is answered, as the IETF Idempotency-Key draft says.
+type keysInFlight struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+}
+
+func (k *keysInFlight) claim(keyID string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, busy := k.keys[keyID]; busy {
+		return false
+	}
+	if k.keys == nil {
+		k.keys = map[string]struct{}{}
+	}
+	k.keys[keyID] = struct{}{}
+	return true
+}
+
+func (k *keysInFlight) release(keyID string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, keyID)
+}
+
+// errKeyReused answers a key that was already used for another purchase.
+var errKeyReused = &server.Problem{Status: http.StatusUnprocessableEntity,
+	Message: "this Idempotency-Key was already used for a different purchase; use a new key for a new purchase",
+	Fields:  map[string]string{"Idempotency-Key": "already used for a different purchase"}}
+
+// checkKey asks cm-api whether p's key is stored already. It says whether
+// the purchase is stored (answer as the first time, send nothing), or
+// fails with errKeyReused. When cm-api cannot tell, p is sent anyway: its
+// id is derived from key and purchase, so the worst case, a key reused
+// with another purchase while the first was not yet stored, stores two
+// purchases; nothing acknowledged is lost or overwritten.
+func checkKey(ctx context.Context, log *slog.Logger, api keyLookup, p purchase.Purchase) (stored bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, keyLookupTimeout)
+	defer cancel()
+	id, found, err := api.purchaseByKey(ctx, p.KeyID)
+	switch {
+	case err != nil:
+		log.Warn("idempotency key look-up failed; sending", "purchase_id", p.ID, "err", err)
+		return false, nil
+	case !found:
+		return false, nil
+	case id != p.ID:
+		return false, errKeyReused
+	}
+	return true, nil
+}
+
+// keyedPurchase is the part of cm-api's GET /purchaseByKey answer read here.
+type keyedPurchase struct {
+	Purchase struct {
+		ID string `json:"_id"`
+	} `json:"purchase"`
+}
+
+// purchaseByKey asks cm-api for the purchase stored with keyID: its id, or
+// found false on 404.
+func (c *apiClient) purchaseByKey(ctx context.Context, keyID string) (string, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/purchaseByKey/"+url.PathEscape(keyID), nil)
+	if err != nil {
+		return "", false, fmt.Errorf("build cm-api request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", false, fmt.Errorf("look up key %s: %w", keyID, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return "", false, nil
+	case http.StatusOK:
+		var out keyedPurchase
+		if err := json.NewDecoder(io.LimitReader(resp.Body, maxListBody)).Decode(&out); err != nil || out.Purchase.ID == "" {
+			return "", false, fmt.Errorf("look up key %s: decode cm-api answer: %w", keyID, errors.Join(err, errors.New("no purchase id")))
+		}
+		return out.Purchase.ID, true, nil
+	}
+	return "", false, fmt.Errorf("look up key %s: cm-api answered %d", keyID, resp.StatusCode)
+}
