@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+)
+
+// TestMongoStoreFindByKey runs the key look-up against the real wire
+// protocol: a stored purchase comes back with its key and origin; an
+// unknown key is not found.
+func TestMongoStoreFindByKey(t *testing.T) {
+	t.Parallel()
+	st := newTestStore(t)
+	ctx := context.Background()
+	p := mustPurchase(t, "0b0c8f6e-5f6a-5a0e-8a5e-3b1f0d9e7c11", "keyed", "3.00", "2024-05-31T15:54:32.204Z")
+	p.KeyID = "5d2b6f0e-2c1a-5b7e-9f3d-1a2b3c4d5e6f"
+	p.Origin = purchase.Origin{EventID: "order-1", EventSource: "/client-a"}
+	if _, err := st.Save(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, found, err := st.FindByKey(ctx, p.KeyID)
+	if err != nil || !found || got != p {
+		t.Errorf("FindByKey: got %+v found=%v err=%v, want %+v", got, found, err, p)
+	}
+	if _, found, err := st.FindByKey(ctx, "9d2b6f0e-2c1a-5b7e-9f3d-1a2b3c4d5e6f"); err != nil || found {
+		t.Errorf("FindByKey of an unknown key: got found=%v err=%v, want not found", found, err)
+	}
+}
+
+// TestPurchaseByKeyRoute answers through the real mux: 200 with the
+// purchase, 404 for an unknown key, 400 for a key id that is no UUID.
+func TestPurchaseByKeyRoute(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	p := testPurchase(1)
+	p.KeyID = "5d2b6f0e-2c1a-5b7e-9f3d-1a2b3c4d5e6f"
+	if _, err := st.Save(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestServer(t, st)
+	for _, tt := range []struct {
+		name, keyID string
+		want        int
+	}{
+		{"key_200_stored", p.KeyID, http.StatusOK},
+		{"key_404_unknown", "9d2b6f0e-2c1a-5b7e-9f3d-1a2b3c4d5e6f", http.StatusNotFound},
+		{"key_400_not_a_uuid", "not-a-uuid", http.StatusBadRequest},
+	} {
+		if rec := apitest.Do(h, "GET", "/purchaseByKey/"+tt.keyID, "", nil); rec.Code != tt.want {
+			t.Errorf("%s: got %d %s, want %d", tt.name, rec.Code, rec.Body, tt.want)
+		}
+	}
+}
