@@ -32,7 +32,7 @@ func (b *bench) buy(ctx context.Context) error {
 		return err
 	}
 	defer srv.stop(20 * time.Second)
-	raw, buy := b.rawProduce(prod, rawTopic), b.postBuy(srv.url, httpClient(max(b.cfg.Concurrency, b.cfg.OpenWorkers)))
+	raw, buy := b.rawProduce(prod, rawTopic), b.postBuy(srv.url, httpClient(max(b.cfg.Concurrency, b.cfg.OpenWorkers)), nil)
 	warm := load.Closed{Concurrency: b.cfg.Concurrency, Duration: 5 * time.Second, MaxOps: 1000}
 	b.phase(ctx, "warmup_raw", "warm-up", warm, raw)
 	b.phase(ctx, "warmup_buy", "warm-up", warm, buy)
@@ -60,8 +60,9 @@ func (b *bench) rawProduce(prod sarama.SyncProducer, topic string) load.Op {
 	}
 }
 
-// postBuy posts a purchase as a shopper does and wants a 202.
-func (b *bench) postBuy(url string, client *http.Client) load.Op {
+// postBuy posts a purchase as a shopper does and wants a 202. With
+// forwardedFor, the i-th request comes through a proxy from its address.
+func (b *bench) postBuy(url string, client *http.Client, forwardedFor func(i int) string) load.Op {
 	prefix := b.name("buy")
 	return func(ctx context.Context, i int, _ time.Time) error {
 		p := newPurchase(prefix, i, b.cfg.Users, time.Now())
@@ -70,6 +71,9 @@ func (b *bench) postBuy(url string, client *http.Client) load.Op {
 			return err
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if forwardedFor != nil {
+			req.Header.Set("X-Forwarded-For", forwardedFor(i))
+		}
 		return expect(client, req, http.StatusAccepted)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -47,11 +46,11 @@ func (b *bench) limiter(ctx context.Context) error {
 		return fmt.Errorf("filling the limiter: %d failed, %d dropped", out.Failed, out.Dropped)
 	}
 	warm := load.Closed{Concurrency: c, Duration: 5 * time.Second, MaxOps: 1000}
-	b.phase(ctx, "warmup_limiter_off", "warm-up", warm, b.buyAs(off.url, client))
+	b.phase(ctx, "warmup_limiter_off", "warm-up", warm, b.postBuy(off.url, client, clientAddr))
 	n := b.cfg.Slices
 	loop := load.Closed{Concurrency: c, Duration: b.cfg.Duration / time.Duration(n), MaxOps: 50_000_000}
 	out := b.compare(ctx, "buy_limiter_off", fmt.Sprintf("POST /buy, rate limiter off vs on, %d clients, %d in flight, %v each",
-		limiterClients, c, b.cfg.Duration), sliced(n, loop), b.buyAs(off.url, client), "buy_limiter_on", b.buyAs(on.url, client))
+		limiterClients, c, b.cfg.Duration), sliced(n, loop), b.postBuy(off.url, client, clientAddr), "buy_limiter_on", b.postBuy(on.url, client, clientAddr))
 	ref, got := out[0], out[1]
 	refName := fmt.Sprintf("/buy limiter off, c=%d", c)
 	b.report.add(row{Scenario: "limiter", Figure: fmt.Sprintf("/buy limiter on, %dk clients, c=%d throughput%s",
@@ -66,21 +65,6 @@ func (b *bench) limiter(ctx context.Context) error {
 func clientAddr(i int) string {
 	i %= limiterClients
 	return fmt.Sprintf("11.%d.%d.%d", i>>16, (i>>8)&0xff, i&0xff)
-}
-
-// buyAs posts a purchase as client i mod limiterClients and wants a 202.
-func (b *bench) buyAs(url string, client *http.Client) load.Op {
-	prefix := b.name("limiter")
-	return func(ctx context.Context, i int, _ time.Time) error {
-		p := newPurchase(prefix, i, b.cfg.Users, time.Now())
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/buy", bytes.NewReader(p.body()))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Forwarded-For", clientAddr(i))
-		return expect(client, req, http.StatusAccepted)
-	}
 }
 
 // refusedBuy posts, as client i, a purchase the handler refuses (400)

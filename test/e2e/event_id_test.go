@@ -32,19 +32,8 @@ func TestCloudEventIDsAreScopedBySource(t *testing.T) {
 	}
 	waitForPurchases(t, shop, "scoped", a, b)
 
-	client, err := mongo.Connect(options.Client().ApplyURI(shop.MongoURI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	for id, source := range map[string]string{a: "/client-a", b: "/client-b"} {
-		var doc bson.M
-		if err := client.Database(shop.Database).Collection("purchases").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
-			t.Fatalf("find %s: %v", id, err)
-		}
-		if doc["ce_id"] != "order-1" || doc["ce_source"] != source {
+		if doc := storedDocument(t, shop, id); doc["ce_id"] != "order-1" || doc["ce_source"] != source {
 			t.Errorf("stored %s: got ce_id %v ce_source %v, want order-1 and %s", id, doc["ce_id"], doc["ce_source"], source)
 		}
 	}
@@ -59,4 +48,22 @@ func TestCloudEventIDsAreScopedBySource(t *testing.T) {
 			t.Errorf("cm-api %s %v events, want 0", result, n)
 		}
 	}
+}
+
+// storedDocument reads the stored document of purchase id straight from
+// the store.
+func storedDocument(t *testing.T, shop *harness.Shop, id string) bson.M {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(shop.MongoURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var doc bson.M
+	if err := client.Database(shop.Database).Collection("purchases").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
+		t.Fatalf("find purchase %s: %v", id, err)
+	}
+	return doc
 }

@@ -1,16 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/scalable-shop/scalable-shop/test/harness"
 )
@@ -49,17 +43,7 @@ func TestTraceAndMetrics(t *testing.T) {
 		return ""
 	})
 
-	client, err := mongo.Connect(options.Client().ApplyURI(shop.MongoURI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var doc bson.M
-	if err := client.Database(shop.Database).Collection("purchases").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := storedDocument(t, shop, id)
 	if tp, _ := doc["traceparent"].(string); !strings.Contains(tp, traceID) {
 		t.Errorf("stored traceparent: got %q, want trace %s", tp, traceID)
 	}
