@@ -26,10 +26,13 @@ func keyIndex() mongo.IndexModel {
 	return mongo.IndexModel{Keys: bson.D{{Key: "key_id", Value: 1}}, Options: options.Index().SetName(keyIndexName)}
 }
 
-// FindByKey finds a purchase stored with the Idempotency-Key id keyID.
+// FindByKey finds a purchase stored with the Idempotency-Key id keyID. A
+// purchase stored before key ids were kept has it as its _id (ids were
+// derived from the key and the user only), so that is looked for too.
 func (s *mongoStore) FindByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error) {
 	var d document
-	err := s.coll.FindOne(ctx, bson.D{{Key: "key_id", Value: keyID}}).Decode(&d)
+	filter := bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "key_id", Value: keyID}}, bson.D{{Key: "_id", Value: keyID}}}}}
+	err := s.coll.FindOne(ctx, filter).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return purchase.Purchase{}, false, nil
 	}

@@ -29,6 +29,14 @@ func TestMongoStoreFindByKey(t *testing.T) {
 	if _, found, err := st.FindByKey(ctx, "9d2b6f0e-2c1a-5b7e-9f3d-1a2b3c4d5e6f"); err != nil || found {
 		t.Errorf("FindByKey of an unknown key: got found=%v err=%v, want not found", found, err)
 	}
+	// Stored before key ids were kept: the key's id was the purchase id.
+	old := mustPurchase(t, "7e4a1c2b-3d5f-5a6b-8c9d-0e1f2a3b4c5d", "keyed", "4.00", "2024-05-31T15:54:32.204Z")
+	if _, err := st.Save(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if got, found, err := st.FindByKey(ctx, old.ID); err != nil || !found || got != old {
+		t.Errorf("FindByKey of a purchase stored by its key id: got %+v found=%v err=%v, want %+v", got, found, err, old)
+	}
 }
 
 // TestPurchaseByKeyRoute answers through the real mux: 200 with the

@@ -63,7 +63,7 @@ func (m *memStore) FindByKey(_ context.Context, keyID string) (purchase.Purchase
 		return purchase.Purchase{}, false, m.err
 	}
 	for _, p := range m.ps {
-		if p.KeyID == keyID {
+		if p.KeyID == keyID || p.ID == keyID {
 			return p, true, nil
 		}
 	}

@@ -65,13 +65,13 @@ func handleBuy(log *slog.Logger, snd sender, keys keyLookup, source string, time
 				return
 			}
 			defer busy.release(p.KeyID)
-			stored, err := checkKey(r.Context(), log, keys, p)
+			storedID, err := checkKey(r.Context(), log, keys, p)
 			if err != nil {
 				server.Fail(w, r, log, err)
 				return
 			}
-			if stored {
-				server.Encode(w, http.StatusAccepted, buyResponse{server.StatusOK, "Message successfully sent to Kafka!", p.ID})
+			if storedID != "" {
+				server.Encode(w, http.StatusAccepted, buyResponse{server.StatusOK, "Message successfully sent to Kafka!", storedID})
 				return
 			}
 		}

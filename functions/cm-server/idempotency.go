@@ -25,7 +25,7 @@ const keyLookupTimeout = time.Second
 
 // keyLookup finds the purchase stored with an Idempotency-Key id.
 type keyLookup interface {
-	purchaseByKey(ctx context.Context, keyID string) (stored string, found bool, err error)
+	purchaseByKey(ctx context.Context, keyID string) (stored purchase.Purchase, found bool, err error)
 }
 
 // keyIDs derives, from an Idempotency-Key and the purchase it came with,
@@ -70,57 +70,65 @@ var errKeyReused = &server.Problem{Status: http.StatusUnprocessableEntity,
 	Message: "this Idempotency-Key was already used for a different purchase; use a new key for a new purchase",
 	Fields:  map[string]string{"Idempotency-Key": "already used for a different purchase"}}
 
-// checkKey asks cm-api whether p's key is stored already. It says whether
-// the purchase is stored (answer as the first time, send nothing), or
-// fails with errKeyReused. When cm-api cannot tell, p is sent anyway: its
-// id is derived from key and purchase, so the worst case, a key reused
-// with another purchase while the first was not yet stored, stores two
-// purchases; nothing acknowledged is lost or overwritten.
-func checkKey(ctx context.Context, log *slog.Logger, api keyLookup, p purchase.Purchase) (stored bool, err error) {
+// checkKey asks cm-api whether p's key is stored already. It returns the
+// id of the stored purchase when it is p (answer as the first time, send
+// nothing), or fails with errKeyReused when it is another purchase. The
+// stored purchase is compared by content, not id: one stored before ids
+// included the price has the key's id as its own. When cm-api cannot
+// tell, p is sent anyway: its id is derived from key and purchase, so the
+// worst case, a key reused with another purchase while the first was not
+// yet stored, stores two purchases; nothing acknowledged is lost or
+// overwritten.
+func checkKey(ctx context.Context, log *slog.Logger, api keyLookup, p purchase.Purchase) (storedID string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, keyLookupTimeout)
 	defer cancel()
-	id, found, err := api.purchaseByKey(ctx, p.KeyID)
+	stored, found, err := api.purchaseByKey(ctx, p.KeyID)
 	switch {
 	case err != nil:
 		log.Warn("idempotency key look-up failed; sending", "purchase_id", p.ID, "err", err)
-		return false, nil
+		return "", nil
 	case !found:
-		return false, nil
-	case id != p.ID:
-		return false, errKeyReused
+		return "", nil
+	case stored.Username != p.Username || stored.UserID != p.UserID || stored.Price != p.Price:
+		return "", errKeyReused
 	}
-	return true, nil
+	return stored.ID, nil
 }
 
 // keyedPurchase is the part of cm-api's GET /purchaseByKey answer read here.
 type keyedPurchase struct {
 	Purchase struct {
-		ID string `json:"_id"`
+		ID       string         `json:"_id"`
+		Username string         `json:"username"`
+		UserID   string         `json:"userid"`
+		Price    purchase.Money `json:"price"`
 	} `json:"purchase"`
 }
 
-// purchaseByKey asks cm-api for the purchase stored with keyID: its id, or
-// found false on 404.
-func (c *apiClient) purchaseByKey(ctx context.Context, keyID string) (string, bool, error) {
+// purchaseByKey asks cm-api for the purchase stored with keyID, or found
+// false on 404.
+func (c *apiClient) purchaseByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/purchaseByKey/"+url.PathEscape(keyID), nil)
 	if err != nil {
-		return "", false, fmt.Errorf("build cm-api request: %w", err)
+		return purchase.Purchase{}, false, fmt.Errorf("build cm-api request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", false, fmt.Errorf("look up key %s: %w", keyID, err)
+		return purchase.Purchase{}, false, fmt.Errorf("look up key %s: %w", keyID, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusNotFound:
-		return "", false, nil
+		return purchase.Purchase{}, false, nil
 	case http.StatusOK:
 		var out keyedPurchase
 		if err := json.NewDecoder(io.LimitReader(resp.Body, maxListBody)).Decode(&out); err != nil || out.Purchase.ID == "" {
-			return "", false, fmt.Errorf("look up key %s: decode cm-api answer: %w", keyID, errors.Join(err, errors.New("no purchase id")))
+			return purchase.Purchase{}, false, fmt.Errorf("look up key %s: decode cm-api answer: %w", keyID,
+				errors.Join(err, errors.New("no purchase id")))
 		}
-		return out.Purchase.ID, true, nil
+		k := out.Purchase
+		return purchase.Purchase{ID: k.ID, Username: k.Username, UserID: k.UserID, Price: k.Price}, true, nil
 	}
-	return "", false, fmt.Errorf("look up key %s: cm-api answered %d", keyID, resp.StatusCode)
+	return purchase.Purchase{}, false, fmt.Errorf("look up key %s: cm-api answered %d", keyID, resp.StatusCode)
 }

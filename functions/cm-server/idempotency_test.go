@@ -110,3 +110,33 @@ func TestBuyIdempotencyKeyInProgressIs409(t *testing.T) {
 		t.Errorf("events sent: got %d, want 1", n)
 	}
 }
+
+// TestBuyIdempotencyKeyRetryOfAnOlderPurchase: a purchase stored before ids
+// included the price has its key's id as its own id; a retry of it is the
+// same purchase, answered with that id, and nothing is sent.
+func TestBuyIdempotencyKeyRetryOfAnOlderPurchase(t *testing.T) {
+	t.Parallel()
+	p, err := purchase.Parse("x", []byte(joe), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyID, _ := keyIDs("k-old", p)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/purchaseByKey/"+keyID {
+			server.Encode(w, http.StatusNotFound, server.ErrorBody{Status: "Error", Message: "no purchase with this key"})
+			return
+		}
+		p.ID = keyID
+		server.Encode(w, http.StatusOK, map[string]any{"status": "Ok!", "purchase": p})
+	}))
+	t.Cleanup(api.Close)
+	snd := &fakeSender{}
+	h := newTestServer(t, snd, api.URL, time.Second)
+	rec := apitest.Do(h, "POST", "/buy", joe, map[string]string{"Content-Type": "application/json", "Idempotency-Key": "k-old"})
+	if rec.Code != http.StatusAccepted || decodeJSON[buyResponse](t, rec).ID != keyID {
+		t.Errorf("retry: got %d %s, want 202 with the stored id %s", rec.Code, rec.Body, keyID)
+	}
+	if n := len(snd.sent()); n != 0 {
+		t.Errorf("events sent: got %d, want 0", n)
+	}
+}
