@@ -31,8 +31,7 @@ func keyIndex() mongo.IndexModel {
 // derived from the key and the user only), so that is looked for too.
 func (s *mongoStore) FindByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error) {
 	var d document
-	filter := bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "key_id", Value: keyID}}, bson.D{{Key: "_id", Value: keyID}}}}}
-	err := s.coll.FindOne(ctx, filter).Decode(&d)
+	err := s.coll.FindOne(ctx, keyFilter(keyID)).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return purchase.Purchase{}, false, nil
 	}
@@ -40,6 +39,12 @@ func (s *mongoStore) FindByKey(ctx context.Context, keyID string) (purchase.Purc
 		return purchase.Purchase{}, false, fmt.Errorf("find purchase by key %s: %w", keyID, err)
 	}
 	return d.purchase(), true, nil
+}
+
+// keyFilter matches the purchases stored with keyID: by key_id, or, stored
+// by an earlier version, by _id. On MongoDB each branch uses its index.
+func keyFilter(keyID string) bson.D {
+	return bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "key_id", Value: keyID}}, bson.D{{Key: "_id", Value: keyID}}}}}
 }
 
 // keyResponse is the answer of GET /purchaseByKey/{keyid}.

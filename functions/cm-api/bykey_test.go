@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
@@ -61,5 +65,34 @@ func TestPurchaseByKeyRoute(t *testing.T) {
 		if rec := apitest.Do(h, "GET", "/purchaseByKey/"+tt.keyID, "", nil); rec.Code != tt.want {
 			t.Errorf("%s: got %d %s, want %d", tt.name, rec.Code, rec.Body, tt.want)
 		}
+	}
+}
+
+// TestFindByKeyIsIndexBacked checks on MongoDB that the key look-up that
+// cm-server makes before each keyed purchase reads through the key_id and
+// _id indexes, not the collection: it costs the same however many
+// purchases are stored. FerretDB has no such plans; there it is skipped
+// (set MONGODB_URI to a MongoDB).
+func TestFindByKeyIsIndexBacked(t *testing.T) {
+	t.Parallel()
+	st, ctx := newMongoOnlyStore(t)
+	var items []saveItem
+	for i := range 300 {
+		p := testPurchase(i)
+		p.KeyID = fmt.Sprintf("00000000-0000-5000-8000-%012d", i)
+		items = append(items, saveItem{p: p})
+	}
+	for i, r := range st.SaveMany(ctx, items) {
+		if r.err != nil {
+			t.Fatalf("save %s: %v", items[i].p.ID, r.err)
+		}
+	}
+	out := explainFind(ctx, t, st, bson.D{{Key: "filter", Value: keyFilter(items[150].p.KeyID)}, {Key: "limit", Value: 1}})
+	stages, indexes := planStages(lookup(out, "queryPlanner", "winningPlan"))
+	if slices.Contains(stages, "COLLSCAN") || !slices.Contains(indexes, keyIndexName) {
+		t.Errorf("winning plan has stages %v on indexes %v; want index scans on %s and _id, no COLLSCAN", stages, indexes, keyIndexName)
+	}
+	if docs := asInt(lookup(out, "executionStats", "totalDocsExamined")); docs > 2 {
+		t.Errorf("examined %d documents; want at most 2", docs)
 	}
 }

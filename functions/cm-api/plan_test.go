@@ -23,14 +23,7 @@ import (
 // query), so there it is skipped: run it with MONGODB_URI set to a MongoDB.
 func TestListIsIndexBacked(t *testing.T) {
 	t.Parallel()
-	st := newTestStore(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if ferret, err := isFerretDB(ctx, st.client); err != nil {
-		t.Fatal(err)
-	} else if ferret {
-		t.Skip("FerretDB's SQLite backend reads the whole collection for every query: no index plans to check; set MONGODB_URI to a MongoDB")
-	}
+	st, ctx := newMongoOnlyStore(t)
 	// Two users, timestamps with ties, so that the cursor's _id tie-break
 	// is part of the plan.
 	var items []saveItem
@@ -56,13 +49,8 @@ func TestListIsIndexBacked(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out bson.M
-		cmd := bson.D{{Key: "explain", Value: bson.D{{Key: "find", Value: st.coll.Name()}, {Key: "filter", Value: q.filter},
-			{Key: "sort", Value: q.sort}, {Key: "limit", Value: q.limit}, {Key: "projection", Value: q.projection}}},
-			{Key: "verbosity", Value: "executionStats"}}
-		if err := st.coll.Database().RunCommand(ctx, cmd).Decode(&out); err != nil {
-			t.Fatalf("%s: explain: %v", name, err)
-		}
+		out := explainFind(ctx, t, st, bson.D{{Key: "filter", Value: q.filter},
+			{Key: "sort", Value: q.sort}, {Key: "limit", Value: q.limit}, {Key: "projection", Value: q.projection}})
 		if problem := listPlanProblem(lookup(out, "queryPlanner", "winningPlan")); problem != "" {
 			t.Errorf("%s: %s", name, problem)
 		}
@@ -73,6 +61,34 @@ func TestListIsIndexBacked(t *testing.T) {
 			t.Errorf("%s: examined %d keys and %d documents; want at most %d of each", name, keys, docs, bound)
 		}
 	}
+}
+
+// newMongoOnlyStore is newTestStore for the tests that read query plans:
+// it skips on FerretDB, whose SQLite backend has none.
+func newMongoOnlyStore(t *testing.T) (*mongoStore, context.Context) {
+	t.Helper()
+	st := newTestStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if ferret, err := isFerretDB(ctx, st.client); err != nil {
+		t.Fatal(err)
+	} else if ferret {
+		t.Skip("FerretDB's SQLite backend reads the whole collection for every query: no index plans to check; set MONGODB_URI to a MongoDB")
+	}
+	return st, ctx
+}
+
+// explainFind explains a find on st's collection with the given fields
+// (filter, sort, ...) and returns the execution statistics.
+func explainFind(ctx context.Context, t *testing.T, st *mongoStore, find bson.D) bson.M {
+	t.Helper()
+	var out bson.M
+	cmd := bson.D{{Key: "explain", Value: append(bson.D{{Key: "find", Value: st.coll.Name()}}, find...)},
+		{Key: "verbosity", Value: "executionStats"}}
+	if err := st.coll.Database().RunCommand(ctx, cmd).Decode(&out); err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	return out
 }
 
 // isFerretDB reports whether the server is FerretDB: its buildInfo says so.
