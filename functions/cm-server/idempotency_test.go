@@ -140,3 +140,30 @@ func TestBuyIdempotencyKeyRetryOfAnOlderPurchase(t *testing.T) {
 		t.Errorf("events sent: got %d, want 0", n)
 	}
 }
+
+// TestKeyLookupsAreCounted: each look-up's outcome shows in
+// shop_key_lookups_total, so an operator sees purchases sent unchecked.
+func TestKeyLookupsAreCounted(t *testing.T) {
+	t.Parallel()
+	snd := &fakeSender{}
+	h := newTestServer(t, snd, storingAPI(t, snd), time.Second)
+	down := newTestServer(t, &fakeSender{}, "http://127.0.0.1:1", time.Second)
+	header := map[string]string{"Content-Type": "application/json", "Idempotency-Key": "k-count"}
+	apitest.Do(h, "POST", "/buy", joe, header)    // not found, sent
+	apitest.Do(h, "POST", "/buy", joe, header)    // found
+	apitest.Do(down, "POST", "/buy", joe, header) // cm-api unreachable
+	for _, c := range []struct {
+		srv  http.Handler
+		want []string
+	}{
+		{h, []string{`shop_key_lookups_total{function="cm-server",result="not_found"} 1`, `shop_key_lookups_total{function="cm-server",result="found"} 1`}},
+		{down, []string{`shop_key_lookups_total{function="cm-server",result="failed"} 1`}},
+	} {
+		body := apitest.Do(c.srv, "GET", "/metrics", "", nil).Body.String()
+		for _, w := range c.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("metrics: want %s", w)
+			}
+		}
+	}
+}

@@ -20,8 +20,10 @@ type route struct {
 }
 
 func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) []route {
+	keys := countingLookup{api, m.Counter("shop_key_lookups_total",
+		"Idempotency-Key look-ups in cm-api before a keyed purchase: found, not_found or failed (the purchase is then sent unchecked).", "result")}
 	return []route{
-		{"POST /buy", requireAPIKey(log, cfg.APIKeys, rateLimit(log, cfg.limiter(), handleBuy(log, snd, api, cfg.source(), cfg.SendTimeout)))},
+		{"POST /buy", requireAPIKey(log, cfg.APIKeys, rateLimit(log, cfg.limiter(), handleBuy(log, snd, keys, cfg.source(), cfg.SendTimeout)))},
 		{"GET /getAllUserBuys/{username}", requireAPIKey(log, cfg.APIKeys, handleGetAllUserBuys(log, api))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
