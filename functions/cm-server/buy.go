@@ -153,9 +153,12 @@ func readEvent(r *http.Request, body []byte, now time.Time) (purchase.Purchase, 
 	if len(e.Source()) > purchase.MaxSourceLen {
 		return purchase.Purchase{}, server.BadRequest("source", fmt.Sprintf("must be at most %d bytes", purchase.MaxSourceLen))
 	}
-	// Only cm-server sets the origin extensions; a client's are ignored.
-	delete(e.Extensions(), purchase.OriginIDExtension)
-	delete(e.Extensions(), purchase.OriginSourceExtension)
+	// Only cm-server sets the origin and key extensions; a client's are
+	// ignored (a key id of its choosing could answer another's key 422).
+	// (Extensions returns a copy; SetExtension with nil deletes.)
+	for _, ext := range []string{purchase.OriginIDExtension, purchase.OriginSourceExtension, purchase.KeyIDExtension} {
+		e.SetExtension(ext, nil)
+	}
 	p, err := purchase.FromEvent(*e, now)
 	if err != nil {
 		return purchase.Purchase{}, err

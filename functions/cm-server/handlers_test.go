@@ -214,7 +214,8 @@ func TestBuyCloudEvent(t *testing.T) {
 func TestBuyCloudEventIDsAreScopedBySource(t *testing.T) {
 	t.Parallel()
 	data := `{"username":"joe","userid":"005","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`
-	h := newTestServer(t, &fakeSender{}, "http://127.0.0.1:1", time.Second)
+	snd := &fakeSender{}
+	h := newTestServer(t, snd, "http://127.0.0.1:1", time.Second)
 	buy := func(source, id string, extra ...string) string {
 		t.Helper()
 		header := map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0",
@@ -235,8 +236,14 @@ func TestBuyCloudEventIDsAreScopedBySource(t *testing.T) {
 	if again := buy("/client-a", "order-1"); again != a {
 		t.Errorf("same source and id again: got %s, want %s", again, a)
 	}
-	if forged := buy("/client-a", "order-1", "Ce-Clienteventid", "x", "Ce-Clienteventsource", "/y"); forged != a {
-		t.Errorf("with forged origin extensions: got %s, want %s", forged, a)
+	if forged := buy("/client-a", "order-1", "Ce-Clienteventid", "x", "Ce-Clienteventsource", "/y",
+		"Ce-Idempotencyid", "5d2b6f0e-2c1a-5b7e-9f3d-1a2b3c4d5e6f"); forged != a {
+		t.Errorf("with forged origin and key extensions: got %s, want %s", forged, a)
+	}
+	for _, e := range snd.sent() {
+		if e.Extensions()[purchase.KeyIDExtension] != nil || e.Extensions()[purchase.OriginIDExtension] != "order-1" {
+			t.Errorf("sent event %s with extensions %v: want the client's origin, no key id", e.ID(), e.Extensions())
+		}
 	}
 	if shifted := buy("/client-ao", "rder-1"); shifted == a {
 		t.Errorf("source /client-ao id rder-1: got %s, the id of /client-a order-1", shifted)
