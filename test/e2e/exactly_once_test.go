@@ -169,6 +169,17 @@ func TestStoreOutageLosesNothing(t *testing.T) {
 	if now := committedOffsets(t, brokers, shop.Group, shop.Topic); now != committed {
 		t.Errorf("committed offsets during the outage: got %d, want %d (nothing stored, nothing acknowledged)", now, committed)
 	}
+	// The stall shows: every record bought during the outage counts as lag
+	// (measured from the brokers' high-water marks every 5 s, not frozen
+	// when pulling stops), and the oldest pending record keeps ageing.
+	harness.Eventually(t, 20*time.Second, func() string {
+		lag := metricSeries(t, shop.APIURL, "shop_consumer_lag")
+		age := metricSeries(t, shop.APIURL, "shop_consumer_oldest_pending_seconds")
+		if sum(lag) != 20 || slices.Max(append(age, 0)) < 2 {
+			return fmt.Sprintf("during the outage: lag %v, oldest pending ages %v s; want 20 in all and one over 2 s", lag, age)
+		}
+		return ""
+	})
 
 	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir)
 	if err != nil {
