@@ -104,7 +104,10 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-func TestLimiterForgetsIdleClients(t *testing.T) {
+// TestLimiterForgetsClientsOnceTheirBucketIsFull: a client is remembered
+// while its bucket refills (forgetting it would hand it a full one early)
+// and forgotten once it is full, when it is the same as a new client.
+func TestLimiterForgetsClientsOnceTheirBucketIsFull(t *testing.T) {
 	t.Parallel()
 	l := newLimiter(1, 1, false)
 	start := time.Now()
@@ -114,11 +117,13 @@ func TestLimiterForgetsIdleClients(t *testing.T) {
 	if ok, wait := l.allow("a", start); ok || wait <= 0 {
 		t.Fatalf("second request at once: got ok=%v wait=%v, want refused with a wait", ok, wait)
 	}
-	l.allow("b", start.Add(2*idleClient))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.clients.Contains("a") || l.clients.Len() != 1 {
-		t.Errorf("after idling: got %d clients, want only b", l.clients.Len())
+	l.allow("b", start.Add(500*time.Millisecond))
+	if got := l.tracked(); got != 2 {
+		t.Errorf("half a second later, a's bucket half full: tracking %d clients, want a and b", got)
+	}
+	l.allow("c", start.Add(2*time.Second))
+	if got := l.tracked(); got != 1 {
+		t.Errorf("two seconds later, a's and b's buckets full: tracking %d clients, want only c", got)
 	}
 }
 
@@ -152,9 +157,9 @@ func TestLimiterIsBounded(t *testing.T) {
 	}
 }
 
-// TestLimiterForgetsIdleClientsAsItGoes: idle clients are forgotten a few
-// per call, with no sweep, so a crowd that went quiet is gone after about as
-// many calls as it had clients.
+// TestLimiterForgetsIdleClientsAsItGoes: clients whose buckets are full
+// again are forgotten a few per call, with no sweep, so a crowd that went
+// quiet is gone after about as many calls as it had clients.
 func TestLimiterForgetsIdleClientsAsItGoes(t *testing.T) {
 	t.Parallel()
 	l := newLimiter(1, 1, false)
@@ -162,7 +167,7 @@ func TestLimiterForgetsIdleClientsAsItGoes(t *testing.T) {
 	for i := range 500 {
 		l.allow(fmt.Sprintf("crowd-%d", i), start)
 	}
-	later := start.Add(2 * idleClient)
+	later := start.Add(2 * time.Second) // rate 1, burst 1: full after 1 s
 	for i := range 500 {
 		l.allow("regular", later.Add(time.Duration(i)*time.Millisecond))
 	}
