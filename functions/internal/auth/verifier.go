@@ -1,0 +1,230 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// retryDiscovery is how long a failed discovery is answered from memory, so
+// a down issuer is not asked again by every request.
+const retryDiscovery = time.Second
+
+// Verifier checks bearer tokens against one issuer. It is safe for
+// concurrent use; a nil *Verifier is a disabled one.
+type Verifier struct {
+	cfg    Config
+	now    func() time.Time
+	client *http.Client
+	// reachable is false after a fetch from the issuer failed, until one
+	// succeeds; lastFetch is the time of the last successful one.
+	reachable atomic.Bool
+	lastFetch atomic.Int64
+
+	mu        sync.Mutex
+	issuer    string
+	jwksURL   string
+	keys      *oidc.RemoteKeySet
+	keysSince time.Time
+	failedAt  time.Time
+	failure   error
+}
+
+// New returns a Verifier for cfg, or nil when cfg names no issuer. It does
+// not contact the issuer: discovery happens on the first token, so start-up
+// never waits on it.
+func New(cfg Config) *Verifier {
+	if !cfg.Enabled() {
+		return nil
+	}
+	v := &Verifier{cfg: cfg, now: cfg.Now}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.cfg.KeyCacheTTL <= 0 {
+		v.cfg.KeyCacheTTL = DefaultKeyCacheTTL
+	}
+	base := cfg.Client
+	if base == nil {
+		base = &http.Client{Timeout: 10 * time.Second}
+	}
+	tracked := *base
+	tracked.Transport = &tracking{base: base.Transport, v: v}
+	v.client = &tracked
+	v.reachable.Store(true)
+	return v
+}
+
+// tracking records whether the issuer answered, so a failed signature
+// check can tell "no key fits" (401) from "keys could not be fetched" (503).
+type tracking struct {
+	base http.RoundTripper
+	v    *Verifier
+}
+
+func (t *tracking) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	ok := err == nil && resp.StatusCode == http.StatusOK
+	t.v.reachable.Store(ok)
+	if ok {
+		t.v.lastFetch.Store(t.v.now().UnixNano())
+	}
+	return resp, err
+}
+
+// Verify checks raw's signature, algorithm, issuer, audience, expiry and
+// not-before. It returns *InvalidError for a token to refuse and an error
+// wrapping ErrUnavailable when the keys needed could not be fetched.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
+	keys, issuer, err := v.keySet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &probe{keys: keys}
+	verifier := oidc.NewVerifier(issuer, p, &oidc.Config{ClientID: v.cfg.Audience,
+		SupportedSigningAlgs: Algorithms, SkipExpiryCheck: true, Now: v.now})
+	tok, err := verifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, v.explain(err, p, issuer)
+	}
+	var times timeClaims
+	if err := tok.Claims(&times); err != nil {
+		return nil, &InvalidError{Reason: "unreadable claims", Err: err}
+	}
+	if err := checkTimes(times, v.now()); err != nil {
+		return nil, err
+	}
+	claims := map[string]any{}
+	if err := tok.Claims(&claims); err != nil {
+		return nil, &InvalidError{Reason: "unreadable claims", Err: err}
+	}
+	return &Token{Subject: tok.Subject, claims: claims}, nil
+}
+
+// probe is the key set of one verification; it remembers what the keys said.
+type probe struct {
+	keys    *oidc.RemoteKeySet
+	reached bool
+	payload []byte
+}
+
+func (p *probe) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	p.reached = true
+	payload, err := p.keys.VerifySignature(ctx, jwt)
+	if err == nil {
+		p.payload = payload
+	}
+	return payload, err
+}
+
+// explain turns go-oidc's error into a reason that names what failed.
+func (v *Verifier) explain(err error, p *probe, issuer string) error {
+	switch {
+	case !p.reached:
+		return &InvalidError{Reason: "malformed, or not signed with " + strings.Join(Algorithms, " or "), Err: err}
+	case p.payload == nil && !v.reachable.Load():
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	case p.payload == nil:
+		return &InvalidError{Reason: "bad signature: no key of the issuer verifies it", Err: err}
+	}
+	var c timeClaims
+	if json.Unmarshal(p.payload, &c) != nil {
+		return &InvalidError{Reason: "unreadable claims", Err: err}
+	}
+	if c.Issuer != issuer {
+		return &InvalidError{Reason: "wrong issuer", Err: err}
+	}
+	if !slices.Contains(c.Audience, v.cfg.Audience) {
+		return &InvalidError{Reason: "wrong audience", Err: err}
+	}
+	return &InvalidError{Reason: "claims refused", Err: err}
+}
+
+// keySet returns the cached keys and the issuer, discovering them first
+// and starting an empty cache when the keys are older than KeyCacheTTL.
+func (v *Verifier) keySet(ctx context.Context) (*oidc.RemoteKeySet, string, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := v.now()
+	if v.jwksURL == "" {
+		if v.failure != nil && now.Sub(v.failedAt) < retryDiscovery {
+			return nil, "", v.failure
+		}
+		if err := v.discover(ctx); err != nil {
+			v.failedAt, v.failure = now, fmt.Errorf("%w: discovery: %v", ErrUnavailable, err)
+			return nil, "", v.failure
+		}
+	}
+	fresh := max(v.keysSince.UnixNano(), v.lastFetch.Load())
+	if v.keys == nil || now.Sub(time.Unix(0, fresh)) > v.cfg.KeyCacheTTL {
+		v.keys = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.client), v.jwksURL)
+		v.keysSince = now
+	}
+	return v.keys, v.issuer, nil
+}
+
+// discover finds the issuer and its JWKS URL.
+func (v *Verifier) discover(ctx context.Context) error {
+	if v.cfg.JWKSURL != "" {
+		v.issuer, v.jwksURL = v.cfg.Issuer, v.cfg.JWKSURL
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURL string `json:"jwks_uri"`
+	}
+	if v.cfg.DiscoveredIssuer {
+		if err := v.getJSON(ctx, strings.TrimSuffix(v.cfg.IssuerURL, "/")+"/.well-known/openid-configuration", &doc); err != nil {
+			return err
+		}
+		ctx = oidc.InsecureIssuerURLContext(ctx, doc.Issuer)
+	}
+	// NewProvider checks that the document names the issuer it was asked for.
+	provider, err := oidc.NewProvider(oidc.ClientContext(ctx, v.client), v.cfg.IssuerURL)
+	if err != nil {
+		return fmt.Errorf("oidc discovery at %s: %w", v.cfg.IssuerURL, err)
+	}
+	if err := provider.Claims(&doc); err != nil {
+		return fmt.Errorf("read discovery document: %w", err)
+	}
+	if doc.JWKSURL == "" {
+		return fmt.Errorf("discovery document at %s names no jwks_uri", v.cfg.IssuerURL)
+	}
+	v.issuer, v.jwksURL = doc.Issuer, doc.JWKSURL
+	return nil
+}
+
+// getJSON fetches a small JSON document with the Verifier's client.
+func (v *Verifier) getJSON(ctx context.Context, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("build request for %s: %w", url, err)
+	}
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get %s: status %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
+		return fmt.Errorf("decode %s: %w", url, err)
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/auth"
+	"github.com/scalable-shop/scalable-shop/functions/internal/auth/authtest"
+)
+
+const audience = "scalable-shop"
+
+func verifier(iss *authtest.Issuer) *auth.Verifier {
+	return auth.New(auth.Config{IssuerURL: iss.URL, Audience: audience})
+}
+
+// reason returns "" for an accepted token, the InvalidError's reason, or
+// "unavailable".
+func reason(t *testing.T, v *auth.Verifier, token string) string {
+	t.Helper()
+	_, err := v.Verify(context.Background(), token)
+	var invalid *auth.InvalidError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &invalid):
+		if strings.Contains(invalid.Reason, token) {
+			t.Errorf("the reason %q contains the token", invalid.Reason)
+		}
+		return invalid.Reason
+	case errors.Is(err, auth.ErrUnavailable):
+		return "unavailable"
+	}
+	t.Fatalf("Verify: unexpected error %v", err)
+	return ""
+}
+
+func TestVerifyTokens(t *testing.T) {
+	t.Parallel()
+	iss := authtest.NewIssuer(t, audience)
+	v := verifier(iss)
+	now := time.Now()
+	tests := []struct {
+		name, token, want string
+	}{
+		{"rs256_accepted", iss.Token(t, "joe", nil), ""},
+		{"es256_accepted", iss.ES256(t, "joe", nil), ""},
+		{"audience_in_list_accepted", iss.Token(t, "joe", authtest.Claims{"aud": []string{"other", audience}}), ""},
+		{"expired_within_skew_accepted", iss.Token(t, "joe", authtest.Claims{"exp": now.Add(-30 * time.Second).Unix()}), ""},
+		{"expired_refused", iss.Expired(t, "joe"), "expired"},
+		{"no_exp_refused", iss.Token(t, "joe", authtest.Claims{"exp": nil}), "no expiry (exp)"},
+		{"nbf_future_refused", iss.Token(t, "joe", authtest.Claims{"nbf": now.Add(10 * time.Minute).Unix()}), "not valid yet (nbf)"},
+		{"nbf_within_skew_accepted", iss.Token(t, "joe", authtest.Claims{"nbf": now.Add(30 * time.Second).Unix()}), ""},
+		{"wrong_audience_refused", iss.Token(t, "joe", authtest.Claims{"aud": "another-app"}), "wrong audience"},
+		{"wrong_issuer_refused", iss.Token(t, "joe", authtest.Claims{"iss": "https://evil.example"}), "wrong issuer"},
+		{"alg_none_refused", iss.None(t, "joe"), "malformed, or not signed with RS256 or ES256"},
+		{"hmac_with_public_key_refused", iss.HMAC(t, "joe"), "malformed, or not signed with RS256 or ES256"},
+		{"foreign_key_refused", iss.Foreign(t, "joe"), "bad signature: no key of the issuer verifies it"},
+		{"garbage_refused", "not.a.jwt", "malformed, or not signed with RS256 or ES256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := reason(t, v, tt.token); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVerifyClaims(t *testing.T) {
+	t.Parallel()
+	iss := authtest.NewIssuer(t, audience)
+	tok, err := verifier(iss).Verify(context.Background(),
+		iss.Token(t, "ann", authtest.Claims{"groups": []string{"staff", "support"}, "shop_admin": true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.String("preferred_username"); got != "ann" {
+		t.Errorf("preferred_username: got %q, want ann", got)
+	}
+	if tok.Subject != "user-ann" {
+		t.Errorf("subject: got %q, want user-ann", tok.Subject)
+	}
+	for _, c := range []struct {
+		claim, value string
+		want         bool
+	}{{"groups", "support", true}, {"groups", "admins", false}, {"shop_admin", "true", true},
+		{"preferred_username", "ann", true}, {"missing", "x", false}} {
+		if got := tok.Has(c.claim, c.value); got != c.want {
+			t.Errorf("Has(%s, %s): got %v, want %v", c.claim, c.value, got, c.want)
+		}
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	iss := authtest.NewIssuer(t, audience)
+	v := verifier(iss)
+	old := iss.Token(t, "joe", nil)
+	if got := reason(t, v, old); got != "" {
+		t.Fatalf("before rotation: got %q, want accepted", got)
+	}
+	iss.Rotate(t, "rsa-2")
+	if got := reason(t, v, iss.Token(t, "joe", nil)); got != "" {
+		t.Errorf("a token signed with the new key: got %q, want accepted (refetch on unknown kid)", got)
+	}
+	if got := reason(t, v, old); got == "" {
+		t.Errorf("a token signed with the withdrawn key: accepted, want refused")
+	}
+}
+
+func TestIssuerOutage(t *testing.T) {
+	t.Parallel()
+	iss := authtest.NewIssuer(t, audience)
+	var offset atomic.Int64
+	v := auth.New(auth.Config{IssuerURL: iss.URL, Audience: audience,
+		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	cached := iss.Token(t, "joe", authtest.Claims{"exp": time.Now().Add(3 * time.Hour).Unix()})
+	if got := reason(t, v, cached); got != "" {
+		t.Fatalf("while up: got %q, want accepted", got)
+	}
+	iss.Rotate(t, "rsa-2") // signs locally; the server never serves it
+	rotated := iss.Token(t, "joe", nil)
+	foreign := iss.Foreign(t, "joe")
+	iss.Stop()
+	for _, c := range []struct{ name, token, want string }{
+		{"cached_key_still_accepted", cached, ""},
+		{"unknown_kid_unavailable", rotated, "unavailable"},
+		{"foreign_key_not_accepted", foreign, "unavailable"},
+		{"alg_none_still_refused", iss.None(t, "joe"), "malformed, or not signed with RS256 or ES256"},
+	} {
+		if got := reason(t, v, c.token); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+	offset.Store(int64(auth.DefaultKeyCacheTTL + time.Minute))
+	if got := reason(t, v, cached); got != "unavailable" {
+		t.Errorf("cached key after the cache expired: got %q, want unavailable", got)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	t.Parallel()
+	iss := authtest.NewIssuer(t, audience)
+	token := iss.Token(t, "joe", nil)
+	localhost := strings.Replace(iss.URL, "127.0.0.1", "localhost", 1)
+	tests := []struct {
+		name string
+		cfg  auth.Config
+		want string
+	}{
+		{"jwks_url_without_discovery", auth.Config{JWKSURL: iss.URL + "/keys", Issuer: iss.URL, Audience: audience}, ""},
+		{"jwks_url_other_issuer_refused", auth.Config{JWKSURL: iss.URL + "/keys", Issuer: "https://other", Audience: audience}, "wrong issuer"},
+		{"issuer_mismatch_unavailable", auth.Config{IssuerURL: localhost, Audience: audience}, "unavailable"},
+		{"discovered_issuer_accepted", auth.Config{IssuerURL: localhost, Audience: audience, DiscoveredIssuer: true}, ""},
+		{"no_issuer_unavailable", auth.Config{IssuerURL: "http://127.0.0.1:1", Audience: audience}, "unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := reason(t, auth.New(tt.cfg), token); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  auth.Config
+		want string
+	}{
+		{"off", auth.Config{}, ""},
+		{"discovery", auth.Config{IssuerURL: "https://idp.example", Audience: "shop"}, ""},
+		{"both_urls", auth.Config{IssuerURL: "https://a", JWKSURL: "https://b", Issuer: "x", Audience: "shop"}, "set one, not both"},
+		{"jwks_without_issuer", auth.Config{JWKSURL: "https://b", Audience: "shop"}, "needs AUTH_ISSUER"},
+		{"no_audience", auth.Config{IssuerURL: "https://a"}, "AUTH_AUDIENCE is required"},
+		{"not_a_url", auth.Config{IssuerURL: "idp.example", Audience: "shop"}, "want an http(s) URL"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Check("AUTH")
+		if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: got %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	if auth.New(auth.Config{}) != nil {
+		t.Error("New without an issuer: got a Verifier, want nil")
+	}
+}
