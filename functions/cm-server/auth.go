@@ -2,20 +2,15 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"os"
-	"strconv"
 	"strings"
-
-	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
-// apiKeys are the bearer keys that may call /buy and /getAllUserBuys. Only
+// apiKeys are the bearer keys of service clients: a key may buy for any
+// user and read any user's purchases. Only
 // their SHA-256 digests are kept, and every check compares against all of
 // them in constant time, so neither a key nor its length leaks by timing.
 type apiKeys struct {
@@ -64,26 +59,4 @@ func (k apiKeys) match(token string) (int, bool) {
 		}
 	}
 	return found, found >= 0
-}
-
-// clientKey is the context key of the authenticated client's identity.
-type clientKey struct{}
-
-// requireAPIKey answers 401 unless the request carries a valid
-// "Authorization: Bearer <key>"; it records which key, for rate limiting.
-func requireAPIKey(log *slog.Logger, keys apiKeys, next http.Handler) http.Handler {
-	if !keys.enabled() {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		id, ok := keys.match(strings.TrimSpace(token))
-		if !strings.EqualFold(scheme, "Bearer") || !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="scalable-shop"`)
-			server.Fail(w, r, log, &server.Problem{Status: http.StatusUnauthorized,
-				Message: "missing or invalid API key: send Authorization: Bearer <key>"})
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, "key-"+strconv.Itoa(id))))
-	})
 }

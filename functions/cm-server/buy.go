@@ -54,6 +54,9 @@ func handleBuy(log *slog.Logger, snd sender, keys keyLookup, source string, time
 	var busy keysInFlight
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := readPurchase(w, r, time.Now())
+		if err == nil {
+			err = authorize(r, p.Username, false)
+		}
 		if err != nil {
 			server.Fail(w, r, log, err)
 			return

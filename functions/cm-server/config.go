@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/internal/auth"
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
@@ -23,6 +24,8 @@ type config struct {
 	CMAPITimeout   time.Duration // CM_API_TIMEOUT
 	SendTimeout    time.Duration // SEND_TIMEOUT: longest wait for the broker's ack
 	APIKeys        apiKeys       // API_KEYS, API_KEYS_FILE: none = no authentication
+	Auth           auth.Config   // AUTH_ISSUER_URL or AUTH_JWKS_URL + AUTH_ISSUER, AUTH_AUDIENCE
+	Shoppers       shoppers      // AUTH_USERNAME_CLAIM, AUTH_ADMIN_CLAIM, AUTH_ADMIN_VALUE
 	RateLimit      float64       // BUY_RATE_LIMIT: purchases per second per client; 0 = off
 	RateBurst      int           // BUY_RATE_BURST
 	TrustXFF       bool          // TRUST_FORWARDED_FOR: a proxy sets X-Forwarded-For
@@ -45,6 +48,7 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		r.Fail("%v", err)
 	}
 	cfg.APIKeys = keys
+	cfg.loadShoppers(r)
 	cfg.RateLimit = r.Float("BUY_RATE_LIMIT", 0, 0, 1e6)
 	cfg.RateBurst = r.Int("BUY_RATE_BURST", max(1, int(2*cfg.RateLimit)), 1, 1e6)
 	cfg.TrustXFF = r.Bool("TRUST_FORWARDED_FOR", false)
@@ -62,6 +66,20 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		r.Fail("KAFKA_BROKERS: %v", err)
 	}
 	return cfg, r.Err()
+}
+
+// loadShoppers reads the OpenID Connect settings for shoppers' tokens.
+func (c *config) loadShoppers(r *env.Reader) {
+	c.Auth = auth.Config{IssuerURL: r.String("AUTH_ISSUER_URL", ""), JWKSURL: r.String("AUTH_JWKS_URL", ""),
+		Issuer: r.String("AUTH_ISSUER", ""), Audience: r.String("AUTH_AUDIENCE", "")}
+	if err := c.Auth.Check("AUTH"); err != nil {
+		r.Fail("%v", err)
+	}
+	c.Shoppers = shoppers{Verifier: auth.New(c.Auth), UsernameClaim: r.String("AUTH_USERNAME_CLAIM", "preferred_username"),
+		AdminClaim: r.String("AUTH_ADMIN_CLAIM", ""), AdminValue: r.String("AUTH_ADMIN_VALUE", "")}
+	if (c.Shoppers.AdminClaim == "") != (c.Shoppers.AdminValue == "") {
+		r.Fail("AUTH_ADMIN_CLAIM and AUTH_ADMIN_VALUE: set both or neither")
+	}
 }
 
 // limiter is the /buy rate limiter, nil when BUY_RATE_LIMIT is 0.
@@ -95,5 +113,8 @@ func (c config) logValue() slog.Value {
 		slog.Duration("send_timeout", c.SendTimeout), slog.Int("api_keys", len(c.APIKeys.digests)),
 		slog.Float64("buy_rate_limit", c.RateLimit), slog.Int("buy_rate_burst", c.RateBurst),
 		slog.Bool("trust_forwarded_for", c.TrustXFF), slog.String("revision", c.Revision),
+		slog.String("auth_issuer_url", c.Auth.IssuerURL), slog.String("auth_jwks_url", c.Auth.JWKSURL),
+		slog.String("auth_audience", c.Auth.Audience), slog.String("auth_username_claim", c.Shoppers.UsernameClaim),
+		slog.String("auth_admin_claim", c.Shoppers.AdminClaim),
 	)
 }

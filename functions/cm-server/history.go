@@ -97,6 +97,9 @@ func upstreamProblem(err error) error {
 func handleGetAllUserBuys(log *slog.Logger, api *apiClient) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		username, page, err := purchase.ParseList(r.PathValue("username"), r.URL.Query())
+		if err == nil {
+			err = authorize(r, username, true)
+		}
 		if err != nil {
 			server.Fail(w, r, log, err)
 			return

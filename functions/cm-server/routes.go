@@ -23,8 +23,8 @@ func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *ser
 	keys := countingLookup{api, m.Counter("shop_key_lookups_total",
 		"Idempotency-Key look-ups in cm-api before a keyed purchase: found, not_found or failed (the purchase is then sent unchecked).", "result")}
 	return []route{
-		{"POST /buy", requireAPIKey(log, cfg.APIKeys, rateLimit(log, cfg.limiter(), handleBuy(log, snd, keys, cfg.source(), cfg.SendTimeout)))},
-		{"GET /getAllUserBuys/{username}", requireAPIKey(log, cfg.APIKeys, handleGetAllUserBuys(log, api))},
+		{"POST /buy", authenticate(log, cfg.APIKeys, cfg.Shoppers, rateLimit(log, cfg.limiter(), handleBuy(log, snd, keys, cfg.source(), cfg.SendTimeout)))},
+		{"GET /getAllUserBuys/{username}", authenticate(log, cfg.APIKeys, cfg.Shoppers, handleGetAllUserBuys(log, api))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
 		{"GET /metrics", m.Handler()},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/auth/authtest"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
@@ -177,18 +178,27 @@ func TestLimiterForgetsIdleClientsAsItGoes(t *testing.T) {
 }
 
 // TestSecretsNeverLogged runs cm-server with every secret it can be given,
-// against brokers that do not answer, and checks logs and answers.
+// against brokers that do not answer, sends it good and bad shoppers'
+// tokens, and checks logs and answers.
 func TestSecretsNeverLogged(t *testing.T) {
 	t.Parallel()
+	iss := authtest.NewIssuer(t, "scalable-shop")
 	secrets := map[string]string{
 		"API_KEYS":            keyA,
 		"KAFKA_SASL_PASSWORD": "sasl-secret-7c1f",
 		"CM_API_URL":          "http://apiuser:url-secret-91ab@127.0.0.1:1",
 	}
 	vars := map[string]string{"KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-		"KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug", "SEND_TIMEOUT": "300ms", "CM_API_TIMEOUT": "300ms"}
+		"KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug", "SEND_TIMEOUT": "300ms", "CM_API_TIMEOUT": "300ms",
+		"AUTH_ISSUER_URL": iss.URL, "AUTH_AUDIENCE": iss.Audience}
 	for k, v := range secrets {
 		vars[k] = v
+	}
+	tokens := map[string]string{"a valid token": iss.Token(t, "joe", nil), "an expired token": iss.Expired(t, "joe"),
+		"a forged token": iss.Foreign(t, "joe"), "an alg none token": iss.None(t, "joe"),
+		"another user's token": iss.Token(t, "ann", nil)}
+	for name, token := range tokens {
+		secrets[name] = token
 	}
 	var logs apitest.SyncBuffer
 	srv := apitest.StartRun(t, run, vars, &logs)
@@ -197,6 +207,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 	for _, req := range []struct{ method, path, auth string }{
 		{"GET", "/readyz", ""}, {"POST", "/buy", ""}, {"POST", "/buy", "Bearer wrong-key-0000000000"},
 		{"POST", "/buy", "Bearer " + keyA}, {"GET", "/getAllUserBuys/joe", "Bearer " + keyA},
+		{"POST", "/buy", "Bearer " + tokens["a valid token"]}, {"POST", "/buy", "Bearer " + tokens["an expired token"]},
+		{"POST", "/buy", "Bearer " + tokens["a forged token"]}, {"POST", "/buy", "Bearer " + tokens["an alg none token"]},
+		{"GET", "/getAllUserBuys/joe", "Bearer " + tokens["another user's token"]},
 	} {
 		r, _ := http.NewRequest(req.method, base+req.path, strings.NewReader(joe))
 		r.Header.Set("Content-Type", "application/json")
@@ -224,8 +237,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 			t.Errorf("an answer shows %s", name)
 		}
 	}
-	if !strings.Contains(logs.String(), "REDACTED") || !strings.Contains(logs.String(), "cannot reach Kafka") {
-		t.Errorf("logs: want the redacted cm-api URL and the Kafka failure; got:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "REDACTED") || !strings.Contains(logs.String(), "cannot reach Kafka") ||
+		!strings.Contains(logs.String(), `"reason":"expired"`) {
+		t.Errorf("logs: want the redacted cm-api URL, the Kafka failure and a refused token's reason; got:\n%s", logs.String())
 	}
 }
 
