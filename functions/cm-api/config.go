@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/internal/auth"
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
@@ -26,9 +27,16 @@ type config struct {
 	BatchDelay     time.Duration // BATCH_MAX_DELAY: longest wait for a batch to fill
 	BatchWriters   int           // BATCH_WRITERS: batches written at once
 	InFlight       int           // KAFKA_INFLIGHT: records handled at once, all partitions together
+	Events         auth.Config   // EVENTS_AUDIENCE, EVENTS_ISSUER_URL or EVENTS_JWKS_URL + EVENTS_ISSUER
+	Senders        senders       // EVENTS_ALLOWED_SUBJECTS, and the verifier of Events
 }
 
 func loadConfig(lookup env.Lookup) (config, error) {
+	return loadConfigIn(lookup, serviceAccountDir)
+}
+
+// loadConfigIn is loadConfig with the pod's service-account files in saDir.
+func loadConfigIn(lookup env.Lookup, saDir string) (config, error) {
 	r := env.NewReader(lookup)
 	cfg := config{
 		Runtime:       server.ReadRuntime(r, "cm-api"),
@@ -47,6 +55,7 @@ func loadConfig(lookup env.Lookup) (config, error) {
 		InFlight:      r.Int("KAFKA_INFLIGHT", 1000, 1, 10000),
 	}
 	cfg.Kafka = broker.FromEnv(r, "", cfg.Service)
+	cfg.Events, cfg.Senders = loadSenders(r, saDir)
 	if (cfg.MongoUser == "") != (cfg.MongoPassword == "") {
 		r.Fail("MONGODB_USERNAME and MONGODB_PASSWORD go together")
 	}
@@ -87,6 +96,8 @@ func (c config) logValue() slog.Value {
 		slog.String("kafka_dlq_topic", c.DLQTopic), slog.Int("kafka_inflight", c.InFlight),
 		slog.Int("batch_max_size", c.BatchSize), slog.Duration("batch_max_delay", c.BatchDelay),
 		slog.Int("batch_writers", c.BatchWriters),
+		slog.String("events_audience", c.Events.Audience), slog.String("events_issuer_url", c.Events.IssuerURL),
+		slog.String("events_jwks_url", c.Events.JWKSURL), slog.Int("events_allowed_subjects", len(c.Senders.Subjects)),
 		slog.String("revision", c.Revision),
 	)
 }

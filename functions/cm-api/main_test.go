@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/auth/authtest"
 )
 
 // TestRunSmoke starts cm-api in HTTP mode through run, as main does, waits
@@ -43,30 +44,42 @@ func TestRunSmoke(t *testing.T) {
 }
 
 // TestSecretsNeverLogged runs cm-api with every secret it can be given,
-// against a store and brokers that do not answer, and checks logs and answers.
+// against a store and brokers that do not answer, sends it events with good
+// and bad sender tokens, and checks logs and answers.
 func TestSecretsNeverLogged(t *testing.T) {
+	iss := authtest.NewIssuer(t, "cm-api-events")
 	secrets := map[string]string{
 		"MONGODB_URI":         "mongodb://shop:uri-secret-5d2e@127.0.0.1:1/?authSource=admin",
 		"MONGODB_PASSWORD":    "pw-secret-0b7a",
 		"KAFKA_SASL_PASSWORD": "sasl-secret-c3d9",
 	}
 	vars := map[string]string{"MONGODB_USERNAME": "shop", "MONGODB_TIMEOUT": "200ms",
-		"KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug"}
+		"KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "shop", "LOG_LEVEL": "debug",
+		"EVENTS_AUDIENCE": iss.Audience, "EVENTS_ISSUER_URL": iss.URL}
 	for k, v := range secrets {
 		vars[k] = v
+	}
+	tokens := map[string]string{"the source's token": iss.Token(t, "", nil), "an expired token": iss.Expired(t, ""),
+		"a forged token": iss.Foreign(t, "")}
+	for name, token := range tokens {
+		secrets[name] = token
 	}
 	var logs apitest.SyncBuffer
 	api := apitest.StartRun(t, run, vars, &logs)
 	base := api.Base
 	var answers strings.Builder
-	for _, path := range []string{"/readyz", "/buyList/joe", "/"} {
+	for _, c := range []struct{ path, token string }{{"/readyz", ""}, {"/buyList/joe", ""}, {"/", "the source's token"},
+		{"/", "an expired token"}, {"/", "a forged token"}} {
 		method := "GET"
-		if path == "/" {
+		if c.path == "/" {
 			method = "POST"
 		}
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(data))
+		req, _ := http.NewRequest(method, base+c.path, strings.NewReader(data))
 		for k, v := range binary("s-1", "io.scalableshop.purchase.created.v1") {
 			req.Header.Set(k, v)
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tokens[c.token])
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -88,7 +101,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 			t.Errorf("an answer shows %s", name)
 		}
 	}
-	if !strings.Contains(answers.String(), "unavailable") {
-		t.Errorf("answers: got %s, want the store reported unavailable", answers.String())
+	if !strings.Contains(answers.String(), "unavailable") || !strings.Contains(logs.String(), `"reason":"expired"`) {
+		t.Errorf("answers: got %s, want the store reported unavailable; logs: want a refused sender's reason", answers.String())
 	}
 }

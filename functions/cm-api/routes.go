@@ -20,7 +20,7 @@ type route struct {
 
 func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *shopMetrics) []route {
 	return []route{
-		{"POST /{$}", handleReceive(log, st, m, cfg.MongoTimeout)},
+		{"POST /{$}", requireSender(log, cfg.Senders, handleReceive(log, st, m, cfg.MongoTimeout))},
 		{"GET /buyList/{username}", handleBuyList(log, st)},
 		{"GET /purchaseByKey/{keyid}", handlePurchaseByKey(log, st)},
 		{"GET /healthz", server.HandleHealthz()},

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/pem"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scalable-shop/scalable-shop/functions/apitest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/auth/authtest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+)
+
+// sourceSubject is the KafkaSource's service account, as Knative names it.
+const sourceSubject = "system:serviceaccount:shop:purchases-source-oidc-source"
+
+func TestSenderIdentity(t *testing.T) {
+	t.Parallel()
+	iss := authtest.NewIssuer(t, "cm-api-events")
+	source := authtest.Claims{"sub": sourceSubject}
+	tests := []struct {
+		name       string
+		token      string
+		wantStatus int
+		wantStored int
+	}{
+		{"receive_200_source_token", iss.Token(t, "", source), http.StatusOK, 1},
+		{"receive_200_source_es256_token", iss.ES256(t, "", source), http.StatusOK, 1},
+		{"receive_401_no_token", "", http.StatusUnauthorized, 0},
+		{"receive_401_wrong_audience", iss.Token(t, "", authtest.Claims{"sub": sourceSubject, "aud": "cm-server"}), http.StatusUnauthorized, 0},
+		{"receive_401_expired", iss.Token(t, "", authtest.Claims{"sub": sourceSubject, "exp": 1}), http.StatusUnauthorized, 0},
+		{"receive_401_alg_none", iss.None(t, ""), http.StatusUnauthorized, 0},
+		{"receive_401_foreign_key", iss.Foreign(t, ""), http.StatusUnauthorized, 0},
+		{"receive_403_other_service_account", iss.Token(t, "", authtest.Claims{"sub": "system:serviceaccount:shop:default"}), http.StatusForbidden, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfigIn(apitest.Lookup(map[string]string{"EVENTS_AUDIENCE": "cm-api-events",
+				"EVENTS_ISSUER_URL": iss.URL, "EVENTS_ALLOWED_SUBJECTS": "other, " + sourceSubject}), t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := newMemStore()
+			log := slog.New(slog.DiscardHandler)
+			h := newServer(log, cfg, st, server.NewReadiness(log), testMetrics())
+			header := binary("src-1", purchase.EventType)
+			if tt.token != "" {
+				header["Authorization"] = "Bearer " + tt.token
+			}
+			rec := apitest.Do(h, "POST", "/", data, header)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if n := st.count(); n != tt.wantStored {
+				t.Errorf("stored: got %d, want %d", n, tt.wantStored)
+			}
+			if rec.Code == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without a Bearer challenge: %v", rec.Header())
+			}
+			// GET /buyList stays open to the cluster: cm-server calls it.
+			if rec := apitest.Do(h, "GET", "/buyList/joe", "", nil); rec.Code != http.StatusOK {
+				t.Errorf("GET /buyList: got %d, want 200", rec.Code)
+			}
+		})
+	}
+}
+
+func TestSenderConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfigIn(apitest.Lookup(map[string]string{"EVENTS_AUDIENCE": "cm-api"}), t.TempDir())
+	if err != nil || cfg.Events.IssuerURL != kubernetesIssuer || cfg.Senders.Verifier == nil {
+		t.Errorf("EVENTS_AUDIENCE alone: got issuer %q verifier %v err %v, want the API server's", cfg.Events.IssuerURL, cfg.Senders.Verifier, err)
+	}
+	if cfg, err := loadConfig(apitest.Lookup(nil)); err != nil || cfg.Senders.Verifier != nil {
+		t.Errorf("no EVENTS_AUDIENCE: got verifier %v err %v, want none", cfg.Senders.Verifier, err)
+	}
+	for _, vars := range []map[string]string{
+		{"EVENTS_ALLOWED_SUBJECTS": sourceSubject},
+		{"EVENTS_ISSUER_URL": "https://idp.example"},
+		{"EVENTS_AUDIENCE": "cm-api", "EVENTS_JWKS_URL": "https://kubernetes.default.svc/openid/v1/jwks"},
+	} {
+		if _, err := loadConfig(apitest.Lookup(vars)); err == nil {
+			t.Errorf("%v: got no error, want one", vars)
+		}
+	}
+}
+
+// TestPodTokenOnlyToIssuer: the pod's service-account token goes to the
+// issuer's host, over TLS checked against the cluster CA, and nowhere else.
+func TestPodTokenOnlyToIssuer(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 2)
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Get("Authorization") })
+	apiServer, elsewhere := httptest.NewTLSServer(record), httptest.NewTLSServer(record)
+	t.Cleanup(apiServer.Close)
+	t.Cleanup(elsewhere.Close)
+	dir := t.TempDir()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: apiServer.Certificate().Raw})
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("pod-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client, err := apiServerClient(apiServer.URL, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ url, want string }{{apiServer.URL, "Bearer pod-token"}, {elsewhere.URL, ""}} {
+		resp, err := client.Get(c.url)
+		if err != nil {
+			t.Fatalf("GET %s: %v (the cluster CA should be trusted)", c.url, err)
+		}
+		resp.Body.Close()
+		if a := <-got; a != c.want {
+			t.Errorf("%s: Authorization got %q, want %q", c.url, a, c.want)
+		}
+	}
+}
