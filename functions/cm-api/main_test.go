@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
-	"github.com/scalable-shop/scalable-shop/functions/internal/auth/authtest"
+	"github.com/scalable-shop/scalable-shop/functions/apitest/authtest"
 )
 
 // TestRunSmoke starts cm-api in HTTP mode through run, as main does, waits

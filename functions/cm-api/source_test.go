@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
-	"github.com/scalable-shop/scalable-shop/functions/internal/auth/authtest"
+	"github.com/scalable-shop/scalable-shop/functions/apitest/authtest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
-	"github.com/scalable-shop/scalable-shop/functions/internal/auth/authtest"
+	"github.com/scalable-shop/scalable-shop/functions/apitest/authtest"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"

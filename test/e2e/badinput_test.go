@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/apitest/authtest"
 	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
@@ -20,6 +21,7 @@ type badRequest struct {
 	status  int
 	field   string // the field named in "errors", if any
 	message string // a part of "message", if it matters
+	auth    string // a kind of credential from credentials; "" = a valid one
 }
 
 // buyBody is a valid purchase of the test's user with one field replaced by
@@ -215,6 +217,40 @@ var badRequests = []badRequest{
 	{name: "api_405_put", api: true, method: "PUT", path: "/", body: valid, header: ceBinary("bad-21", eventType), status: 405, message: "POST"},
 	{name: "api_400_buylist_limit", api: true, method: "GET", path: "/buyList/badinput?limit=0", status: 400, field: "limit"},
 	{name: "api_400_buylist_username_control", api: true, method: "GET", path: "/buyList/bad%07input", status: 400, field: "username"},
+	// Credentials: shoppers' tokens on cm-server, the source's on cm-api.
+	{name: "buy_401_no_credential", path: "/buy", body: valid, header: jsonType, auth: "none", status: 401, message: "missing bearer token"},
+	{name: "buy_401_basic_scheme", path: "/buy", body: valid, header: jsonType, auth: "basic", status: 401, message: "missing bearer token"},
+	{name: "buy_401_expired_token", path: "/buy", body: valid, header: jsonType, auth: "expired", status: 401, message: "expired"},
+	{name: "buy_401_wrong_audience", path: "/buy", body: valid, header: jsonType, auth: "wrong_audience", status: 401, message: "wrong audience"},
+	{name: "buy_401_alg_none", path: "/buy", body: valid, header: jsonType, auth: "alg_none", status: 401, message: "RS256 or ES256"},
+	{name: "buy_401_hmac_with_public_key", path: "/buy", body: valid, header: jsonType, auth: "hmac", status: 401, message: "RS256 or ES256"},
+	{name: "buy_401_key_not_in_set", path: "/buy", body: valid, header: jsonType, auth: "foreign", status: 401, message: "bad signature"},
+	{name: "buy_401_garbage_token", path: "/buy", body: valid, header: jsonType, auth: "garbage", status: 401, message: "malformed"},
+	{name: "buy_403_other_users_token", path: "/buy", body: valid, header: jsonType, auth: "other", status: 403, message: "only for themselves"},
+	{name: "list_401_expired_token", method: "GET", path: "/getAllUserBuys/badinput", auth: "expired", status: 401, message: "expired"},
+	{name: "list_403_other_users_token", method: "GET", path: "/getAllUserBuys/badinput", auth: "other", status: 403, message: "only for themselves"},
+	{name: "api_401_no_token", api: true, path: "/", body: valid, header: ceBinary("bad-30", eventType), auth: "none", status: 401, message: "KafkaSource"},
+	{name: "api_401_expired_token", api: true, path: "/", body: valid, header: ceBinary("bad-31", eventType), auth: "expired", status: 401, message: "expired"},
+	{name: "api_401_wrong_audience", api: true, path: "/", body: valid, header: ceBinary("bad-32", eventType), auth: "wrong_audience", status: 401, message: "wrong audience"},
+	{name: "api_401_alg_none", api: true, path: "/", body: valid, header: ceBinary("bad-33", eventType), auth: "alg_none", status: 401, message: "RS256 or ES256"},
+	{name: "api_403_other_service_account", api: true, path: "/", body: valid, header: ceBinary("bad-34", eventType), auth: "other", status: 403, message: "EVENTS_ALLOWED_SUBJECTS"},
+}
+
+// credentials are the Authorization headers of each kind of credential a
+// badRequest names, for cm-server (shoppers, "" = the service key) and for
+// cm-api (the source, "" = its token).
+func credentials(t *testing.T, shoppers, events *authtest.Issuer) (server, api map[string]string) {
+	bearer := func(token string) string { return "Bearer " + token }
+	source := authtest.Claims{"sub": sourceSubject}
+	server = map[string]string{"": bearer(serviceKey), "basic": "Basic " + serviceKey, "garbage": bearer("abc.def.ghi"),
+		"expired": bearer(shoppers.Expired(t, "badinput")), "wrong_audience": bearer(shoppers.Token(t, "badinput", authtest.Claims{"aud": "other"})),
+		"alg_none": bearer(shoppers.None(t, "badinput")), "hmac": bearer(shoppers.HMAC(t, "badinput")),
+		"foreign": bearer(shoppers.Foreign(t, "badinput")), "other": bearer(shoppers.Token(t, "someoneelse", nil))}
+	api = map[string]string{"": bearer(events.Token(t, "", source)),
+		"expired":        bearer(events.Token(t, "", authtest.Claims{"sub": sourceSubject, "exp": 1})),
+		"wrong_audience": bearer(events.Token(t, "", authtest.Claims{"sub": sourceSubject, "aud": "other"})),
+		"alg_none":       bearer(events.None(t, "")), "other": bearer(events.Token(t, "", authtest.Claims{"sub": "system:serviceaccount:shop:default"}))}
+	return server, api
 }
 
 // TestBadInputIsRejected sends every malformed request in badRequests to the
@@ -224,22 +260,32 @@ var badRequests = []badRequest{
 func TestBadInputIsRejected(t *testing.T) {
 	t.Parallel()
 	brokers := harness.Integration(t)
+	shoppers, events := authtest.NewIssuer(t, "scalable-shop"), authtest.NewIssuer(t, "cm-api-events")
 	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
-	shop.StartAPI(true, nil)
-	shop.StartServer("", nil)
+	shop.StartAPI(true, map[string]string{"EVENTS_AUDIENCE": events.Audience, "EVENTS_ISSUER_URL": events.URL,
+		"EVENTS_ALLOWED_SUBJECTS": sourceSubject})
+	shop.StartServer("", shopperEnv(shoppers))
+	shop.Authorization = "Bearer " + serviceKey
+	serverAuth, apiAuth := credentials(t, shoppers, events)
 
 	t.Run("table", func(t *testing.T) {
 		for _, tt := range badRequests {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
-				base, method := shop.ServerURL, tt.method
+				base, method, creds := shop.ServerURL, tt.method, serverAuth
 				if tt.api {
-					base = shop.APIURL
+					base, creds = shop.APIURL, apiAuth
+				}
+				header := tt.header
+				if cred, ok := creds[tt.auth]; !ok && tt.auth != "none" {
+					t.Fatalf("no credential %q", tt.auth)
+				} else if ok {
+					header = with(tt.header, "Authorization", cred)
 				}
 				if method == "" {
 					method = "POST"
 				}
-				a := send(method, base+tt.path, tt.body, tt.header, 10*time.Second)
+				a := send(method, base+tt.path, tt.body, header, 10*time.Second)
 				if a.err != nil {
 					t.Fatalf("%s %s: %v", method, tt.path, a.err)
 				}
@@ -255,6 +301,12 @@ func TestBadInputIsRejected(t *testing.T) {
 				}
 				if tt.status == http.StatusMethodNotAllowed && a.header.Get("Allow") == "" {
 					t.Error("405 without Allow")
+				}
+				if tt.status == http.StatusUnauthorized && !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("401: got WWW-Authenticate %q, want a Bearer challenge", a.header.Get("WWW-Authenticate"))
+				}
+				if cred := header["Authorization"]; cred != "" && strings.Contains(string(a.body), strings.TrimPrefix(cred, "Bearer ")) {
+					t.Error("the answer echoes the credential")
 				}
 			})
 		}

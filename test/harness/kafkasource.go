@@ -42,6 +42,9 @@ import (
 //     in flight per partition, the next only after the last is done.
 //   - impl/consumer/InvalidCloudEventInterceptor.java: a record that is not
 //     a CloudEvent is wrapped in one of type dev.knative.kafka.event.
+//   - impl/http/WebClientCloudEventSender.java with authentication-oidc on:
+//     each POST carries "Authorization: Bearer" with a token of the source's
+//     OIDC service account for the sink's audience (SourceConfig.Token).
 
 // KafkaSource is a running stand-in. Its counters are what the real
 // dispatcher's metrics would show.
@@ -76,6 +79,9 @@ type SourceConfig struct {
 	DeadLetterSink string // the dead-letter sink's URL; required when Delivery has one
 	Namespace      string // for Kn-Namespace and wrapped events' source; "shop" if empty
 	Delivery       Delivery
+	// Token, when set, is the sender identity: a token for the sink's
+	// audience, asked for at each delivery as the data plane does.
+	Token func() string
 }
 
 // StartKafkaSource starts consuming cfg.Topic as cfg.Group and delivering
@@ -134,7 +140,7 @@ func (s *Shop) StartKafkaSource(scale float64) *KafkaSource {
 	s.t.Helper()
 	dls := httptestServer(s.t, kafkaSinkHandler(s.t, s.Brokers, s.DLQTopic, "purchases-dlq"))
 	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
-		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale)})
+		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale), Token: s.SourceToken})
 }
 
 type sourceHandler struct {
@@ -214,6 +220,9 @@ func (h *sourceHandler) post(ctx context.Context, target string, e event.Event) 
 	}
 	req.Header.Set("Prefer", "reply")
 	req.Header.Set("Kn-Namespace", h.cfg.Namespace)
+	if h.cfg.Token != nil {
+		req.Header.Set("Authorization", "Bearer "+h.cfg.Token())
+	}
 	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(&e), req); err != nil {
 		return attempt{}
 	}

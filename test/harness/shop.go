@@ -27,6 +27,11 @@ type Shop struct {
 	Server    *Process
 	API       *Process
 	apiPort   string
+	// Authorization, when set, is sent by Buy (unless its header has one)
+	// and UserBuys: an API key or a shopper's token, "Bearer ...".
+	Authorization string
+	// SourceToken, when set, is the KafkaSource's sender identity.
+	SourceToken func() string
 }
 
 // NewShop creates the shop's topics (3 partitions) and names its database.
@@ -108,6 +113,9 @@ func (s *Shop) Buy(body string, header map[string]string) (int, BuyResponse, err
 		return 0, BuyResponse{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if s.Authorization != "" {
+		req.Header.Set("Authorization", s.Authorization)
+	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -125,6 +133,9 @@ func (s *Shop) UserBuys(username string, query url.Values) (int, UserBuys, error
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		return 0, UserBuys{}, err
+	}
+	if s.Authorization != "" {
+		req.Header.Set("Authorization", s.Authorization)
 	}
 	var out UserBuys
 	status, err := doJSON(req, &out)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/apitest/authtest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/auth"
-	"github.com/scalable-shop/scalable-shop/functions/internal/auth/authtest"
 )
 
 const audience = "scalable-shop"
