@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -40,7 +42,7 @@ func newSender(ctx context.Context, log *slog.Logger, cfg config) (sender, error
 	if cfg.Sink != "" {
 		log.Info("event transport: HTTP to the sink in K_SINK", "transport", cfg.transport(),
 			"sink", env.RedactURL(cfg.Sink), "sink_ca_certs", cfg.SinkCACerts != "")
-		return newHTTPSender(cfg.Sink, cfg.SinkCACerts)
+		return newHTTPSender(cfg.Sink, cfg.SinkCACerts, sinkTokenFile)
 	}
 	if cfg.Revision != "" {
 		log.Warn("event transport: Kafka directly, although this runs on Knative: K_SINK is not set, "+
@@ -61,10 +63,18 @@ type httpSender struct {
 	protocol  *cehttp.Protocol
 }
 
+// sinkTokenFile is where a SinkBinding mounts a token for its sink's
+// audience when Knative Eventing's authentication-oidc feature is on
+// (knative.dev/eventing pkg/apis/sources/v1/sinkbinding_lifecycle.go mounts
+// the volume oidc-token at /oidc; pkg/reconciler/sinkbinding writes the
+// Secret's key "token"). The KafkaSink then refuses events without it.
+const sinkTokenFile = "/oidc/token"
+
 // newHTTPSender sends to target. caCerts (K_CA_CERTS: Knative Eventing's
 // transport encryption injects the sink's CA for an https sink) is trusted
-// besides the system roots.
-func newHTTPSender(target, caCerts string) (*httpSender, error) {
+// besides the system roots. When tokenFile exists, each event carries its
+// content as the sender identity.
+func newHTTPSender(target, caCerts, tokenFile string) (*httpSender, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if caCerts != "" {
 		pool, err := x509.SystemCertPool()
@@ -77,8 +87,9 @@ func newHTTPSender(target, caCerts string) (*httpSender, error) {
 		transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	}
 	// A client span per send carries the trace to the sink in traceparent,
-	// so a KafkaSink that traces joins the purchase's trace.
-	client := http.Client{Transport: telemetry.Transport(transport)}
+	// so a KafkaSink that traces joins the purchase's trace; the sender
+	// identity rides along.
+	client := http.Client{Transport: telemetry.Transport(sinkToken{base: transport, file: tokenFile})}
 	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(client))
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", env.RedactURL(target), err)
@@ -96,6 +107,21 @@ func (s *httpSender) Send(ctx context.Context, e event.Event) error {
 		return fmt.Errorf("send event %s: sink answered %d: %w", e.ID(), res.StatusCode, errNotDelivered)
 	}
 	return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, result)
+}
+
+// sinkToken adds "Authorization: Bearer" with the token in file, read at
+// each request because the SinkBinding's reconciler renews it.
+type sinkToken struct {
+	base http.RoundTripper
+	file string
+}
+
+func (s sinkToken) RoundTrip(req *http.Request) (*http.Response, error) {
+	if b, err := os.ReadFile(s.file); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "Bearer "+string(bytes.TrimSpace(b)))
+	}
+	return s.base.RoundTrip(req)
 }
 
 // Ping is always fine: the sink is the platform's, reached per request, and

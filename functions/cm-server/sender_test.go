@@ -5,12 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 )
 
 // testCAPEM is a certificate as K_CA_CERTS carries it.
@@ -60,5 +65,42 @@ func TestNewSender_saysWhichTransport(t *testing.T) {
 					line.Level, line.Msg, line.Transport, tt.wantLevel, tt.wantMsg, cfg.transport())
 			}
 		})
+	}
+}
+
+// TestHTTPSender_sendsTheSinkBindingsToken: with authentication-oidc the
+// SinkBinding mounts a token for the KafkaSink's audience; every event
+// carries it, re-read each time, and without the file none is sent.
+func TestHTTPSender_sendsTheSinkBindingsToken(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 3)
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(sink.Close)
+	file := filepath.Join(t.TempDir(), "token")
+	snd, err := newHTTPSender(sink.URL, "", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = snd.Close() })
+	p, err := purchase.Parse("p-1", []byte(joe), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := purchase.NewEvent(p, "/test")
+	for _, c := range []struct{ token, want string }{{"", ""}, {"first\n", "Bearer first"}, {"renewed", "Bearer renewed"}} {
+		if c.token != "" {
+			if err := os.WriteFile(file, []byte(c.token), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := snd.Send(context.Background(), e); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		if a := <-got; a != c.want {
+			t.Errorf("Authorization: got %q, want %q", a, c.want)
+		}
 	}
 }

@@ -139,7 +139,7 @@ func TestSinkSend_spans(t *testing.T) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer sink.Close()
-	hs, err := newHTTPSender(sink.URL, "")
+	hs, err := newHTTPSender(sink.URL, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
