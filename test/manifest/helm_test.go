@@ -43,6 +43,9 @@ var chartVariants = []chartVariant{
 	{name: "private_registry", mode: "knative", set: []string{"images.pullSecrets={ghcr-pull}"}},
 	{name: "tracing", mode: "knative", set: tracingValues},
 	{name: "kubernetes_mode_tracing", mode: "kubernetes", set: append([]string{"mode=kubernetes"}, tracingValues...)},
+	{name: "sender_identity", mode: "knative", set: []string{"senderIdentity.enabled=true"}},
+	{name: "sender_identity_own_audience_and_issuer", mode: "knative", set: append([]string{"senderIdentity.enabled=true",
+		"senderIdentity.audience=cm-api-events", "senderIdentity.issuerURL=https://oidc.example.com/cluster"}, kafkaAuthValues...)},
 	{name: "kubernetes_mode_private_registry", mode: "kubernetes", set: []string{"mode=kubernetes", "images.pullSecrets={ghcr-pull,mirror-pull}"}},
 	{name: "kubernetes_mode_everything_secured", mode: "kubernetes", set: append([]string{"mode=kubernetes", "cmServer.trustForwardedFor=true",
 		"mongodb.credentialsSecret.name=cm-api-mongodb-user", "mongodb.caSecret.name=cm-api-mongodb-ca"}, kafkaAuthValues...)},
@@ -138,6 +141,8 @@ func TestHelmTemplate_rejectsBadValues(t *testing.T) {
 			want: "kafkaSource.keda.minScale (5) exceeds kafkaSource.keda.maxScale (2)"},
 		{name: "kafka_source_keda_min_above_max_while_off", set: []string{"kafkaSource.keda.enabled=false", "kafkaSource.keda.minScale=5", "kafkaSource.keda.maxScale=2"},
 			want: "kafkaSource.keda.minScale"},
+		{name: "sender_identity_in_kubernetes_mode", set: []string{"mode=kubernetes", "senderIdentity.enabled=true"}, want: "only in knative mode"},
+		{name: "sender_identity_issuer_not_https", set: []string{"senderIdentity.enabled=true", "senderIdentity.issuerURL=http://idp"}, want: "issuerURL"},
 		{name: "cm_api_keda_min_above_max", set: []string{"mode=kubernetes", "cmApi.keda.minReplicas=5", "cmApi.keda.maxReplicas=2"},
 			want: "cmApi.keda.minReplicas (5) exceeds cmApi.keda.maxReplicas (2)"},
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	eventingv1alpha1 "knative.dev/eventing/pkg/apis/eventing/v1alpha1"
 	"knative.dev/eventing/pkg/apis/feature"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	"knative.dev/pkg/apis"
@@ -51,6 +52,8 @@ func (v *validator) validate(m manifest) error {
 		return validateKnativeService(m)
 	case m.apiVersion() == "sources.knative.dev/v1" && m.kind() == "SinkBinding":
 		return validateSinkBinding(m)
+	case m.apiVersion() == "eventing.knative.dev/v1alpha1" && m.kind() == "EventPolicy":
+		return validateEventPolicy(m)
 	}
 	if c, ok := v.crds[gk]; ok {
 		if err := c.validate(m); err != nil {
@@ -161,6 +164,23 @@ func validateSinkBinding(m manifest) error {
 	ctx := webhookContext()
 	sb.SetDefaults(ctx)
 	return knativeErrors(m, sb.Validate(ctx))
+}
+
+// validateEventPolicy runs eventing's own defaulting and validation, with
+// the authentication-oidc feature on (the webhook accepts EventPolicies only
+// then).
+func validateEventPolicy(m manifest) error {
+	var ep eventingv1alpha1.EventPolicy
+	if err := decodeStrict(m, &ep); err != nil {
+		return err
+	}
+	if ep.Namespace != "" {
+		return fmt.Errorf("%s: metadata.namespace: got %q, want none", m, ep.Namespace)
+	}
+	ep.Namespace = testNamespace
+	ctx := feature.ToContext(webhookContext(), feature.Flags{feature.OIDCAuthentication: feature.Enabled})
+	ep.SetDefaults(ctx)
+	return knativeErrors(m, ep.Validate(ctx))
 }
 
 // knativeErrors turns a Knative FieldError into an error; warnings count,

@@ -299,6 +299,9 @@ autoscaling.knative.dev/initial-scale: {{ .initialScale | quote }}
 
 {{/* Render-time checks of combinations the schema cannot express. */}}
 {{- define "scalable-shop.checks" -}}
+{{- if and .Values.senderIdentity.enabled (ne .Values.mode "knative") }}
+{{- fail "senderIdentity.enabled: only in knative mode (in kubernetes mode cm-api reads Kafka itself; no KafkaSource sends it events)" }}
+{{- end }}
 {{- if and .Values.strimzi.enabled (gt (int .Values.kafka.replicationFactor) (int .Values.strimzi.replicas)) }}
 {{- fail (printf "kafka.replicationFactor (%v) exceeds strimzi.replicas (%v)" .Values.kafka.replicationFactor .Values.strimzi.replicas) }}
 {{- end }}
@@ -334,5 +337,61 @@ autoscaling.knative.dev/initial-scale: {{ .initialScale | quote }}
 {{- end }}
 {{- if and .Values.mongodbCommunity.enabled .Values.mongodb.credentialsSecret.name }}
 {{- fail "mongodb.credentialsSecret: with mongodbCommunity.enabled the operator's connection string already carries cm-api's credentials; leave it empty" }}
+{{- end }}
+{{- end }}
+
+{{/* The audience of cm-api's sender-identity tokens. */}}
+{{- define "scalable-shop.eventsAudience" -}}
+{{- .Values.senderIdentity.audience | default (printf "serving.knative.dev/service/%s/cm-api" .Release.Namespace) -}}
+{{- end }}
+
+{{/* The subject of the KafkaSource's OIDC service account, named as
+knative.dev/eventing pkg/auth/serviceaccount.go GetOIDCServiceAccountNameForResource
+does: <name>-oidc-<group>-<kind>, lower case (short enough that kmeta.ChildName
+keeps it whole). */}}
+{{- define "scalable-shop.sourceSubject" -}}
+{{- printf "system:serviceaccount:%s:cm-api-purchases-oidc-sources.knative.dev-kafkasource" .Release.Namespace -}}
+{{- end }}
+
+{{/* cm-api's sender-identity env entries (knative mode, senderIdentity.enabled). */}}
+{{- define "scalable-shop.senderIdentityEnv" -}}
+{{- if .Values.senderIdentity.enabled }}
+- name: EVENTS_AUDIENCE
+  value: {{ include "scalable-shop.eventsAudience" . | quote }}
+- name: EVENTS_ALLOWED_SUBJECTS
+  value: {{ include "scalable-shop.sourceSubject" . | quote }}
+{{- with .Values.senderIdentity.issuerURL }}
+- name: EVENTS_ISSUER_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Sender identity: cm-api discovers the service-account issuer at the API
+server with a token of its own and the cluster CA, as Knative's verifier does
+(knative.dev/eventing pkg/auth/verifier.go). A projected, short-lived token in
+the usual place, rather than automountServiceAccountToken (which Knative
+Serving allows only as false). */}}
+{{- define "scalable-shop.apiServerTokenVolume" -}}
+{{- if .Values.senderIdentity.enabled }}
+- name: api-server-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: 3600
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "scalable-shop.apiServerTokenMount" -}}
+{{- if .Values.senderIdentity.enabled }}
+- name: api-server-token
+  mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+  readOnly: true
 {{- end }}
 {{- end }}
