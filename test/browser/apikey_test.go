@@ -194,7 +194,7 @@ func (s *keySession) newTabAsksForTheKey(t *testing.T) {
 	if got.Invalid != "true" || got.Focused == "apikey" {
 		t.Errorf("key field: got aria-invalid=%q focus=#%s, want true and the focus left alone", got.Invalid, got.Focused)
 	}
-	if want := "The shop needs an API key to show the purchases."; got.Status != want {
+	if want := "The shop needs an API key or a sign-in token to show the purchases."; got.Status != want {
 		t.Errorf("purchases: got %q, want %q", got.Status, want)
 	}
 	if got.Width > 375 {

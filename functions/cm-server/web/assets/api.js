@@ -19,13 +19,13 @@ export class APIError extends Error {
   }
 }
 
-// apiKey is sent as "Authorization: Bearer <key>" when the shop requires
-// one; "" sends none.
-let apiKey = "";
+// credential (an API key or a shopper's sign-in token) is sent as
+// "Authorization: Bearer <credential>" when the shop requires one; "" sends none.
+let credential = "";
 
-// useAPIKey sets the key that every later call sends.
-export function useAPIKey(key) {
-  apiKey = key;
+// useCredential sets the API key or token that every later call sends.
+export function useCredential(c) {
+  credential = c;
 }
 
 // retryAfterSeconds reads a Retry-After header: delay-seconds or an HTTP date.
@@ -38,7 +38,7 @@ function retryAfterSeconds(value) {
 
 async function call(url, init) {
   const headers = { Accept: "application/json", ...init.headers };
-  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  if (credential) headers.Authorization = `Bearer ${credential}`;
   let resp;
   try {
     resp = await fetch(url, { ...init, headers });

@@ -1,21 +1,23 @@
 // app.js: the shopper's page. Buy sends one purchase (one Idempotency-Key
 // per purchase, reused only to retry it); getAllUserBuys shows the user's
 // purchases page by page, with the total and a chart over all of them. An
-// API key, when the shop requires one, is kept for this tab only.
+// API key or a shopper's sign-in token, when the shop requires one, is kept
+// for this tab only; a token wins over a key.
 
-import { APIError, buy, newIdempotencyKey, useAPIKey } from "./api.js";
+import { APIError, buy, newIdempotencyKey, useCredential } from "./api.js";
 import { MAX_USERID, MAX_USERNAME, checkText, formatCents, parsePrice, parseTimestamp, toLocalInput, zoneLabel } from "./rules.js";
 import { showPurchases } from "./purchases.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("buy-form");
-const fields = { username: $("username"), userid: $("userid"), price: $("price"), timestamp: $("timestamp"), apikey: $("apikey") };
-const labels = { username: "Username", userid: "User ID", price: "Price", timestamp: "Timestamp", apikey: "API key", "Idempotency-Key": "Idempotency-Key" };
+const fields = { username: $("username"), userid: $("userid"), price: $("price"), timestamp: $("timestamp"), apikey: $("apikey"), token: $("token") };
+const labels = { username: "Username", userid: "User ID", price: "Price", timestamp: "Timestamp", apikey: "API key", token: "Sign-in token", "Idempotency-Key": "Idempotency-Key" };
+const SECRETS = ["apikey", "token"];
 const buyButton = $("buy");
 const listButton = $("list");
-// The user is remembered on this device (localStorage); the API key only in
-// this tab (sessionStorage): a key should not outlive the browser session.
-const STORE = { username: "shop.username", userid: "shop.userid", apikey: "shop.apikey" };
+// The user is remembered on this device (localStorage); the API key and the
+// token only in this tab (sessionStorage): they should not outlive the session.
+const STORE = { username: "shop.username", userid: "shop.userid", apikey: "shop.apikey", token: "shop.token" };
 
 let lastAttempt = null; // {body, key}: a failed purchase that may be retried as itself
 let busy = false;
@@ -30,8 +32,13 @@ const checks = {
   price: () => parsePrice(fields.price.value.trim()).problem || "",
   timestamp: () => parseTimestamp(fields.timestamp.value, fields.timestamp.validity.badInput).problem || "",
   // Only printable ASCII can go into the Authorization header.
-  apikey: () => /^[\x20-\x7e]*$/.test(fields.apikey.value.trim()) ? "" : "must contain only printable ASCII characters",
+  apikey: () => printable(fields.apikey.value),
+  token: () => printable(fields.token.value),
 };
+
+function printable(v) {
+  return /^[\x20-\x7e]*$/.test(v.trim()) ? "" : "must contain only printable ASCII characters";
+}
 
 function setFieldError(name, problem) {
   $(`${name}-error`).textContent = problem ? `${labels[name]} ${problem}.` : "";
@@ -75,31 +82,39 @@ function showWelcome(returning) {
   $("welcome-text").textContent = !name ? "" : returning ? `Welcome back, ${name}.` : `Remembered as ${name}.`;
 }
 
-// saveKey makes the API key in the field the one the page sends, and keeps
-// it for this tab; an empty field forgets it.
+// saveKey makes the token, else the API key, the credential the page sends,
+// and keeps both for this tab; an empty field forgets its value.
 function saveKey() {
-  const key = checks.apikey() ? "" : fields.apikey.value.trim();
-  useAPIKey(key);
-  try {
-    if (key) sessionStorage.setItem(STORE.apikey, key);
-    else sessionStorage.removeItem(STORE.apikey);
-  } catch { /* storage is off: the key lives in the field */ }
+  const value = (name) => checks[name]() ? "" : fields[name].value.trim();
+  useCredential(value("token") || value("apikey"));
+  for (const name of SECRETS) {
+    try {
+      if (value(name)) sessionStorage.setItem(STORE[name], value(name));
+      else sessionStorage.removeItem(STORE[name]);
+    } catch { /* storage is off: the value lives in the field */ }
+  }
   $("forget-key").hidden = fields.apikey.value === "";
+  $("forget-token").hidden = fields.token.value === "";
 }
 
-function clearKey() {
-  fields.apikey.value = "";
-  setFieldError("apikey", "");
+function clearKey(name = "apikey") {
+  fields[name].value = "";
+  setFieldError(name, "");
   saveKey();
 }
 
-// showKeyError puts the shop's refusal of the API key (a 401) next to its field.
+// sentField names the field whose credential the page sends.
+const sentField = () => (fields.token.value.trim() && !checks.token() ? "token" : "apikey");
+
+// showKeyError puts the shop's refusal (401) next to the credential that was
+// sent, and a 403 (a token that is not this user's) next to the username.
 function showKeyError(err, focus = true) {
   showProblems({});
+  const name = err.status === 403 ? "username" : sentField();
   const m = err.message;
-  $("apikey-error").textContent = m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? "" : ".");
-  fields.apikey.setAttribute("aria-invalid", "true");
-  if (focus) fields.apikey.focus();
+  $(`${name}-error`).textContent = m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? "" : ".");
+  fields[name].setAttribute("aria-invalid", "true");
+  if (focus) fields[name].focus();
 }
 
 function setBusy(button, on, text) {
@@ -149,7 +164,7 @@ async function onBuy(event) {
 // timestamp, so that Buy retries it as itself. A refused API key leaves the
 // attempt as it was: the shop did not look at it.
 function showBuyError(err) {
-  if (err.status === 401) {
+  if (err.status === 401 || err.status === 403) {
     showKeyError(err);
     return;
   }
@@ -181,7 +196,7 @@ function showBought(id, price) {
 }
 
 function onList() {
-  const problems = validate(["username", "apikey"]);
+  const problems = validate(["username", ...SECRETS]);
   showProblems(problems);
   if (Object.keys(problems).length > 0) return;
   $("form-error").textContent = "";
@@ -193,11 +208,11 @@ function onList() {
 // showListError puts a failed getAllUserBuys next to the form, like Buy's.
 function showListError(err, focus = true) {
   if (!(err instanceof APIError)) throw err;
-  if (err.status === 401) showKeyError(err, focus);
+  if (err.status === 401 || err.status === 403) showKeyError(err, focus);
   else showProblems(err.fields, err.message);
 }
 
-// onForget forgets the user on this device, and the API key with them.
+// onForget forgets the user on this device, and the API key and token with them.
 function onForget() {
   try {
     localStorage.removeItem(STORE.username);
@@ -205,7 +220,8 @@ function onForget() {
   } catch { /* storage is off */ }
   fields.username.value = "";
   fields.userid.value = "";
-  clearKey();
+  clearKey("apikey");
+  clearKey("token");
   showWelcome(false);
   fields.username.focus();
 }
@@ -214,7 +230,7 @@ function onForget() {
 function onInput(event) {
   const name = event.target.name;
   if (name === "timestamp") timestampSet = true;
-  if (name === "apikey") saveKey();
+  if (SECRETS.includes(name)) saveKey();
   if (name in checks && event.target.getAttribute("aria-invalid") === "true" && !checks[name]()) {
     setFieldError(name, "");
   }
@@ -226,7 +242,7 @@ function start() {
   try {
     fields.username.value = localStorage.getItem(STORE.username) || "";
     fields.userid.value = localStorage.getItem(STORE.userid) || "";
-    fields.apikey.value = sessionStorage.getItem(STORE.apikey) || "";
+    for (const name of SECRETS) fields[name].value = sessionStorage.getItem(STORE[name]) || "";
   } catch { /* storage is off */ }
   saveKey();
   showWelcome(true);
@@ -235,7 +251,8 @@ function start() {
   listButton.addEventListener("click", onList);
   $("forget").addEventListener("click", onForget);
   $("now").addEventListener("click", setTimestampNow);
-  $("forget-key").addEventListener("click", () => { clearKey(); fields.apikey.focus(); });
+  $("forget-key").addEventListener("click", () => { clearKey("apikey"); fields.apikey.focus(); });
+  $("forget-token").addEventListener("click", () => { clearKey("token"); fields.token.focus(); });
   // Shown without a click, so a refused key is marked but does not take the focus.
   if (fields.username.value && !checks.username()) showPurchases(fields.username.value).catch((err) => showListError(err, false));
 }

@@ -40,7 +40,9 @@ export async function showPurchases(username, bought) {
   } catch (err) {
     if (err?.name === "AbortError") return;
     if (v === view) {
-      setStatus(err?.status === 401 ? "The shop needs an API key to show the purchases." : "The purchases could not be loaded.", true);
+      const why = { 401: "The shop needs an API key or a sign-in token to show the purchases.",
+        403: `This sign-in token may not see the purchases of ${username}.` }[err?.status];
+      setStatus(why || "The purchases could not be loaded.", true);
     }
     throw err;
   }
