@@ -66,11 +66,7 @@ type keySession struct {
 // field, and nothing is bought.
 func (s *keySession) refusesAMissingKey(t *testing.T) {
 	s.b.run(t, chromedp.Navigate(s.shop.ServerURL+"/"), chromedp.WaitVisible("#apikey", chromedp.ByQuery))
-	var attrs struct{ Type, Autocomplete string }
-	s.b.eval(t, `({type: document.getElementById("apikey").type, autocomplete: document.getElementById("apikey").autocomplete})`, &attrs)
-	if attrs.Type != "password" || attrs.Autocomplete != "off" {
-		t.Errorf("API key field: got type=%s autocomplete=%s, want password, off", attrs.Type, attrs.Autocomplete)
-	}
+	s.b.expectSecretField(t, "apikey")
 	s.b.typeInto(t, "username", keyBuyer)
 	s.b.typeInto(t, "userid", keyUserID)
 	s.b.typeInto(t, "price", "19.99")

@@ -28,6 +28,17 @@ func (b *browser) expectFieldError(t *testing.T, field, want string) {
 	}
 }
 
+// expectSecretField checks that the input with id hides what is typed and
+// is not offered to the browser's autofill.
+func (b *browser) expectSecretField(t *testing.T, id string) {
+	t.Helper()
+	var attrs struct{ Type, Autocomplete string }
+	b.eval(t, fmt.Sprintf(`(() => { const f = document.getElementById(%s); return {type: f.type, autocomplete: f.autocomplete}; })()`, js(id)), &attrs)
+	if attrs.Type != "password" || attrs.Autocomplete != "off" {
+		t.Errorf("#%s: got type=%s autocomplete=%s, want password, off", id, attrs.Type, attrs.Autocomplete)
+	}
+}
+
 // expectPage waits for the pager's label and checks the number of rows.
 func (b *browser) expectPage(t *testing.T, label string, rows int) {
 	t.Helper()

@@ -58,11 +58,7 @@ type tokenSession struct {
 // at the token field, the token went as the bearer, and nothing is bought.
 func (s *tokenSession) refusesAnExpiredToken(t *testing.T, expired string) {
 	s.b.run(t, chromedp.Navigate(s.shop.ServerURL+"/"), chromedp.WaitVisible("#token", chromedp.ByQuery))
-	var attrs struct{ Type, Autocomplete string }
-	s.b.eval(t, `({type: document.getElementById("token").type, autocomplete: document.getElementById("token").autocomplete})`, &attrs)
-	if attrs.Type != "password" || attrs.Autocomplete != "off" {
-		t.Errorf("token field: got type=%s autocomplete=%s, want password, off", attrs.Type, attrs.Autocomplete)
-	}
+	s.b.expectSecretField(t, "token")
 	s.b.typeInto(t, "username", tokenBuyer)
 	s.b.typeInto(t, "userid", tokenUserID)
 	s.b.typeInto(t, "price", "12.50")

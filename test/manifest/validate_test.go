@@ -151,36 +151,39 @@ func validateKnativeService(m manifest) error {
 	return knativeErrors(m, svc.Validate(ctx))
 }
 
-// validateSinkBinding runs eventing's own defaulting and validation.
-func validateSinkBinding(m manifest) error {
-	var sb sourcesv1.SinkBinding
-	if err := decodeStrict(m, &sb); err != nil {
-		return err
-	}
-	if sb.Namespace != "" {
-		return fmt.Errorf("%s: metadata.namespace: got %q, want none", m, sb.Namespace)
-	}
-	sb.Namespace = testNamespace
-	ctx := webhookContext()
-	sb.SetDefaults(ctx)
-	return knativeErrors(m, sb.Validate(ctx))
+// eventingObject is an Eventing resource with its webhook's defaulting and
+// validation.
+type eventingObject interface {
+	SetDefaults(context.Context)
+	Validate(context.Context) *apis.FieldError
+	GetNamespace() string
+	SetNamespace(string)
 }
 
-// validateEventPolicy runs eventing's own defaulting and validation, with
-// the authentication-oidc feature on (the webhook accepts EventPolicies only
-// then).
-func validateEventPolicy(m manifest) error {
-	var ep eventingv1alpha1.EventPolicy
-	if err := decodeStrict(m, &ep); err != nil {
+// validateEventing decodes m into obj and runs eventing's own defaulting and
+// validation in ctx, in the test namespace (a manifest names none).
+func validateEventing(ctx context.Context, m manifest, obj eventingObject) error {
+	if err := decodeStrict(m, obj); err != nil {
 		return err
 	}
-	if ep.Namespace != "" {
-		return fmt.Errorf("%s: metadata.namespace: got %q, want none", m, ep.Namespace)
+	if ns := obj.GetNamespace(); ns != "" {
+		return fmt.Errorf("%s: metadata.namespace: got %q, want none", m, ns)
 	}
-	ep.Namespace = testNamespace
+	obj.SetNamespace(testNamespace)
+	obj.SetDefaults(ctx)
+	return knativeErrors(m, obj.Validate(ctx))
+}
+
+// validateSinkBinding runs eventing's own defaulting and validation.
+func validateSinkBinding(m manifest) error {
+	return validateEventing(webhookContext(), m, &sourcesv1.SinkBinding{})
+}
+
+// validateEventPolicy does the same with the authentication-oidc feature on:
+// the webhook accepts EventPolicies only then.
+func validateEventPolicy(m manifest) error {
 	ctx := feature.ToContext(webhookContext(), feature.Flags{feature.OIDCAuthentication: feature.Enabled})
-	ep.SetDefaults(ctx)
-	return knativeErrors(m, ep.Validate(ctx))
+	return validateEventing(ctx, m, &eventingv1alpha1.EventPolicy{})
 }
 
 // knativeErrors turns a Knative FieldError into an error; warnings count,
