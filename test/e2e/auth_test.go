@@ -94,6 +94,14 @@ func TestShopperKeysRotateAndFailClosed(t *testing.T) {
 	iss.Rotate(t, "rsa-2")
 	current := iss.Token(t, "rotjoe", nil)
 	buyOK(t, shop, body, bearer(current))
+	// go-oidc caches the new set just after the request that fetched it, so
+	// wait (reading, which changes nothing) until the withdrawn key is gone.
+	harness.Eventually(t, 10*time.Second, func() string {
+		if got := listStatus(t, shop, "rotjoe", old); got != http.StatusUnauthorized {
+			return "the withdrawn key still reads: " + http.StatusText(got)
+		}
+		return ""
+	})
 	if status, resp, _ := shop.Buy(body, bearer(old)); status != http.StatusUnauthorized || !strings.Contains(resp.Message, "bad signature") {
 		t.Errorf("buy with the withdrawn key: got %d %q, want 401 naming the bad signature", status, resp.Message)
 	}

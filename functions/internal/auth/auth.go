@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -84,11 +86,37 @@ func (c Config) Check(prefix string) error {
 		return fmt.Errorf("%s_AUDIENCE is required with an issuer", prefix)
 	}
 	for _, u := range []string{c.IssuerURL, c.JWKSURL} {
-		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-			return fmt.Errorf("%q: want an http(s) URL", u)
+		if u == "" {
+			continue
+		}
+		if err := checkURL(u); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkURL accepts https, and http only on the loopback interface (tests,
+// a sidecar): keys fetched over plain http could be swapped on the way.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "":
+		return fmt.Errorf("%q: want an https URL", raw)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%q: want an https URL (http only on a loopback address)", raw)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Token is a verified token's claims.

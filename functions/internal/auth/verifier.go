@@ -205,6 +205,9 @@ func (v *Verifier) discover(ctx context.Context) error {
 	if doc.JWKSURL == "" {
 		return fmt.Errorf("discovery document at %s names no jwks_uri", v.cfg.IssuerURL)
 	}
+	if err := checkURL(doc.JWKSURL); err != nil {
+		return fmt.Errorf("discovery document at %s: jwks_uri %w", v.cfg.IssuerURL, err)
+	}
 	v.issuer, v.jwksURL = doc.Issuer, doc.JWKSURL
 	return nil
 }
