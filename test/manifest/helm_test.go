@@ -17,6 +17,10 @@ type chartVariant struct {
 // kafkaAuthValues switch on SCRAM over TLS with a private CA.
 var kafkaAuthValues = []string{"kafka.auth.sasl.enabled=true", "kafka.auth.sasl.username=shop", "kafka.auth.tls.enabled=true"}
 
+// shopperAuthValues turn on shoppers' OpenID Connect tokens with staff.
+var shopperAuthValues = []string{"cmServer.shopperAuth.issuerURL=https://idp.example.com/realms/shop",
+	"cmServer.shopperAuth.audience=scalable-shop", "cmServer.shopperAuth.adminClaim=groups", "cmServer.shopperAuth.adminValue=support"}
+
 // chartVariants switches each optional feature on, alone and together.
 var chartVariants = []chartVariant{
 	{name: "defaults", mode: "knative"},
@@ -44,6 +48,9 @@ var chartVariants = []chartVariant{
 	{name: "tracing", mode: "knative", set: tracingValues},
 	{name: "kubernetes_mode_tracing", mode: "kubernetes", set: append([]string{"mode=kubernetes"}, tracingValues...)},
 	{name: "sender_identity", mode: "knative", set: []string{"senderIdentity.enabled=true"}},
+	{name: "shopper_tokens", mode: "knative", set: shopperAuthValues},
+	{name: "shopper_tokens_jwks_kubernetes_mode", mode: "kubernetes", set: []string{"mode=kubernetes",
+		"cmServer.shopperAuth.jwksURL=https://idp.example.com/keys", "cmServer.shopperAuth.issuer=https://idp.example.com", "cmServer.shopperAuth.audience=shop"}},
 	{name: "sender_identity_own_audience_and_issuer", mode: "knative", set: append([]string{"senderIdentity.enabled=true",
 		"senderIdentity.audience=cm-api-events", "senderIdentity.issuerURL=https://oidc.example.com/cluster"}, kafkaAuthValues...)},
 	{name: "kubernetes_mode_private_registry", mode: "kubernetes", set: []string{"mode=kubernetes", "images.pullSecrets={ghcr-pull,mirror-pull}"}},
@@ -141,6 +148,10 @@ func TestHelmTemplate_rejectsBadValues(t *testing.T) {
 			want: "kafkaSource.keda.minScale (5) exceeds kafkaSource.keda.maxScale (2)"},
 		{name: "kafka_source_keda_min_above_max_while_off", set: []string{"kafkaSource.keda.enabled=false", "kafkaSource.keda.minScale=5", "kafkaSource.keda.maxScale=2"},
 			want: "kafkaSource.keda.minScale"},
+		{name: "shopper_issuer_without_audience", set: []string{"cmServer.shopperAuth.issuerURL=https://idp.example.com"}, want: "audience is required"},
+		{name: "shopper_issuer_not_https", set: []string{"cmServer.shopperAuth.issuerURL=http://idp.example.com", "cmServer.shopperAuth.audience=shop"}, want: "issuerURL"},
+		{name: "shopper_jwks_without_issuer", set: []string{"cmServer.shopperAuth.jwksURL=https://idp.example.com/keys", "cmServer.shopperAuth.audience=shop"}, want: "needs issuer"},
+		{name: "shopper_admin_claim_without_value", set: append(append([]string{}, shopperAuthValues...), "cmServer.shopperAuth.adminValue="), want: "adminClaim and adminValue together"},
 		{name: "sender_identity_in_kubernetes_mode", set: []string{"mode=kubernetes", "senderIdentity.enabled=true"}, want: "only in knative mode"},
 		{name: "sender_identity_issuer_not_https", set: []string{"senderIdentity.enabled=true", "senderIdentity.issuerURL=http://idp"}, want: "issuerURL"},
 		{name: "cm_api_keda_min_above_max", set: []string{"mode=kubernetes", "cmApi.keda.minReplicas=5", "cmApi.keda.maxReplicas=2"},

@@ -149,3 +149,30 @@ func TestSenderIdentity_checkCatchesMismatches(t *testing.T) {
 		t.Errorf("a disabled bundle checked as on: got %v, want the audience, subject and token reported", errs)
 	}
 }
+
+// TestShopperAuth_reachesCMServer: cmServer.shopperAuth becomes cm-server's
+// AUTH_* variables, and nothing of it is there by default.
+func TestShopperAuth_reachesCMServer(t *testing.T) {
+	t.Parallel()
+	on, err := helmTemplate(t, shopperAuthValues...)
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	want := map[string]string{"AUTH_ISSUER_URL": "https://idp.example.com/realms/shop", "AUTH_AUDIENCE": "scalable-shop",
+		"AUTH_USERNAME_CLAIM": "preferred_username", "AUTH_ADMIN_CLAIM": "groups", "AUTH_ADMIN_VALUE": "support"}
+	got := configData(bundle(on), "cm-server-config")
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("cm-server-config %s: got %q, want %q", k, got[k], v)
+		}
+	}
+	off, err := helmTemplate(t)
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	for k := range want {
+		if v, ok := configData(bundle(off), "cm-server-config")[k]; ok {
+			t.Errorf("defaults: cm-server-config has %s=%q, want none (user authentication off)", k, v)
+		}
+	}
+}

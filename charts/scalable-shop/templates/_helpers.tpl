@@ -299,6 +299,20 @@ autoscaling.knative.dev/initial-scale: {{ .initialScale | quote }}
 
 {{/* Render-time checks of combinations the schema cannot express. */}}
 {{- define "scalable-shop.checks" -}}
+{{- with .Values.cmServer.shopperAuth }}
+{{- if and .issuerURL .jwksURL }}
+{{- fail "cmServer.shopperAuth: set issuerURL or jwksURL, not both" }}
+{{- end }}
+{{- if and .jwksURL (not .issuer) }}
+{{- fail "cmServer.shopperAuth.jwksURL needs issuer (the iss the tokens carry)" }}
+{{- end }}
+{{- if and (or .issuerURL .jwksURL) (not .audience) }}
+{{- fail "cmServer.shopperAuth.audience is required with an issuer" }}
+{{- end }}
+{{- if ne (empty .adminClaim) (empty .adminValue) }}
+{{- fail "cmServer.shopperAuth: set adminClaim and adminValue together" }}
+{{- end }}
+{{- end }}
 {{- if and .Values.senderIdentity.enabled (ne .Values.mode "knative") }}
 {{- fail "senderIdentity.enabled: only in knative mode (in kubernetes mode cm-api reads Kafka itself; no KafkaSource sends it events)" }}
 {{- end }}
