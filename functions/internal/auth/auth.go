@@ -61,7 +61,8 @@ type Config struct {
 	// server (knative.dev/eventing pkg/auth/verifier.go, initOIDCProvider):
 	// the service-account issuer is often not the in-cluster URL.
 	DiscoveredIssuer bool
-	// Client fetches discovery and keys; nil means http.DefaultClient.
+	// Client fetches discovery and keys; nil means a client with a
+	// ten-second timeout.
 	Client *http.Client
 	// KeyCacheTTL bounds how long keys are used without a fetch; 0 means
 	// DefaultKeyCacheTTL.
