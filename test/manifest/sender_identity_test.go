@@ -176,3 +176,22 @@ func TestShopperAuth_reachesCMServer(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmNotes_senderIdentityNeedsTheClusterFeature: with sender identity
+// on, NOTES.txt says how to turn on authentication-oidc; off, it says nothing.
+func TestHelmNotes_senderIdentityNeedsTheClusterFeature(t *testing.T) {
+	t.Parallel()
+	const flag = `"authentication-oidc":"enabled"`
+	for _, c := range []struct {
+		set  []string
+		want bool
+	}{{nil, false}, {[]string{"senderIdentity.enabled=true"}, true}} {
+		notes, err := helmNotes(t, c.set...)
+		if err != nil {
+			t.Fatalf("notes %v: %v", c.set, err)
+		}
+		if got := strings.Contains(notes, flag); got != c.want {
+			t.Errorf("notes %v: mention %s: got %v, want %v", c.set, flag, got, c.want)
+		}
+	}
+}
