@@ -193,12 +193,7 @@ func TestStoreOutageLosesNothing(t *testing.T) {
 // committedOffsets sums the group's committed offsets on topic.
 func committedOffsets(t *testing.T, brokers []string, group, topic string) int64 {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := clusterAdmin(t, brokers)
 	defer admin.Close()
 	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0, 1, 2}})
 	if err != nil {
