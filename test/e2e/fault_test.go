@@ -228,7 +228,7 @@ func TestGetAllUserBuysWhenCMAPISlowOrDown(t *testing.T) {
 			t.Fatalf("getAllUserBuys with cm-api up: %v", err)
 		}
 		// SIGSTOP: the kernel still accepts connections, nobody answers.
-		shop.API.Signal(syscall.SIGSTOP)
+		shop.API.Pause(t)
 		check(t, shop.ServerURL, http.StatusGatewayTimeout)
 		shop.API.Signal(syscall.SIGCONT)
 

@@ -1,9 +1,11 @@
 package harness
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,6 +52,32 @@ func Start(t testing.TB, name, bin string, env map[string]string) *Process {
 // Signal sends sig to the process group.
 func (p *Process) Signal(sig syscall.Signal) {
 	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
+// Pause stops the process group with SIGSTOP and returns once every thread
+// of the process is stopped: kill returns before a thread running on
+// another CPU has taken the signal, so a request sent at once could still
+// be answered.
+func (p *Process) Pause(t testing.TB) {
+	t.Helper()
+	p.Signal(syscall.SIGSTOP)
+	Eventually(t, 10*time.Second, func() string {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", p.cmd.Process.Pid))
+		if err != nil || len(tasks) == 0 {
+			return fmt.Sprintf("%s: no threads to look at (%v)", p.Name, err)
+		}
+		for _, task := range tasks {
+			stat, err := os.ReadFile(task)
+			if err != nil {
+				return err.Error()
+			}
+			// The state follows the ")" that closes the command name.
+			if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || (stat[i+2] != 'T' && stat[i+2] != 't') {
+				return fmt.Sprintf("%s: a thread is not stopped yet: %s", p.Name, stat)
+			}
+		}
+		return ""
+	})
 }
 
 // Stop sends SIGTERM and waits up to grace, then SIGKILLs. It returns the
