@@ -19,12 +19,7 @@ import (
 // runs once, after that request, and its error is returned.
 func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
-	ln.Close()
+	port := freePort(t)
 
 	var (
 		mu     sync.Mutex
@@ -84,14 +79,9 @@ func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
 
 func TestRun_startFailureClosesTheListener(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
-	ln.Close()
+	port := freePort(t)
 	boom := errors.New("no store")
-	err = Run(context.Background(), &bytes.Buffer{}, Function{Name: "fn", Runtime: Runtime{Port: port},
+	err := Run(context.Background(), &bytes.Buffer{}, Function{Name: "fn", Runtime: Runtime{Port: port},
 		Start: func(context.Context, *slog.Logger) (http.Handler, Stopper, error) { return nil, nil, boom }})
 	if !errors.Is(err, boom) {
 		t.Fatalf("Run: got %v, want Start's error", err)
@@ -101,4 +91,15 @@ func TestRun_startFailureClosesTheListener(t *testing.T) {
 		t.Fatalf("port %s still held after a failed start: %v", port, err)
 	}
 	again.Close()
+}
+
+// freePort is a loopback port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
 }
