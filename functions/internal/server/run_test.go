@@ -26,7 +26,7 @@ func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
 		events []string
 	)
 	note := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
-	inHandler, release := make(chan struct{}), make(chan struct{})
+	inHandler, release, startEnded := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	stopErr := errors.New("flush failed")
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs bytes.Buffer
@@ -34,7 +34,7 @@ func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
 	go func() {
 		done <- Run(ctx, &logs, Function{Name: "fn", Runtime: Runtime{Port: port, Drain: 5 * time.Second}, Config: slog.StringValue("cfg"),
 			Start: func(appCtx context.Context, _ *slog.Logger) (http.Handler, Stopper, error) {
-				go func() { <-appCtx.Done(); note("start context ended") }()
+				go func() { <-appCtx.Done(); note("start context ended"); close(startEnded) }()
 				h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 					close(inHandler)
 					<-release
@@ -57,7 +57,23 @@ func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
 	}()
 	<-inHandler
 	cancel()
-	time.Sleep(50 * time.Millisecond) // shutdown has begun; the request is still under way
+	// Shutdown has begun once Start's context ended and the port refuses
+	// new connections; the request is still under way until released.
+	select {
+	case <-startEnded:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start's context did not end at shutdown")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the port still accepts connections 10 s after shutdown began")
+		}
+	}
 	close(release)
 	if err := <-answered; err != nil {
 		t.Fatal(err)
