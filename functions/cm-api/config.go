@@ -88,7 +88,7 @@ func (c config) logValue() slog.Value {
 		mode = "kafka"
 	}
 	return slog.GroupValue(
-		slog.String("port", c.Port), slog.String("log_level", c.LogLevel), slog.String("mode", mode),
+		slog.String("port", c.Port), slog.String("log_level", c.LogLevel), slog.String("mode", mode), slog.String("debug_pprof_addr", c.Pprof),
 		slog.String("mongodb_uri", env.RedactURL(c.MongoURI)), slog.String("mongodb_username", c.MongoUser),
 		slog.String("mongodb_database", c.Database),
 		slog.Duration("mongodb_timeout", c.MongoTimeout), slog.Any("kafka", c.Kafka.LogValue()),

@@ -105,7 +105,7 @@ func (c config) transport() string {
 // logged without user info, which could hold credentials.
 func (c config) logValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("port", c.Port), slog.String("log_level", c.LogLevel),
+		slog.String("port", c.Port), slog.String("log_level", c.LogLevel), slog.String("debug_pprof_addr", c.Pprof),
 		slog.String("transport", c.transport()), slog.String("sink", env.RedactURL(c.Sink)),
 		slog.Bool("sink_ca_certs", c.SinkCACerts != ""),
 		slog.Any("kafka", c.Kafka.LogValue()), slog.String("kafka_topic", c.Topic),

@@ -26,17 +26,25 @@ type Runtime struct {
 	Drain    time.Duration // DRAIN_TIMEOUT: how long in-flight requests may finish at SIGTERM
 	Service  string        // K_SERVICE: names the function (and its event source)
 	Revision string        // K_REVISION: set only on Knative
+	Pprof    string        // DEBUG_PPROF_ADDR: loopback host:port of the profiler; "" = off
 }
 
 // ReadRuntime reads the runtime settings; name is K_SERVICE's default.
 func ReadRuntime(r *env.Reader, name string) Runtime {
-	return Runtime{
+	rt := Runtime{
 		Port:     r.String("PORT", "8080"),
 		LogLevel: r.String("LOG_LEVEL", "info"),
 		Drain:    r.Duration("DRAIN_TIMEOUT", 20*time.Second),
 		Service:  r.String("K_SERVICE", name),
 		Revision: r.String("K_REVISION", ""),
+		Pprof:    r.String("DEBUG_PPROF_ADDR", ""),
 	}
+	if rt.Pprof != "" {
+		if err := checkPprofAddr(rt.Pprof); err != nil {
+			r.Fail("DEBUG_PPROF_ADDR=%q: %v", rt.Pprof, err)
+		}
+	}
+	return rt
 }
 
 // RunFunc is a function's run, as its main calls it.
@@ -96,8 +104,15 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	}
 	appCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stopPprof := func() {}
+	if f.Runtime.Pprof != "" {
+		if stopPprof, err = servePprof(ctx, log, f.Runtime.Pprof); err != nil {
+			return errors.Join(err, ln.Close())
+		}
+	}
 	h, stop, err := f.Start(appCtx, log)
 	if err != nil {
+		stopPprof()
 		return errors.Join(err, ln.Close())
 	}
 	serveErr := Serve(ctx, log, ln, h, f.Runtime.Drain)
@@ -106,6 +121,7 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	if stop != nil {
 		stopErr = stop()
 	}
+	stopPprof()
 	log.Info("stopped")
 	return errors.Join(serveErr, stopErr, stopTracing(context.WithoutCancel(ctx)))
 }
