@@ -12,34 +12,36 @@ import (
 )
 
 // scenarios are the parts of a run, in the order they run.
-var scenarios = []string{"cold", "buy", "limiter", "visible", "drain", "page"}
+var scenarios = []string{"cold", "buy", "cpu", "limiter", "visible", "drain", "page"}
 
 // config is how big and how long each scenario is.
 type config struct {
-	Quick        bool          `json:"quick"`
-	Scenarios    []string      `json:"scenarios"`
-	Duration     time.Duration `json:"phase_duration_ns"`
-	Slices       int           `json:"slices"`
-	Concurrency  int           `json:"concurrency"`
-	Rates        []float64     `json:"rates"`
-	OpenWorkers  int           `json:"open_workers"`
-	Users        int           `json:"users"`
-	ColdRuns     int           `json:"cold_runs"`
-	VisibleRate  float64       `json:"visible_rate"`
-	VisibleEvery int           `json:"visible_every"`
-	VisiblePoll  time.Duration `json:"visible_poll_ns"`
-	Followers    int           `json:"visible_followers"`
-	Backlog      int           `json:"backlog"`
-	DrainConc    int           `json:"drain_concurrency"`
-	DrainTimeout time.Duration `json:"drain_timeout_ns"`
-	Histories    []int         `json:"histories"`
-	PageRequests int           `json:"page_requests"`
-	RSSBound     float64       `json:"rss_bound_mib"`
-	Timeout      time.Duration `json:"timeout_ns"`
-	JSONPath     string        `json:"-"`
-	Keep         bool          `json:"-"`
-	APIEnv       envList       `json:"api_env,omitempty"`
-	ServerEnv    envList       `json:"server_env,omitempty"`
+	Quick          bool          `json:"quick"`
+	Scenarios      []string      `json:"scenarios"`
+	Duration       time.Duration `json:"phase_duration_ns"`
+	Slices         int           `json:"slices"`
+	Concurrency    int           `json:"concurrency"`
+	Rates          []float64     `json:"rates"`
+	OpenWorkers    int           `json:"open_workers"`
+	Users          int           `json:"users"`
+	ColdRuns       int           `json:"cold_runs"`
+	VisibleRate    float64       `json:"visible_rate"`
+	VisibleEvery   int           `json:"visible_every"`
+	VisiblePoll    time.Duration `json:"visible_poll_ns"`
+	Followers      int           `json:"visible_followers"`
+	Backlog        int           `json:"backlog"`
+	DrainConc      int           `json:"drain_concurrency"`
+	DrainTimeout   time.Duration `json:"drain_timeout_ns"`
+	Histories      []int         `json:"histories"`
+	PageRequests   int           `json:"page_requests"`
+	RSSBound       float64       `json:"rss_bound_mib"`
+	Timeout        time.Duration `json:"timeout_ns"`
+	CPUConcurrency int           `json:"cpu_concurrency"`
+	Profiles       string        `json:"-"`
+	JSONPath       string        `json:"-"`
+	Keep           bool          `json:"-"`
+	APIEnv         envList       `json:"api_env,omitempty"`
+	ServerEnv      envList       `json:"server_env,omitempty"`
 }
 
 // quickDefaults are the values -quick uses for the flags not given.
@@ -74,6 +76,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.PageRequests, "page-requests", 200, "first-page requests per user")
 	fs.Float64Var(&c.RSSBound, "rss-bound", 100, "MiB: peak RSS under load counted as bounded")
 	fs.DurationVar(&c.Timeout, "timeout", 40*time.Minute, "the whole run")
+	fs.IntVar(&c.CPUConcurrency, "cpu-concurrency", 32, "requests in flight in the CPU scenario's phases")
+	fs.StringVar(&c.Profiles, "profiles", "bench-profiles", "write the CPU scenario's profiles (pprof) here (empty: do not)")
 	fs.StringVar(&c.JSONPath, "json", "bench-results.json", "write the results as JSON here (empty: do not)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the work directory (binaries, logs, store files)")
 	fs.Var(&c.APIEnv, "api-env", "KEY=VALUE added to cm-api's environment (repeatable)")
@@ -154,7 +158,7 @@ func (c config) validate() error {
 	case c.Duration <= 0, c.Timeout <= 0, c.DrainTimeout <= 0, c.VisiblePoll <= 0:
 		return errors.New("durations must be positive")
 	case c.Concurrency < 1, c.Slices < 1, c.OpenWorkers < 1, c.Users < 1, c.ColdRuns < 1, c.VisibleEvery < 1,
-		c.Backlog < 1, c.DrainConc < 1, c.PageRequests < 1, c.Followers < 1:
+		c.Backlog < 1, c.DrainConc < 1, c.CPUConcurrency < 1, c.PageRequests < 1, c.Followers < 1:
 		return errors.New("counts must be at least 1")
 	case c.VisibleRate <= 0:
 		return errors.New("-visible-rate must be positive")

@@ -41,25 +41,34 @@ func serveStore(ctx context.Context, dir string, stdout io.Writer) error {
 
 // startStore starts serve-store as a child and waits for its URI.
 func startStore(ctx context.Context, cs *children, workDir string) (*child, string, error) {
+	return startSelf(ctx, cs, "ferretdb", uriPrefix, serveStoreCmd, filepath.Join(workDir, "ferretdb"))
+}
+
+// startSelf starts loadgen itself with args as a child called name and
+// waits until it prints a line starting with prefix; it returns the rest of
+// that line.
+func startSelf(ctx context.Context, cs *children, name, prefix string, args ...string) (*child, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := cs.start("ferretdb", self, []string{serveStoreCmd, filepath.Join(workDir, "ferretdb")}, nil)
+	c, err := cs.start(name, self, args, nil)
 	if err != nil {
 		return nil, "", err
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil && !c.exited() {
-		if uri := findURI(c.logPath); uri != "" {
-			return c, uri, nil
+		if v := findLine(c.logPath, prefix); v != "" {
+			return c, v, nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return nil, "", c.failure(fmt.Errorf("no %s line within 60 s", uriPrefix))
+	return nil, "", c.failure(fmt.Errorf("no %s line within 60 s", prefix))
 }
 
-func findURI(path string) string {
+// findLine returns the rest of the first line of the file at path that
+// starts with prefix, "" when there is none.
+func findLine(path, prefix string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
@@ -67,8 +76,8 @@ func findURI(path string) string {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if uri, ok := strings.CutPrefix(sc.Text(), uriPrefix); ok {
-			return uri
+		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			return v
 		}
 	}
 	return ""

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/scalable-shop/scalable-shop/hack/loadgen/load"
+)
+
+// cpu measures the CPU time each function spends per purchase (its
+// process's user and system time over a phase, from /proc/<pid>/stat,
+// divided by the purchases it handled), against the bare handler (a
+// process that decodes the same JSON and answers, serve-bare) under the
+// same load in alternating slices, and saves a CPU profile of each function
+// in each phase under -profiles. Three phases: /buy in Kafka mode with
+// cm-api consuming (end to end), /buy to an HTTP sink, and cm-api
+// receiving events over HTTP. On a serverless platform CPU per request is
+// the bill and what scales the functions out.
+func (b *bench) cpu(ctx context.Context) error {
+	bare, bareURL, err := startSelf(ctx, b.procs, "bare", bareURLPrefix, serveBareCmd)
+	if err != nil {
+		return err
+	}
+	defer bare.stop(5 * time.Second)
+	client := httpClient(b.cfg.CPUConcurrency)
+	b.report.Env["cpu_profiles"] = b.cfg.Profiles
+	if err := b.cpuKafka(ctx, bare, b.postBuy(bareURL, client, nil), client); err != nil {
+		return fmt.Errorf("Kafka mode: %w", err)
+	}
+	if err := b.cpuSink(ctx, bare, b.postBuy(bareURL, client, nil), client); err != nil {
+		return fmt.Errorf("HTTP sink: %w", err)
+	}
+	if err := b.cpuReceive(ctx, bare, b.deliverTo(bareURL+"/", client), client); err != nil {
+		return fmt.Errorf("HTTP receive: %w", err)
+	}
+	return nil
+}
+
+// cpuKafka runs cm-server and cm-api in Kafka mode, end to end: /buy's
+// records are consumed and stored while the load runs.
+func (b *bench) cpuKafka(ctx context.Context, bare *child, bareOp load.Op, client *http.Client) error {
+	topic, db := b.name("cpu"), b.database("cpu")
+	if err := createTopics(ctx, b.brokers, topic, topic+"-dlq"); err != nil {
+		return err
+	}
+	defer deleteTopics(b.brokers, topic, topic+"-dlq")
+	defer func() { _ = b.store.Database(db).Drop(context.Background()) }()
+	apiProf, srvProf, err := twoPorts()
+	if err != nil {
+		return err
+	}
+	api, err := b.startAPI(ctx, db, topic, true, "DEBUG_PPROF_ADDR="+apiProf)
+	if err != nil {
+		return err
+	}
+	defer api.stop(20 * time.Second)
+	srv, err := b.startServer(ctx, topic, api.url, "DEBUG_PPROF_ADDR="+srvProf)
+	if err != nil {
+		return err
+	}
+	defer srv.stop(20 * time.Second)
+	buy := b.postBuy(srv.url, client, nil)
+	warm := b.cpuWarmUp(ctx, "cpu_kafka", bareOp, buy)
+	before, err := b.caughtUp(ctx, api, int64(warm.OK), time.Minute)
+	if err != nil {
+		return err
+	}
+	var stored int64
+	ref, got, used, err := b.cpuCompare(ctx, "cpu_kafka", "bare handler vs POST /buy, Kafka mode, cm-api consuming",
+		bareOp, buy, map[string]*child{"bare": bare, "cm-server": srv.child, "cm-api": api.child},
+		map[string]string{"cm-server": srvProf, "cm-api": apiProf},
+		func(got outcome) error {
+			n, err := b.caughtUp(ctx, api, before+int64(got.OK), time.Minute)
+			stored = n - before
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	bareUS := perOp(used["bare"], int64(ref.OK))
+	c := b.cfg.CPUConcurrency
+	refName := fmt.Sprintf("bare handler, c=%d", c)
+	b.report.add(
+		row{Scenario: "cpu", Figure: fmt.Sprintf("cm-server CPU per /buy, Kafka, c=%d", c), Value: perOp(used["cm-server"], int64(got.OK)),
+			Unit: "µs", Ref: bareUS, RefName: refName, Target: target{Max: 60}},
+		row{Scenario: "cpu", Figure: "cm-api CPU per stored purchase, Kafka mode (consuming /buy's records)",
+			Value: perOp(used["cm-api"], stored), Unit: "µs", Ref: bareUS, RefName: refName, Target: target{Max: 50}},
+		row{Scenario: "cpu", Figure: fmt.Sprintf("/buy end to end (Kafka, cm-api storing), c=%d throughput%s", c, losses(got.Summary)),
+			Value: got.Rate, Unit: "req/s", Ref: ref.Rate, RefName: refName, Target: target{MinRatio: 0.2}},
+	)
+	b.cpuDetail("cpu_kafka", used, map[string]int64{"bare": int64(ref.OK), "cm-server": int64(got.OK), "cm-api": stored})
+	return nil
+}
+
+// cpuSink runs cm-server with K_SINK set: events go over HTTP to a
+// KafkaSink stand-in inside loadgen.
+func (b *bench) cpuSink(ctx context.Context, bare *child, bareOp load.Op, client *http.Client) error {
+	topic := b.name("cpu-sink")
+	if err := createTopics(ctx, b.brokers, topic); err != nil {
+		return err
+	}
+	defer deleteTopics(b.brokers, topic)
+	s, err := startSink(b.brokers, topic)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	prof, err := freePort()
+	if err != nil {
+		return err
+	}
+	prof = "127.0.0.1:" + prof
+	srv, err := b.startServer(ctx, topic, "http://127.0.0.1:9", "K_SINK="+s.URL, "DEBUG_PPROF_ADDR="+prof)
+	if err != nil {
+		return err
+	}
+	defer srv.stop(20 * time.Second)
+	buy := b.postBuy(srv.url, client, nil)
+	b.cpuWarmUp(ctx, "cpu_sink", bareOp, buy)
+	ref, got, used, err := b.cpuCompare(ctx, "cpu_sink", "bare handler vs POST /buy to an HTTP sink (K_SINK)", bareOp, buy,
+		map[string]*child{"bare": bare, "cm-server": srv.child}, map[string]string{"cm-server": prof}, nil)
+	if err != nil {
+		return err
+	}
+	c := b.cfg.CPUConcurrency
+	b.report.add(row{Scenario: "cpu", Figure: fmt.Sprintf("cm-server CPU per /buy, HTTP sink (K_SINK), c=%d", c),
+		Value: perOp(used["cm-server"], int64(got.OK)), Unit: "µs", Ref: perOp(used["bare"], int64(ref.OK)),
+		RefName: fmt.Sprintf("bare handler, c=%d", c)})
+	b.cpuDetail("cpu_sink", used, map[string]int64{"bare": int64(ref.OK), "cm-server": int64(got.OK)})
+	return nil
+}
+
+// cpuReceive runs cm-api without Kafka: events are POSTed to it, as a
+// KafkaSource delivers them, and each 200 means stored.
+func (b *bench) cpuReceive(ctx context.Context, bare *child, bareOp load.Op, client *http.Client) error {
+	db := b.database("cpu_receive")
+	defer func() { _ = b.store.Database(db).Drop(context.Background()) }()
+	prof, err := freePort()
+	if err != nil {
+		return err
+	}
+	prof = "127.0.0.1:" + prof
+	api, err := b.startAPI(ctx, db, b.name("cpu-receive"), false, "DEBUG_PPROF_ADDR="+prof)
+	if err != nil {
+		return err
+	}
+	defer api.stop(20 * time.Second)
+	deliver := b.deliverTo(api.url+"/", client)
+	b.cpuWarmUp(ctx, "cpu_receive", bareOp, deliver)
+	ref, got, used, err := b.cpuCompare(ctx, "cpu_receive", "bare handler vs POST / to cm-api (HTTP receive)", bareOp, deliver,
+		map[string]*child{"bare": bare, "cm-api": api.child}, map[string]string{"cm-api": prof}, nil)
+	if err != nil {
+		return err
+	}
+	c := b.cfg.CPUConcurrency
+	b.report.add(row{Scenario: "cpu", Figure: fmt.Sprintf("cm-api CPU per stored purchase, HTTP receive (POST /), c=%d", c),
+		Value: perOp(used["cm-api"], int64(got.OK)), Unit: "µs", Ref: perOp(used["bare"], int64(ref.OK)),
+		RefName: fmt.Sprintf("bare handler POST /, c=%d", c)})
+	b.cpuDetail("cpu_receive", used, map[string]int64{"bare": int64(ref.OK), "cm-api": int64(got.OK)})
+	return nil
+}
+
+// deliverTo POSTs purchase events to url, as a KafkaSource does.
+func (b *bench) deliverTo(url string, client *http.Client) load.Op {
+	prefix, base := b.name("cpu-receive"), time.Now()
+	return func(ctx context.Context, i int, _ time.Time) error {
+		return newPurchase(prefix, i, b.cfg.Users, base.Add(time.Duration(i)*time.Millisecond)).deliver(ctx, client, url)
+	}
+}
+
+// cpuWarmUp runs the bare handler and the function for a few seconds each,
+// so neither is measured cold; it returns the function's outcome.
+func (b *bench) cpuWarmUp(ctx context.Context, key string, bareOp, op load.Op) outcome {
+	warm := load.Closed{Concurrency: b.cfg.CPUConcurrency, Duration: 3 * time.Second, MaxOps: 5000}
+	return b.compare(ctx, "warmup_"+key+"_bare", "warm-up", []runner{warm}, bareOp, "warmup_"+key, op)[1]
+}
+
+// cpuCompare runs bareOp and op in alternating slices, as compare does,
+// profiling the processes in profilers (name -> DEBUG_PPROF_ADDR) while it
+// runs, and returns both outcomes and the CPU time each of procs used.
+// settle, when set, runs after the load and before the CPU times are read:
+// it waits for work the load left behind (cm-api storing the last records).
+func (b *bench) cpuCompare(ctx context.Context, key, desc string, bareOp, op load.Op, procs map[string]*child,
+	profilers map[string]string, settle func(outcome) error) (ref, got outcome, used map[string]time.Duration, err error) {
+	pids := map[string]int{}
+	for name, c := range procs {
+		pids[name] = c.pid()
+	}
+	m, err := meterCPU(pids)
+	if err != nil {
+		return ref, got, nil, err
+	}
+	prof := &profiles{dir: b.cfg.Profiles}
+	for _, name := range slices.Sorted(maps.Keys(profilers)) {
+		prof.capture(ctx, profilers[name], key, name, 2*b.cfg.Duration)
+	}
+	n := b.cfg.Slices
+	loop := load.Closed{Concurrency: b.cfg.CPUConcurrency, Duration: b.cfg.Duration / time.Duration(n), MaxOps: 50_000_000}
+	out := b.compare(ctx, key+"_bare", fmt.Sprintf("%s, %d in flight, %v each", desc, b.cfg.CPUConcurrency, b.cfg.Duration),
+		sliced(n, loop), bareOp, key, op)
+	ref, got = out[0], out[1]
+	if settle != nil {
+		if err := settle(got); err != nil {
+			return ref, got, nil, err
+		}
+	}
+	if used, err = m.used(); err != nil {
+		return ref, got, nil, err
+	}
+	if err := prof.wait(); err != nil {
+		return ref, got, nil, err
+	}
+	return ref, got, used, nil
+}
+
+// caughtUp waits until cm-api at api has stored (or found stored) at least
+// want purchase events, by its shop_events_total, for at most timeout, and
+// returns its count.
+func (b *bench) caughtUp(ctx context.Context, api fn, want int64, timeout time.Duration) (int64, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	var n int64
+	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
+		k, err := storedEvents(ctx, client, api.url)
+		if err == nil {
+			n = k
+		}
+		if n >= want {
+			return n, nil
+		}
+		if api.exited() {
+			return n, api.failure(fmt.Errorf("exited with %d of %d purchases stored: %v", n, want, api.err))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return n, fmt.Errorf("cm-api stored %d of %d purchases within %v", n, want, timeout)
+		}
+	}
+}
+
+// cpuDetail logs and keeps what a CPU phase measured.
+func (b *bench) cpuDetail(key string, used map[string]time.Duration, ops map[string]int64) {
+	d := map[string]any{}
+	for _, name := range slices.Sorted(maps.Keys(used)) {
+		us := perOp(used[name], ops[name])
+		d[name] = map[string]any{"cpu_ns": used[name], "purchases": ops[name], "cpu_us_per_purchase": us}
+		b.logf("  %s: %s used %.2f s CPU for %d purchases: %.1f µs each", key, name, used[name].Seconds(), ops[name], us)
+	}
+	b.report.detail(key, d)
+}
+
+// twoPorts is two loopback addresses that were free a moment ago.
+func twoPorts() (string, string, error) {
+	a, err := freePort()
+	if err != nil {
+		return "", "", err
+	}
+	c, err := freePort()
+	return "127.0.0.1:" + a, "127.0.0.1:" + c, err
+}
