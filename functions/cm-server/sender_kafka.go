@@ -10,15 +10,14 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
 	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 )
 
-// kafkaSender produces binary-mode CloudEvents with the SDK's Kafka binding.
+// kafkaSender produces binary-mode CloudEvents with the SDK's Kafka binding
+// (see producer).
 // It connects in the background, so start-up never waits for the brokers;
 // until it is connected, Send fails fast and readiness says so.
 type kafkaSender struct {
@@ -45,11 +44,12 @@ type kafkaConn struct {
 	sender eventSender
 }
 
-// eventSender is the part of the SDK's kafka_sarama.Sender that Send and
-// Close use.
+// eventSender is what Send hands an event to: it starts sending e and
+// calls done exactly once with the broker's answer (nil: acknowledged),
+// unless it returns an error, when nothing was sent and done is not called.
 type eventSender interface {
-	Send(ctx context.Context, m binding.Message, transformers ...binding.Transformer) error
-	Close(ctx context.Context) error
+	Send(ctx context.Context, e *event.Event, done func(error)) error
+	Close() error
 }
 
 func newKafkaSender(ctx context.Context, log *slog.Logger, cfg broker.Config, topic string) *kafkaSender {
@@ -67,7 +67,7 @@ func (k *kafkaSender) connect(ctx context.Context, cfg broker.Config) {
 		if err != nil {
 			return err
 		}
-		s, err := kafka_sarama.NewSenderFromClient(client, k.topic)
+		s, err := newProducer(client, k.topic)
 		if err != nil {
 			return errors.Join(err, client.Close())
 		}
@@ -90,13 +90,13 @@ func dialProducer(cfg broker.Config) (sarama.Client, error) {
 }
 
 // Send waits for the brokers' acknowledgement or ctx, whichever is first.
-// sarama's sync producer does not take a context; its own retries and
-// timeouts bound the send, and a send abandoned at ctx's deadline may still
-// land (the client is told 503, and a retry with its Idempotency-Key is
-// stored once). A send first takes one of maxSends slots, waiting no
-// longer than ctx: when the broker is down and every slot is held by a
-// send sarama still retries, new requests fail at their deadline without
-// starting anything.
+// A send abandoned at ctx's deadline may still land (the client is told
+// 503, and a retry with its Idempotency-Key is stored once); sarama's own
+// retries and timeouts bound it. A send first takes one of maxSends slots,
+// waiting no longer than ctx, and gives it back when the broker answered:
+// when the broker is down and every slot is held by a send sarama still
+// retries, new requests fail at their deadline without starting anything.
+// No goroutine is started per send: the producer calls back.
 func (k *kafkaSender) Send(ctx context.Context, e event.Event) error {
 	c := k.conn.Load()
 	if c == nil {
@@ -107,15 +107,18 @@ func (k *kafkaSender) Send(ctx context.Context, e event.Event) error {
 	case <-ctx.Done():
 		return fmt.Errorf("send event %s: %w: all %d sends under way: %w", e.ID(), errNotDelivered, maxSends, ctx.Err())
 	}
-	done := make(chan error, 1)
+	result := make(chan error, 1)
 	k.sendWG.Add(1)
-	go func() {
-		defer k.sendWG.Done()
-		defer func() { <-k.slots }()
-		done <- c.sender.Send(context.Background(), binding.ToMessage(&e))
-	}()
+	done := func(err error) {
+		result <- err
+		<-k.slots
+		k.sendWG.Done()
+	}
+	if err := c.sender.Send(ctx, &e, done); err != nil {
+		done(err)
+	}
 	select {
-	case err := <-done:
+	case err := <-result:
 		if err != nil {
 			return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, err)
 		}
@@ -144,5 +147,5 @@ func (k *kafkaSender) Close() error {
 	if c == nil {
 		return nil
 	}
-	return errors.Join(c.sender.Close(context.Background()), c.client.Close())
+	return errors.Join(c.sender.Close(), c.client.Close())
 }

@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 )
 
-// stuckSender stands in for the SDK's Kafka sender while the broker is
-// down: every Send blocks until release is closed, as sarama's retries do.
+// stuckSender stands in for the producer while the broker is down: no
+// send completes until release is closed, as sarama's retries do.
 type stuckSender struct {
 	release chan struct{}
 	running atomic.Int64
@@ -23,17 +22,20 @@ type stuckSender struct {
 	sends   atomic.Int64
 }
 
-func (s *stuckSender) Send(context.Context, binding.Message, ...binding.Transformer) error {
+func (s *stuckSender) Send(_ context.Context, _ *event.Event, done func(error)) error {
 	s.sends.Add(1)
 	n := s.running.Add(1)
-	defer s.running.Add(-1)
 	for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
 	}
-	<-s.release
-	return errors.New("kafka: client has run out of available brokers")
+	go func() {
+		<-s.release
+		s.running.Add(-1)
+		done(errors.New("kafka: client has run out of available brokers"))
+	}()
+	return nil
 }
 
-func (s *stuckSender) Close(context.Context) error { return nil }
+func (s *stuckSender) Close() error { return nil }
 
 // quietClient is a sarama client with nothing to close.
 type quietClient struct{ sarama.Client }
