@@ -57,9 +57,12 @@ type batcher struct {
 // written, and the caller answers it as transient (the event is retried).
 var errBatcherClosed = errors.New("store closing: not saved")
 
+// saveRequest is one queued save. The writer answers it on done, or, for
+// SaveAsync, by calling then.
 type saveRequest struct {
 	item saveItem
 	done chan saveResult
+	then func(duplicate bool, err error)
 }
 
 // newBatcher starts writers goroutines that each write one batch at a time.
@@ -87,6 +90,17 @@ func (b *batcher) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
 		return r.duplicate, r.err
 	case <-ctx.Done():
 		return false, ctx.Err()
+	}
+}
+
+// SaveAsync queues p, with the traceparent of ctx's span, and returns; then
+// is called with the outcome once its batch is written, by the writer (so
+// it must not block), or at once when p could not be queued (ctx ended or
+// Close began). Kafka mode saves this way, without a goroutine per record.
+func (b *batcher) SaveAsync(ctx context.Context, p purchase.Purchase, then func(duplicate bool, err error)) {
+	req := &saveRequest{item: saveItem{p, telemetry.TraceParent(ctx)}, then: then}
+	if err := b.queue(ctx, req); err != nil {
+		then(false, err)
 	}
 }
 
@@ -145,7 +159,11 @@ func (b *batcher) write() {
 			default:
 				b.metrics.events.WithLabelValues("stored").Inc()
 			}
-			r.done <- results[i]
+			if r.then != nil {
+				r.then(results[i].duplicate, results[i].err)
+			} else {
+				r.done <- results[i]
+			}
 		}
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
@@ -103,11 +101,10 @@ func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 			// wait for an earlier one to be marked.
 			pr := pendingRecord{msg: msg, done: make(chan error, 1)}
 			inflight <- pr
-			go func() {
-				err := h.handle(ctx, msg)
+			h.start(ctx, msg, func(err error) {
 				<-h.slots
 				pr.done <- err
-			}()
+			})
 		case <-ctx.Done():
 			return nil
 		}
@@ -118,6 +115,46 @@ func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 type pendingRecord struct {
 	msg  *sarama.ConsumerMessage
 	done chan error
+}
+
+// asyncSaver is a store that saves without the caller waiting (the
+// batcher): then gets the outcome.
+type asyncSaver interface {
+	SaveAsync(ctx context.Context, p purchase.Purchase, then func(duplicate bool, err error))
+}
+
+// start handles msg and calls finish with what handle would return, once.
+// The common case costs no goroutine: a valid purchase is decoded here and
+// queued to an asyncSaver, whose writer calls back when its batch is
+// written. A record that is not a valid purchase, a save that failed (it is
+// retried in place, as handle does) or a store that cannot save
+// asynchronously take handle's path, on a goroutine of their own.
+func (h *recordHandler) start(ctx context.Context, msg *sarama.ConsumerMessage, finish func(error)) {
+	slow := func() { go func() { finish(h.handle(ctx, msg)) }() }
+	saver, ok := h.store.(asyncSaver)
+	if !ok {
+		slow()
+		return
+	}
+	sctx, span := startRecordSpan(ctx, msg)
+	p, err := decodeRecord(sctx, msg)
+	if err != nil {
+		telemetry.End(span, err)
+		slow()
+		return
+	}
+	saver.SaveAsync(sctx, p, func(dup bool, err error) {
+		telemetry.End(span, err)
+		if err != nil {
+			slow()
+			return
+		}
+		if h.log.Enabled(sctx, slog.LevelDebug) {
+			h.log.DebugContext(sctx, "purchase stored", "purchase_id", p.ID, "duplicate", dup, "partition", msg.Partition,
+				"offset", msg.Offset)
+		}
+		finish(nil)
+	})
 }
 
 // handle stores one record, or dead-letters it when it is not a valid
@@ -140,19 +177,6 @@ func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage)
 		}
 		return err
 	})
-}
-
-// decodeRecord reads a record's purchase through the SDK's Kafka binding.
-func decodeRecord(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.Purchase, error) {
-	m := kafka_sarama.NewMessageFromConsumerMessage(msg)
-	if m.ReadEncoding() == binding.EncodingUnknown {
-		return purchase.Purchase{}, errors.New("not a CloudEvent")
-	}
-	e, err := binding.ToEvent(ctx, m)
-	if err != nil {
-		return purchase.Purchase{}, fmt.Errorf("not a valid CloudEvent: %w", err)
-	}
-	return purchase.FromEvent(*e, time.Time{})
 }
 
 // storeBackoff is how a record that could not be stored is retried in place.

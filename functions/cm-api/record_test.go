@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -63,7 +64,7 @@ func TestConsumeClaimBoundsRecordsInFlightAcrossPartitions(t *testing.T) {
 
 // purchaseRecord is a purchase as cm-server writes it to partition part at
 // offset off: a binary-mode CloudEvent.
-func purchaseRecord(t *testing.T, part int32, off int64) *sarama.ConsumerMessage {
+func purchaseRecord(t testing.TB, part int32, off int64) *sarama.ConsumerMessage {
 	t.Helper()
 	p := purchase.Purchase{ID: fmt.Sprintf("p-%d-%d", part, off), Username: "u", UserID: "1", Price: 100,
 		Timestamp: time.Unix(off, 0).UTC()}
@@ -129,3 +130,95 @@ func (c *fakeClaim) HighWaterMarkOffset() int64               { return c.hwm }
 func (c *fakeClaim) Topic() string                            { return "purchases" }
 func (c *fakeClaim) Partition() int32                         { return c.partition }
 func (c *fakeClaim) InitialOffset() int64                     { return c.initial }
+
+// TestConsumeClaimThroughBatcherRetriesFailedWrites: records go through the
+// batcher without a goroutine each; while the store fails, nothing is
+// marked, and once it works again every record is stored once and every
+// partition marked completely, in offset order.
+func TestConsumeClaimThroughBatcherRetriesFailedWrites(t *testing.T) {
+	t.Parallel()
+	const partitions, perPartition = 3, 100
+	st := &recordingStore{memStore: newMemStore(), delay: time.Millisecond, fail: errors.New("store down")}
+	b := newBatcher(st, testMetrics(), 50, time.Millisecond, time.Second, 2)
+	defer b.Close()
+	h := newRecordHandler(slog.New(slog.DiscardHandler), b, nil, "purchases-dlq", time.Second, 64, testMetrics())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sess := &fakeSession{ctx: ctx, marked: map[int32][]int64{}}
+	var wg sync.WaitGroup
+	for part := range int32(partitions) {
+		claim := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, perPartition), hwm: perPartition, partition: part}
+		for off := range int64(perPartition) {
+			claim.msgs <- purchaseRecord(t, part, off)
+		}
+		close(claim.msgs)
+		wg.Go(func() {
+			if err := h.ConsumeClaim(sess, claim); err != nil {
+				t.Errorf("partition %d: %v", part, err)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	sess.mu.Lock()
+	for part, offs := range sess.marked {
+		t.Errorf("partition %d: marked %v while the store failed, want nothing", part, offs)
+	}
+	sess.mu.Unlock()
+	st.mu.Lock()
+	st.fail = nil
+	st.mu.Unlock()
+	wg.Wait()
+	if got := st.count(); got != partitions*perPartition {
+		t.Errorf("%d purchases stored, want %d", got, partitions*perPartition)
+	}
+	for part := range int32(partitions) {
+		offs := sess.marked[part]
+		if len(offs) != perPartition {
+			t.Fatalf("partition %d: %d records marked, want %d", part, len(offs), perPartition)
+		}
+		for i, off := range offs {
+			if off != int64(i) {
+				t.Fatalf("partition %d: marked %v, want offsets 0..%d in order", part, offs, perPartition-1)
+			}
+		}
+	}
+}
+
+// BenchmarkConsumeRecord is one record of the topic through the consumer's
+// handler into the batcher (a store that keeps nothing), per purchase:
+// decoding the CloudEvent, queuing, the batch write's bookkeeping, marking.
+func BenchmarkConsumeRecord(b *testing.B) {
+	const perClaim = 1000
+	st := discardBatchStore{}
+	bt := newBatcher(st, testMetrics(), 500, time.Millisecond, time.Second, 2)
+	defer bt.Close()
+	h := newRecordHandler(slog.New(slog.DiscardHandler), bt, nil, "purchases-dlq", time.Second, 1000, testMetrics())
+	h.lagEvery = time.Hour
+	msgs := make([]*sarama.ConsumerMessage, perClaim)
+	for i := range msgs {
+		msgs[i] = purchaseRecord(b, 0, int64(i))
+	}
+	sess := &fakeSession{ctx: context.Background(), marked: map[int32][]int64{}}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		claim := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, perClaim), hwm: perClaim}
+		for _, m := range msgs {
+			claim.msgs <- m
+		}
+		close(claim.msgs)
+		if err := h.ConsumeClaim(sess, claim); err != nil {
+			b.Fatal(err)
+		}
+		sess.marked[0] = sess.marked[0][:0]
+		n += perClaim
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/purchase")
+}
+
+// discardBatchStore stores nothing and says every write worked.
+type discardBatchStore struct{ *memStore }
+
+func (discardBatchStore) SaveMany(_ context.Context, items []saveItem) []saveResult {
+	return make([]saveResult, len(items))
+}
