@@ -70,37 +70,58 @@ func FromEvent(e event.Event, now time.Time) (Purchase, error) {
 	if err := e.Validate(); err != nil {
 		return Purchase{}, invalid("event", "not a valid CloudEvent: "+firstLine(err.Error()))
 	}
-	if e.Type() != EventType {
+	exts := e.Extensions() // a copy: taken once
+	ext := func(name string) string {
+		s, _ := exts[name].(string)
+		return s
+	}
+	return FromAttributes(Attributes{ID: e.ID(), Type: e.Type(), DataContentType: e.DataContentType(), Data: e.Data(),
+		KeyID: ext(KeyIDExtension), OriginID: ext(OriginIDExtension), OriginSource: ext(OriginSourceExtension)}, now)
+}
+
+// Attributes are what FromEvent reads of a valid CloudEvent: some of its
+// attributes, the purchase extensions (as strings, "" when absent) and its
+// data.
+type Attributes struct {
+	ID, Type, DataContentType string
+	Data                      []byte
+	KeyID                     string
+	OriginID, OriginSource    string
+}
+
+// FromAttributes is FromEvent for an event already known to be a valid
+// CloudEvent, given as its Attributes: a Kafka record read without building
+// an event.Event (cm-api's consumer) comes here.
+func FromAttributes(a Attributes, now time.Time) (Purchase, error) {
+	if a.Type != EventType {
 		return Purchase{}, invalid("type", fmt.Sprintf("must be %q", EventType))
 	}
-	switch ct := e.DataContentType(); ct {
+	switch a.DataContentType {
 	case "", event.ApplicationJSON, "text/json":
 	default:
 		return Purchase{}, invalid("datacontenttype", "must be application/json")
 	}
-	if len(e.Data()) == 0 {
+	if len(a.Data) == 0 {
 		return Purchase{}, invalid("data", "is required")
 	}
-	p, err := Parse(e.ID(), e.Data(), now)
+	p, err := Parse(a.ID, a.Data, now)
 	if err != nil {
 		return Purchase{}, err
 	}
-	if p.Origin, err = originOf(e); err != nil {
+	if p.Origin, err = originOf(a.OriginID, a.OriginSource); err != nil {
 		return Purchase{}, err
 	}
-	if key, _ := e.Extensions()[KeyIDExtension].(string); key != "" {
-		if uuid.Validate(key) != nil {
+	if a.KeyID != "" {
+		if uuid.Validate(a.KeyID) != nil {
 			return Purchase{}, invalid(KeyIDExtension, "must be a UUID")
 		}
-		p.KeyID = key
+		p.KeyID = a.KeyID
 	}
 	return p, nil
 }
 
 // originOf reads the Origin extensions, if the event has them.
-func originOf(e event.Event) (Origin, error) {
-	id, _ := e.Extensions()[OriginIDExtension].(string)
-	source, _ := e.Extensions()[OriginSourceExtension].(string)
+func originOf(id, source string) (Origin, error) {
 	if id == "" && source == "" {
 		return Origin{}, nil
 	}

@@ -36,8 +36,8 @@ func ParseMoney(raw json.RawMessage) (Money, error) {
 	}
 	switch text[0] {
 	case '"':
-		var s string
-		if err := json.Unmarshal([]byte(text), &s); err != nil {
+		s, ok := jsonString([]byte(text))
+		if !ok {
 			return 0, errPriceType
 		}
 		return parseDecimal(s)

@@ -128,11 +128,13 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 	}
 	p.Timestamp, err = parseTimestamp(fields["timestamp"], now)
 	note("timestamp", err)
-	unknown := 0
-	for _, k := range slices.Sorted(maps.Keys(fields)) {
-		if !knownField(k) && unknown < maxUnknown {
-			problems[truncate(k, 40)] = "unknown field"
-			unknown++
+	if hasUnknown(fields) {
+		unknown := 0
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
+			if !knownField(k) && unknown < maxUnknown {
+				problems[truncate(k, 40)] = "unknown field"
+				unknown++
+			}
 		}
 	}
 	if len(problems) > 0 {
@@ -171,6 +173,17 @@ func duplicateName(syn *jsontext.SyntacticError) string {
 	return name
 }
 
+// hasUnknown reports whether fields has a member Parse does not know; only
+// then are the names sorted, to name the first few.
+func hasUnknown(fields map[string]json.RawMessage) bool {
+	for k := range fields {
+		if !knownField(k) {
+			return true
+		}
+	}
+	return false
+}
+
 func knownField(k string) bool {
 	return k == "username" || k == "userid" || k == "price" || k == "timestamp"
 }
@@ -192,13 +205,36 @@ var (
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
+// jsonString decodes raw as a JSON string, as json.Unmarshal into a string
+// does. A string with no escapes, quotes or control characters and valid
+// UTF-8 (every string the shop itself sends) is the bytes between its
+// quotes, read without reflection; any other goes through json.Unmarshal.
+func jsonString(raw []byte) (string, bool) {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
+		inner := raw[1 : n-1]
+		plain := utf8.Valid(inner)
+		for _, c := range inner {
+			if c < 0x20 || c == '"' || c == '\\' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(inner), true
+		}
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err == nil
+}
+
 // parseText reads a required, non-empty, single-line string of at most max characters.
 func parseText(raw json.RawMessage, max int) (string, error) {
 	if raw == nil || isNull(raw) {
 		return "", errRequired
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, ok := jsonString(raw)
+	if !ok {
 		return "", errNotString
 	}
 	return checkText(s, max)
@@ -246,8 +282,8 @@ func parseTimestamp(raw json.RawMessage, now time.Time) (time.Time, error) {
 		}
 		return now.UTC().Truncate(time.Millisecond), nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, ok := jsonString(raw)
+	if !ok {
 		return time.Time{}, errNotString
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
