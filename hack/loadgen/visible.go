@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,8 +86,58 @@ func (b *bench) visiblePhase(ctx context.Context, key string, follow bool) error
 		b.reportVisible(f, all.Summary)
 		return ctx.Err()
 	}
-	api.stop(20 * time.Second) // flushes its log
+	// Purchases acknowledged at the end may still be in Kafka: wait until
+	// cm-api has stored as many as were acknowledged (or a minute passed),
+	// then stop it, which flushes its log, and look every one up in the store.
+	if _, err := b.caughtUp(ctx, api, int64(len(f.due)), time.Minute); err != nil {
+		b.logf("  %v; looking them up in the store anyway", err)
+	}
+	api.stop(20 * time.Second)
+	if err := checkStored(ctx, purchases(b.store, db), f.acked()); err != nil {
+		return err
+	}
 	return b.reportStored(f, api.logPath, all.Summary)
+}
+
+// checkStored fails when any of ids is not in coll, naming them.
+func checkStored(ctx context.Context, coll *mongo.Collection, ids []string) error {
+	stored, err := storedIDs(ctx, coll)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, id := range ids {
+		if !stored[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return fmt.Errorf("%d of %d acknowledged purchases not in the store: %s", len(missing), len(ids), strings.Join(missing[:min(len(missing), 20)], ", "))
+}
+
+// storedIDs reads the _id of every document in coll, in one query: a
+// fresh database per phase holds only the phase's purchases, and on the
+// embedded FerretDB one scan is cheaper than a look-up per id.
+func storedIDs(ctx context.Context, coll *mongo.Collection) (map[string]bool, error) {
+	cur, err := coll.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("read stored ids: %w", err)
+	}
+	defer cur.Close(ctx)
+	ids := map[string]bool{}
+	for cur.Next(ctx) {
+		var d struct {
+			ID string `bson:"_id"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return nil, fmt.Errorf("read stored ids: %w", err)
+		}
+		ids[d.ID] = true
+	}
+	return ids, cur.Err()
 }
 
 // reportStored reports, from cm-api's debug log at logPath, how long every
@@ -108,14 +160,18 @@ func (b *bench) reportStored(f *follower, logPath string, all load.Summary) erro
 			lat = append(lat, t.Sub(due))
 		}
 	}
-	s := load.Summarize(lat, len(f.due)-len(lat), 0, 0)
-	b.report.detail("stored", map[string]any{"bought": len(f.due), "stored": s})
-	b.logf("  buy -> stored: %d of %d bought found in cm-api's log, p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-		s.OK, len(f.due), millis(s.P50), millis(s.P99), millis(s.Max))
-	if s.Failed > 0 {
-		return fmt.Errorf("%d of %d acknowledged purchases not stored", s.Failed, len(f.due))
-	}
+	// Every acknowledged purchase is in the store (checkStored); one that
+	// cm-api stored but did not log is left out of the latencies, and said.
+	s := load.Summarize(lat, 0, 0, 0)
+	unlogged := len(f.due) - len(lat)
+	b.report.detail("stored", map[string]any{"bought": len(f.due), "stored": s, "stored_not_logged": unlogged})
+	b.logf("  buy -> stored: all %d bought are in the store, %d in cm-api's log: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+		len(f.due), s.OK, millis(s.P50), millis(s.P99), millis(s.Max))
 	fig := fmt.Sprintf("buy → stored (cm-api's log) at %.0f/s, nobody reading, all %d purchases", b.cfg.VisibleRate, s.OK)
+	if unlogged > 0 {
+		fig = fmt.Sprintf("buy → stored (cm-api's log) at %.0f/s, nobody reading, %d of %d purchases (all stored, %d not logged)",
+			b.cfg.VisibleRate, s.OK, len(f.due), unlogged)
+	}
 	if all.Failed > 0 || all.Dropped > 0 {
 		fig += fmt.Sprintf(" (%d buys failed, %d dropped)", all.Failed, all.Dropped)
 	}
@@ -211,6 +267,17 @@ func (f *follower) buy(ctx context.Context, p purchase, due time.Time) (string, 
 	f.due[out.ID] = due
 	f.mu.Unlock()
 	return out.ID, nil
+}
+
+// acked is the id of every purchase acknowledged so far.
+func (f *follower) acked() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := make([]string, 0, len(f.due))
+	for id := range f.due {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // follow buys p and waits until its user's first page lists it. It returns
