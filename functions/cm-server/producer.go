@@ -6,8 +6,6 @@ import (
 	"sync"
 
 	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 )
 
@@ -34,17 +32,22 @@ func newProducer(client sarama.Client, topic string) (*producer, error) {
 		return nil, fmt.Errorf("create producer: %w", err)
 	}
 	p := &producer{topic: topic, async: a}
+	p.start()
+	return p, nil
+}
+
+// start reads the producer's successes and errors until it closes them.
+func (p *producer) start() {
 	p.loops.Go(func() {
-		for m := range a.Successes() {
+		for m := range p.async.Successes() {
 			complete(m, nil)
 		}
 	})
 	p.loops.Go(func() {
-		for pe := range a.Errors() {
+		for pe := range p.async.Errors() {
 			complete(pe.Msg, pe.Err)
 		}
 	})
-	return p, nil
 }
 
 // complete calls the completion m carries, if any.
@@ -61,7 +64,7 @@ func complete(m *sarama.ProducerMessage, err error) {
 // first (the producer's input is full only when the broker is far behind).
 func (p *producer) Send(ctx context.Context, e *event.Event, done func(error)) error {
 	pm := &sarama.ProducerMessage{Topic: p.topic, Metadata: done}
-	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(e), pm); err != nil {
+	if err := writeRecord(ctx, e, pm); err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
 	select {
