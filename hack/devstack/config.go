@@ -50,7 +50,7 @@ const (
 // variable in the developer's shell cannot change what runs.
 var passthroughEnv = []string{
 	"PATH", "HOME", "TMPDIR", "TZ", "LANG",
-	"GODEBUG", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK",
+	"GODEBUG", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK",
 	"LOG_LEVEL", "KAFKA_TOPIC", "KAFKA_CONSUMER_GROUP", "KAFKA_DLQ_TOPIC", "MONGODB_DATABASE",
 	// Tracing (docs/configuration.md#tracing): both functions export to the
 	// same OTLP endpoint; each keeps its own service name.

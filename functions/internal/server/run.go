@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"runtime/metrics"
 	"syscall"
 	"time"
 
@@ -27,6 +29,11 @@ type Runtime struct {
 	Service  string        // K_SERVICE: names the function (and its event source)
 	Revision string        // K_REVISION: set only on Knative
 	Pprof    string        // DEBUG_PPROF_ADDR: loopback host:port of the profiler; "" = off
+	// OwnGC is true when GOGC is unset: the function then sets the Go
+	// runtime's GC target and, unless GOMEMLIMIT is set, its soft memory
+	// limit (see tuneGC).
+	OwnGC       bool
+	MemLimitSet bool
 }
 
 // ReadRuntime reads the runtime settings; name is K_SERVICE's default.
@@ -38,6 +45,9 @@ func ReadRuntime(r *env.Reader, name string) Runtime {
 		Service:  r.String("K_SERVICE", name),
 		Revision: r.String("K_REVISION", ""),
 		Pprof:    r.String("DEBUG_PPROF_ADDR", ""),
+		// Read by the Go runtime itself; read here to know whether to tune.
+		OwnGC:       r.String("GOGC", "") == "",
+		MemLimitSet: r.String("GOMEMLIMIT", "") != "",
 	}
 	if rt.Pprof != "" {
 		if err := checkPprofAddr(rt.Pprof); err != nil {
@@ -97,7 +107,8 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "version", buildinfo.Version, "config", f.Config)
+	gc := tuneGC(f.Runtime)
+	log.Info("starting", "version", buildinfo.Version, "config", f.Config, "gc", gc)
 	stopTracing, err := telemetry.StartTracing(ctx, log, f.lookup(), f.Name)
 	if err != nil {
 		return errors.Join(err, ln.Close())
@@ -124,6 +135,33 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	stopPprof()
 	log.Info("stopped")
 	return errors.Join(serveErr, stopErr, stopTracing(context.WithoutCancel(ctx)))
+}
+
+// The functions' GC settings when GOGC is unset. The Go runtime's default,
+// a collection each time the heap doubles, makes these functions, whose
+// live heap is a few MiB, collect several times a second under load: the
+// collector took 20 to 35% of their CPU time per purchase (issue 16, see
+// docs/performance.md). A target of 400% collects a quarter as often; the
+// soft limit keeps the heap from growing past 64 MiB when the live heap
+// grows (cm-api draining a backlog), where collections become frequent
+// again instead of the process growing.
+const (
+	gcPercent   = 400
+	memoryLimit = 64 << 20
+)
+
+// tuneGC applies the functions' GC settings unless GOGC is set, and says
+// what the runtime runs with.
+func tuneGC(rt Runtime) slog.Value {
+	if rt.OwnGC {
+		debug.SetGCPercent(gcPercent)
+		if !rt.MemLimitSet {
+			debug.SetMemoryLimit(memoryLimit)
+		}
+	}
+	m := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(m)
+	return slog.GroupValue(slog.Uint64("gc_percent", m[0].Value.Uint64()), slog.Uint64("memory_limit", m[1].Value.Uint64()))
 }
 
 // lookup is f.Lookup, or an empty environment.
