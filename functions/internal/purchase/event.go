@@ -3,10 +3,13 @@ package purchase
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/google/uuid"
 )
 
@@ -40,8 +43,31 @@ type eventData struct {
 	Timestamp string `json:"timestamp"`
 }
 
-// NewEvent builds the CloudEvent that announces p, sent from source.
+// NewEvent builds the CloudEvent that announces p, sent from source. The
+// event is what event.New and its setters make (newEventWithSetters, which
+// TestNewEventIsTheSetters compares it with), filled in directly: p is
+// valid, so the setters' checks cannot fail, and source is parsed once.
 func NewEvent(p Purchase, source string) event.Event {
+	src, ok := sourceURI(source)
+	if !ok || p.ID == "" || p.UserID == "" || p.Timestamp.IsZero() ||
+		strings.TrimSpace(p.ID) != p.ID || strings.TrimSpace(p.UserID) != p.UserID {
+		return newEventWithSetters(p, source)
+	}
+	exts := map[string]any{PartitionKeyExtension: p.UserID}
+	if p.KeyID != "" {
+		exts[KeyIDExtension] = p.KeyID
+	}
+	if p.Origin != (Origin{}) {
+		exts[OriginIDExtension] = p.Origin.EventID
+		exts[OriginSourceExtension] = p.Origin.EventSource
+	}
+	subject, contentType := p.UserID, event.ApplicationJSON
+	return event.Event{Context: &event.EventContextV1{ID: p.ID, Source: src, Type: EventType, Subject: &subject,
+		Time: &types.Timestamp{Time: p.Timestamp}, DataContentType: &contentType, Extensions: exts}, DataEncoded: eventJSON(p)}
+}
+
+// newEventWithSetters is NewEvent through event.New and its setters.
+func newEventWithSetters(p Purchase, source string) event.Event {
 	e := event.New()
 	e.SetID(p.ID)
 	e.SetType(EventType)
@@ -56,11 +82,34 @@ func NewEvent(p Purchase, source string) event.Event {
 		e.SetExtension(OriginIDExtension, p.Origin.EventID)
 		e.SetExtension(OriginSourceExtension, p.Origin.EventSource)
 	}
-	// Marshalling this struct cannot fail: every field is a string or Money.
-	data, _ := json.Marshal(eventData{p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)})
-	e.DataEncoded = data
+	e.DataEncoded = eventJSON(p)
 	e.SetDataContentType(event.ApplicationJSON)
 	return e
+}
+
+// eventJSON is the event's data.
+func eventJSON(p Purchase) []byte {
+	// Marshalling this struct cannot fail: every field is a string or Money.
+	data, _ := json.Marshal(eventData{p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)})
+	return data
+}
+
+// sources are the event sources parsed so far: one per function.
+var sources sync.Map // string -> types.URIRef
+
+// sourceURI is source parsed as event.SetSource parses it; false when it
+// does not parse.
+func sourceURI(source string) (types.URIRef, bool) {
+	if v, ok := sources.Load(source); ok {
+		return v.(types.URIRef), true
+	}
+	u, err := url.Parse(source)
+	if err != nil {
+		return types.URIRef{}, false
+	}
+	ref := types.URIRef{URL: *u}
+	sources.Store(source, ref)
+	return ref, true
 }
 
 // FromEvent reads a purchase event. The event id becomes the purchase id;

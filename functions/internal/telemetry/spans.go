@@ -135,6 +135,9 @@ func End(span trace.Span, err error) {
 
 // TraceParent returns the W3C traceparent of ctx's span, "" when it has none.
 func TraceParent(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return "" // what Inject writes then: nothing
+	}
 	c := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, c)
 	return c["traceparent"]

@@ -1,0 +1,4 @@
+package purchase
+
+// NewEventWithSetters is newEventWithSetters, for the tests outside the package.
+var NewEventWithSetters = newEventWithSetters
