@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,5 +105,48 @@ func TestHTTPSender_sendsTheSinkBindingsToken(t *testing.T) {
 		if a := <-got; a != c.want {
 			t.Errorf("Authorization: got %q, want %q", a, c.want)
 		}
+	}
+}
+
+// TestHTTPSender_reusesConnections: rounds of concurrent sends reuse the
+// connections of the first round instead of dialling new ones.
+func TestHTTPSender_reusesConnections(t *testing.T) {
+	t.Parallel()
+	const concurrent, rounds = 48, 3
+	var dialled atomic.Int64
+	sink := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(5 * time.Millisecond) // so the sends of a round overlap
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	sink.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	sink.Start()
+	t.Cleanup(sink.Close)
+	snd, err := newHTTPSender(sink.URL, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = snd.Close() })
+	p, err := purchase.Parse("p-1", []byte(joe), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := purchase.NewEvent(p, "/test")
+	for range rounds {
+		var wg sync.WaitGroup
+		for range concurrent {
+			wg.Go(func() {
+				if err := snd.Send(context.Background(), e); err != nil {
+					t.Errorf("send: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if got := dialled.Load(); got > concurrent {
+		t.Errorf("%d rounds of %d sends at once dialled %d connections, want at most %d", rounds, concurrent, got, concurrent)
 	}
 }
