@@ -79,7 +79,7 @@ func defaultConfig(lookupEnv func(string) (string, bool)) (config, error) {
 			get("KAFKA_TOPIC", "purchases"):         3,
 			get("KAFKA_DLQ_TOPIC", "purchases-dlq"): 1,
 		},
-		dataDir: ".data",
+		dataDir: get("DEVSTACK_DATA_DIR", ".data"),
 		functions: []function{
 			{name: "cm-api", pkg: "./functions/cm-api", port: apiPort, env: apiEnv},
 			{name: "cm-server", pkg: "./functions/cm-server", port: serverPort, env: serverEnv},

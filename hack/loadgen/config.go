@@ -12,7 +12,7 @@ import (
 )
 
 // scenarios are the parts of a run, in the order they run.
-var scenarios = []string{"cold", "buy", "cpu", "limiter", "visible", "drain", "page"}
+var scenarios = []string{"cold", "buy", "cpu", "makerun", "limiter", "visible", "drain", "page"}
 
 // config is how big and how long each scenario is.
 type config struct {

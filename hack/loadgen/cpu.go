@@ -190,13 +190,24 @@ func (b *bench) cpuCompare(ctx context.Context, key, desc string, bareOp, op loa
 	for name, c := range procs {
 		pids[name] = c.pid()
 	}
-	m, err := meterCPU(pids)
-	if err != nil {
-		return ref, got, nil, err
-	}
 	prof := &profiles{dir: b.cfg.Profiles}
 	for _, name := range slices.Sorted(maps.Keys(profilers)) {
 		prof.capture(ctx, profilers[name], key, name, 2*b.cfg.Duration)
+	}
+	ref, got, used, err = b.cpuCompareIn(ctx, key, desc, bareOp, op, procs, pids, settle)
+	if perr := prof.wait(); err == nil {
+		err = perr
+	}
+	return ref, got, used, err
+}
+
+// cpuCompareIn is cpuCompare without profiles, for the processes pids
+// (procs are the ones loadgen started, checked for having exited).
+func (b *bench) cpuCompareIn(ctx context.Context, key, desc string, bareOp, op load.Op, procs map[string]*child,
+	pids map[string]int, settle func(outcome) error) (ref, got outcome, used map[string]time.Duration, err error) {
+	m, err := meterCPU(pids)
+	if err != nil {
+		return ref, got, nil, err
 	}
 	n := b.cfg.Slices
 	loop := load.Closed{Concurrency: b.cfg.CPUConcurrency, Duration: b.cfg.Duration / time.Duration(n), MaxOps: 50_000_000}
@@ -208,10 +219,12 @@ func (b *bench) cpuCompare(ctx context.Context, key, desc string, bareOp, op loa
 			return ref, got, nil, err
 		}
 	}
-	if used, err = m.used(); err != nil {
-		return ref, got, nil, err
+	for name, c := range procs {
+		if c.exited() {
+			return ref, got, nil, c.failure(fmt.Errorf("%s exited during the phase: %v", name, c.err))
+		}
 	}
-	if err := prof.wait(); err != nil {
+	if used, err = m.used(); err != nil {
 		return ref, got, nil, err
 	}
 	return ref, got, used, nil

@@ -7,7 +7,7 @@
 // limit measured in the same run (raw sarama produce, raw insertMany, raw
 // find) and its target. The table and the details go to a JSON file too.
 //
-//	go run ./hack/loadgen [-quick] [-scenarios cold,buy,cpu,limiter,visible,drain,page] [-duration 20s] ...
+//	go run ./hack/loadgen [-quick] [-scenarios cold,buy,cpu,makerun,limiter,visible,drain,page] [-duration 20s] ...
 package main
 
 import (
@@ -88,7 +88,7 @@ func (b *bench) runAll(ctx context.Context, mongoURI string) error {
 		return err
 	}
 	run := map[string]func(context.Context) error{
-		"cold": b.coldStart, "buy": b.buy, "cpu": b.cpu, "limiter": b.limiter, "visible": b.visible, "drain": b.drain, "page": b.firstPage,
+		"cold": b.coldStart, "buy": b.buy, "cpu": b.cpu, "makerun": b.makeRun, "limiter": b.limiter, "visible": b.visible, "drain": b.drain, "page": b.firstPage,
 	}
 	for _, name := range b.cfg.Scenarios {
 		if ctx.Err() != nil {

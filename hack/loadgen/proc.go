@@ -37,6 +37,11 @@ type children struct {
 
 // start runs bin with args and env (on top of PATH and HOME only).
 func (cs *children) start(name, bin string, args, env []string) (*child, error) {
+	return cs.startIn("", name, bin, args, env)
+}
+
+// startIn is start in the working directory dir ("" for loadgen's own).
+func (cs *children) startIn(dir, name, bin string, args, env []string) (*child, error) {
 	cs.mu.Lock()
 	cs.seq++
 	logPath := filepath.Join(cs.dir, fmt.Sprintf("%02d-%s.log", cs.seq, name))
@@ -49,6 +54,7 @@ func (cs *children) start(name, bin string, args, env []string) (*child, error) 
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c := &child{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
 	c.started = time.Now()

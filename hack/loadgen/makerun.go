@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// makeRun measures the shop as `make run` starts it (hack/devstack: the
+// embedded Kafka and FerretDB inside devstack's process, both functions as
+// its children, on make run's ports 8080 and 8081) under issue 16's load:
+// POST /buy at -cpu-concurrency in a closed loop, against the bare handler
+// in alternating slices. It reports the throughput against the bare
+// handler's and the CPU time per purchase of cm-server, cm-api and the
+// dev stack's Kafka and store (devstack's process).
+func (b *bench) makeRun(ctx context.Context) error {
+	for _, port := range []string{"8080", "8081", "9092", "27017"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			return fmt.Errorf("port %s is in use (is make run running?): %w", port, err)
+		}
+		ln.Close()
+	}
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(b.work, "devstack")
+	b.logf("building devstack")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./hack/devstack")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build devstack: %w\n%s", err, out)
+	}
+	env := []string{"DEVSTACK_DATA_DIR=" + filepath.Join(b.work, "devstack-data"), "LOG_LEVEL=info"}
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	stack, err := b.procs.startIn(root, "devstack", bin, nil, env)
+	if err != nil {
+		return err
+	}
+	defer stack.stop(40 * time.Second)
+	srv, api := fn{stack, "http://127.0.0.1:8080"}, fn{stack, "http://127.0.0.1:8081"}
+	b.logf("  waiting for make run's stack (it builds both functions first)")
+	if err := waitReady(ctx, srv, 5*time.Minute); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, api, time.Minute); err != nil {
+		return err
+	}
+	kids, err := childrenOf(stack.pid())
+	if err != nil {
+		return err
+	}
+	bare, bareURL, err := startSelf(ctx, b.procs, "bare", bareURLPrefix, serveBareCmd)
+	if err != nil {
+		return err
+	}
+	defer bare.stop(5 * time.Second)
+	client := httpClient(b.cfg.CPUConcurrency)
+	bareOp, buy := b.postBuy(bareURL, client, nil), b.postBuy(srv.url, client, nil)
+	warm := b.cpuWarmUp(ctx, "makerun", bareOp, buy)
+	before, err := b.caughtUp(ctx, api, int64(warm.OK), time.Minute)
+	if err != nil {
+		return err
+	}
+	var stored int64
+	procs := map[string]*child{"bare": bare, "devstack": stack}
+	pids := map[string]int{"bare": bare.pid(), "devstack": stack.pid(), "cm-server": kids["cm-server"], "cm-api": kids["cm-api"]}
+	ref, got, used, err := b.cpuCompareIn(ctx, "makerun", "bare handler vs POST /buy under make run", bareOp, buy, procs, pids,
+		func(got outcome) error {
+			n, err := b.caughtUp(ctx, api, before+int64(got.OK), time.Minute)
+			stored = n - before
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	c := b.cfg.CPUConcurrency
+	refName := fmt.Sprintf("bare handler, c=%d", c)
+	bareUS := perOp(used["bare"], int64(ref.OK))
+	b.report.add(
+		row{Scenario: "makerun", Figure: fmt.Sprintf("/buy end to end under make run (kfake, FerretDB), c=%d throughput%s", c, losses(got.Summary)),
+			Value: got.Rate, Unit: "req/s", Ref: ref.Rate, RefName: refName, Target: target{MinRatio: 0.2}},
+		row{Scenario: "makerun", Figure: "make run: cm-server CPU per /buy", Value: perOp(used["cm-server"], int64(got.OK)), Unit: "µs",
+			Ref: bareUS, RefName: refName},
+		row{Scenario: "makerun", Figure: "make run: cm-api CPU per stored purchase", Value: perOp(used["cm-api"], stored), Unit: "µs",
+			Ref: bareUS, RefName: refName},
+		row{Scenario: "makerun", Figure: "make run: embedded Kafka and FerretDB (devstack) CPU per purchase",
+			Value: perOp(used["devstack"], int64(got.OK)), Unit: "µs", Ref: bareUS, RefName: refName},
+	)
+	b.cpuDetail("makerun", used, map[string]int64{"bare": int64(ref.OK), "cm-server": int64(got.OK), "cm-api": stored,
+		"devstack": int64(got.OK)})
+	return nil
+}
+
+// childrenOf finds the processes whose parent is pid, by command name.
+func childrenOf(pid int) (map[string]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:]) // f[1] is the parent's pid
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out[s[open+1:end]] = child
+		}
+	}
+	if out["cm-server"] == 0 || out["cm-api"] == 0 {
+		return nil, fmt.Errorf("devstack (pid %d) has no cm-server and cm-api children (%v): is another make run serving its ports?", pid, out)
+	}
+	return out, nil
+}
