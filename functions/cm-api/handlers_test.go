@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
@@ -185,4 +186,35 @@ func TestReceiveBodyBrokenOffIsRetryable(t *testing.T) {
 	if n := st.count(); n != 0 {
 		t.Errorf("stored: got %d, want 0", n)
 	}
+}
+
+// BenchmarkReceive is one purchase event POSTed to cm-api as a KafkaSource
+// delivers it, through the whole handler into the batcher (a store that
+// keeps nothing): the CPU and allocations of a purchase in HTTP mode
+// besides the network and the store.
+func BenchmarkReceive(b *testing.B) {
+	cfg, err := loadConfig(apitest.Lookup(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	bt := newBatcher(discardBatchStore{}, testMetrics(), 500, time.Millisecond, time.Second, 2)
+	defer bt.Close()
+	h := newServer(log, cfg, bt, server.NewReadiness(log), testMetrics())
+	headers := binary("b-1", purchase.EventType)
+	b.ReportAllocs()
+	b.SetParallelism(32) // requests in flight, so that writes share batches as under load
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(data))
+			for k, v := range headers {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		}
+	})
 }
