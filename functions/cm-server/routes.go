@@ -37,7 +37,7 @@ func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *ser
 // newServer wires every route into one handler.
 func newServer(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) http.Handler {
 	mux := http.NewServeMux()
-	snd = countingSender{snd, m.Counter("shop_events_sent_total", "Purchase events by outcome: acked by Kafka or the sink, or failed.", "result")}
+	snd = newCountingSender(snd, m.Counter("shop_events_sent_total", "Purchase events by outcome: acked by Kafka or the sink, or failed.", "result"))
 	snd = tracingSender{snd, cfg.Topic, cfg.transport()}
 	for _, rt := range routes(log, cfg, snd, api, ready, m) {
 		mux.Handle(rt.pattern, rt.handler)

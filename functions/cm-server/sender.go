@@ -144,15 +144,20 @@ func (s *httpSender) Close() error {
 // countingSender counts what a sender's Sends came to.
 type countingSender struct {
 	sender
-	results *prometheus.CounterVec
+	acked, failed prometheus.Counter
+}
+
+// newCountingSender counts s's Sends in results, by result.
+func newCountingSender(s sender, results *prometheus.CounterVec) countingSender {
+	return countingSender{s, results.WithLabelValues("acked"), results.WithLabelValues("failed")}
 }
 
 func (c countingSender) Send(ctx context.Context, e event.Event) error {
 	err := c.sender.Send(ctx, e)
 	if err != nil {
-		c.results.WithLabelValues("failed").Inc()
+		c.failed.Inc()
 	} else {
-		c.results.WithLabelValues("acked").Inc()
+		c.acked.Inc()
 	}
 	return err
 }
