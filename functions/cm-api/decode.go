@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -38,93 +40,126 @@ func decodeWithSDK(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.P
 	return purchase.FromEvent(*e, time.Time{})
 }
 
-// The headers of a binary-mode purchase record (the binding's "ce_" prefix
-// and attribute names, CloudEvents Kafka protocol binding 3.2.1).
+// The attributes and extensions a binary-mode purchase event carries, in
+// the order of binaryEvent's values.
 const (
-	hdrSpecVersion  = "ce_specversion"
-	hdrID           = "ce_id"
-	hdrSource       = "ce_source"
-	hdrType         = "ce_type"
-	hdrSubject      = "ce_subject"
-	hdrTime         = "ce_time"
-	hdrContentType  = "content-type"
-	hdrPartitionKey = "ce_" + purchase.PartitionKeyExtension
-	hdrTraceParent  = "ce_traceparent"
-	hdrKeyID        = "ce_" + purchase.KeyIDExtension
-	hdrOriginID     = "ce_" + purchase.OriginIDExtension
-	hdrOriginSource = "ce_" + purchase.OriginSourceExtension
+	atSpecVersion = iota
+	atID
+	atSource
+	atType
+	atSubject
+	atTime
+	atContentType
+	atPartitionKey
+	atTraceParent
+	atKeyID
+	atOriginID
+	atOriginSource
+	atCount
 )
 
-// readBinary reads a binary-mode purchase record without the SDK's event
-// (which costs some 80 allocations a record). It answers ok only for a
-// record it can vouch for: every header one it knows, none twice, spec
-// version 1.0, content type application/json, id, source and type present,
-// the source a URI reference and the time RFC 3339 (the rules
-// event.Validate applies to these attributes), and a valid purchase. Then
-// the purchase is the one decodeWithSDK reads (FuzzDecodeRecord compares
-// the two); in every other case ok is false and the SDK decides.
-func readBinary(msg *sarama.ConsumerMessage) (p purchase.Purchase, ok bool) {
-	var a purchase.Attributes
-	var spec, source, typ, subject, tm string
-	var seen [12]bool
-	for _, h := range msg.Headers {
-		if h == nil {
-			return p, false
+// kafkaHeaders name them as the SDK's Kafka binding does ("ce_" and the
+// attribute's name, "content-type"; CloudEvents Kafka protocol binding).
+var kafkaHeaders = map[string]int{"ce_specversion": atSpecVersion, "ce_id": atID, "ce_source": atSource,
+	"ce_type": atType, "ce_subject": atSubject, "ce_time": atTime, "content-type": atContentType,
+	"ce_" + purchase.PartitionKeyExtension: atPartitionKey, "ce_traceparent": atTraceParent,
+	"ce_" + purchase.KeyIDExtension: atKeyID, "ce_" + purchase.OriginIDExtension: atOriginID,
+	"ce_" + purchase.OriginSourceExtension: atOriginSource}
+
+// httpHeaders name them as Go's server canonicalizes the HTTP binding's
+// headers ("ce-" and the name, "Content-Type").
+var httpHeaders = map[string]int{}
+
+func init() {
+	for k, i := range kafkaHeaders {
+		name, ok := strings.CutPrefix(k, "ce_")
+		if !ok {
+			name = "content-type"
+		} else {
+			name = "ce-" + name
 		}
-		i, dst := headerSlot(string(h.Key), &a, &spec, &source, &typ, &subject, &tm)
-		if i < 0 || seen[i] {
-			return p, false
-		}
-		seen[i] = true
-		if dst != nil {
-			*dst = string(h.Value)
+		httpHeaders[http.CanonicalHeaderKey(name)] = i
+	}
+}
+
+// binaryEvent is what readBinary and readBinaryHTTP gather from headers.
+type binaryEvent struct {
+	seen [atCount]bool
+	val  [atCount]string
+}
+
+// set notes value for the attribute at i; false when it came twice.
+func (b *binaryEvent) set(i int, value string) bool {
+	if b.seen[i] {
+		return false
+	}
+	b.seen[i], b.val[i] = true, value
+	return true
+}
+
+// purchase is the purchase in the event with data, when it can vouch for
+// it: spec version 1.0, content type application/json, id, source and type
+// present, the source a URI reference and the time RFC 3339 (the rules
+// event.Validate applies to these attributes), and a valid purchase.
+func (b *binaryEvent) purchase(data []byte) (purchase.Purchase, bool) {
+	v := &b.val
+	if v[atSpecVersion] != "1.0" || v[atID] == "" || v[atSource] == "" || v[atType] == "" ||
+		v[atContentType] != "application/json" || (b.seen[atSubject] && v[atSubject] == "") {
+		return purchase.Purchase{}, false
+	}
+	if _, err := url.Parse(v[atSource]); err != nil {
+		return purchase.Purchase{}, false
+	}
+	if b.seen[atTime] {
+		if _, err := time.Parse(time.RFC3339Nano, v[atTime]); err != nil {
+			return purchase.Purchase{}, false
 		}
 	}
-	if spec != "1.0" || a.ID == "" || source == "" || typ == "" || a.DataContentType != "application/json" ||
-		(seen[4] && subject == "") {
-		return p, false
-	}
-	if _, err := url.Parse(source); err != nil {
-		return p, false
-	}
-	if seen[5] {
-		if _, err := time.Parse(time.RFC3339Nano, tm); err != nil {
-			return p, false
-		}
-	}
-	a.Type, a.Data = typ, msg.Value
-	p, err := purchase.FromAttributes(a, time.Time{})
+	p, err := purchase.FromAttributes(purchase.Attributes{ID: v[atID], Type: v[atType], DataContentType: v[atContentType],
+		Data: data, KeyID: v[atKeyID], OriginID: v[atOriginID], OriginSource: v[atOriginSource]}, time.Time{})
 	return p, err == nil
 }
 
-// headerSlot says which known header key is (its index; -1: unknown) and
-// where its value goes (nil: nowhere, it is checked for presence only).
-func headerSlot(key string, a *purchase.Attributes, spec, source, typ, subject, tm *string) (int, *string) {
-	switch key {
-	case hdrSpecVersion:
-		return 0, spec
-	case hdrID:
-		return 1, &a.ID
-	case hdrSource:
-		return 2, source
-	case hdrType:
-		return 3, typ
-	case hdrSubject:
-		return 4, subject
-	case hdrTime:
-		return 5, tm
-	case hdrContentType:
-		return 6, &a.DataContentType
-	case hdrPartitionKey:
-		return 7, nil
-	case hdrTraceParent:
-		return 8, nil
-	case hdrKeyID:
-		return 9, &a.KeyID
-	case hdrOriginID:
-		return 10, &a.OriginID
-	case hdrOriginSource:
-		return 11, &a.OriginSource
+// readBinary reads a binary-mode purchase record without the SDK's event
+// (which costs some 80 allocations a record). It answers ok only for a
+// record it can vouch for (binaryEvent.purchase), every header one it
+// knows and none twice; the purchase is then the one decodeWithSDK reads
+// (FuzzDecodeRecord compares the two). Otherwise ok is false and the SDK
+// decides.
+func readBinary(msg *sarama.ConsumerMessage) (purchase.Purchase, bool) {
+	var b binaryEvent
+	for _, h := range msg.Headers {
+		if h == nil {
+			return purchase.Purchase{}, false
+		}
+		i, known := kafkaHeaders[string(h.Key)]
+		if !known || !b.set(i, string(h.Value)) {
+			return purchase.Purchase{}, false
+		}
 	}
-	return -1, nil
+	return b.purchase(msg.Value)
+}
+
+// readBinaryHTTP is readBinary for an event POSTed in binary mode: ok only
+// when every "Ce-" header is one it knows, each header it reads has one
+// value, and binaryEvent.purchase vouches for the event; the purchase is
+// then the one the SDK's HTTP binding reads (FuzzReceiveBinary compares
+// them). Headers that are no CloudEvents attribute are ignored, as the
+// binding ignores them. It returns the event's id and traceparent too.
+func readBinaryHTTP(h http.Header, body []byte) (p purchase.Purchase, id, traceparent string, ok bool) {
+	var b binaryEvent
+	for k, vs := range h {
+		i, known := httpHeaders[k]
+		if !known {
+			if len(k) >= 3 && strings.EqualFold(k[:3], "ce-") {
+				return p, "", "", false
+			}
+			continue
+		}
+		if len(vs) != 1 || !b.set(i, vs[0]) {
+			return p, "", "", false
+		}
+	}
+	p, ok = b.purchase(body)
+	return p, b.val[atID], b.val[atTraceParent], ok
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
@@ -39,6 +40,12 @@ func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time
 			server.Fail(w, r, log, err)
 			return
 		}
+		if p, id, tp, ok := readBinaryHTTP(r.Header, body); ok {
+			ctx, span := telemetry.StartProcess(r.Context(), telemetry.Message{ID: id, Partition: -1, Offset: -1,
+				Via: "knative-kafkasource"}, tp)
+			saveAndAnswer(ctx, w, r, log, st, m, span, p, writeTimeout)
+			return
+		}
 		msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
 		if msg.ReadEncoding() == binding.EncodingUnknown {
 			server.Fail(w, r, log, &server.Problem{Status: http.StatusUnsupportedMediaType,
@@ -58,22 +65,28 @@ func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time
 			return
 		}
 		ctx, span := startEventSpan(r.Context(), *e)
-		// The write is finished even if the sender hangs up: it is cheap,
-		// and a retry then finds it stored.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
-		defer cancel()
-		dup, err := st.Save(ctx, p)
-		telemetry.End(span, err)
-		if errors.Is(err, errConflict) {
-			m.events.WithLabelValues("rejected").Inc()
-		}
-		if err != nil {
-			server.Fail(w, r, log, storeProblem(err))
-			return
-		}
-		log.DebugContext(ctx, "purchase stored", "purchase_id", p.ID, "duplicate", dup)
-		server.Encode(w, http.StatusOK, receiveResponse{server.StatusOK, p.ID, dup})
+		saveAndAnswer(ctx, w, r, log, st, m, span, p, writeTimeout)
 	})
+}
+
+// saveAndAnswer saves p in the span of its event and answers: 200 once the write
+// was acknowledged, or the store's problem. The write is finished even if
+// the sender hangs up: it is cheap, and a retry then finds it stored.
+func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, st store, m *shopMetrics,
+	span trace.Span, p purchase.Purchase, writeTimeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	dup, err := st.Save(ctx, p)
+	telemetry.End(span, err)
+	if errors.Is(err, errConflict) {
+		m.events.WithLabelValues("rejected").Inc()
+	}
+	if err != nil {
+		server.Fail(w, r, log, storeProblem(err))
+		return
+	}
+	log.DebugContext(ctx, "purchase stored", "purchase_id", p.ID, "duplicate", dup)
+	server.Encode(w, http.StatusOK, receiveResponse{server.StatusOK, p.ID, dup})
 }
 
 // eventTraceParent is the event's distributed-tracing extension, if any.
