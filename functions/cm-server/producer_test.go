@@ -81,4 +81,3 @@ func BenchmarkBuyKafka(b *testing.B) {
 		}
 	}
 }
-
