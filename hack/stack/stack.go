@@ -1,6 +1,6 @@
 // Package stack starts the shop's backing services inside the current
 // process: an embedded Kafka (kfake) and an embedded MongoDB-compatible
-// server (FerretDB with its SQLite backend). The dev stack behind `make run`
+// server (FerretDB, on PostgreSQL when installed, else SQLite). The dev stack behind `make run`
 // and the integration tests use it, so neither needs Docker.
 //
 // Addresses with an empty or unspecified host (":0", "0.0.0.0:9092") are
@@ -21,6 +21,7 @@ type Option func(*config)
 type config struct {
 	logOutput io.Writer
 	dataDir   string
+	backend   Backend // StartMongo's
 }
 
 // WithLogOutput sends the service's warnings and errors, as slog JSON lines,
