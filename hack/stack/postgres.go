@@ -51,6 +51,10 @@ const pgDatabase = "ferretdb"
 // stops when this process dies.
 func StartPostgres(ctx context.Context, dir string, opts ...Option) (*Postgres, error) {
 	o := applyOptions(opts)
+	dir, err := filepath.Abs(dir) // the server runs in /
+	if err != nil {
+		return nil, fmt.Errorf("postgres data directory: %w", err)
+	}
 	bin, err := postgresBinDir()
 	if err != nil {
 		return nil, err
@@ -152,7 +156,7 @@ func postgresCredential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
 }
 
-// prepareClusterDir creates dir for the server's user: mode 0700 (initdb
+// prepareClusterDir creates dir (absolute) for the server's user: mode 0700 (initdb
 // insists), owned by that user, below folders that user can search.
 func prepareClusterDir(dir string, cred *syscall.Credential) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -164,13 +168,9 @@ func prepareClusterDir(dir string, cred *syscall.Credential) error {
 	if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 		return fmt.Errorf("hand %s to the postgres user: %w", dir, err)
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return fmt.Errorf("postgres data directory %q: %w", dir, err)
-	}
-	for parent := filepath.Dir(abs); ; parent = filepath.Dir(parent) {
+	for parent := filepath.Dir(dir); ; parent = filepath.Dir(parent) {
 		if !searchable(parent, cred) {
-			return fmt.Errorf("the postgres user cannot reach %s: %s is not searchable by it (chmod o+x, or keep the data elsewhere)", abs, parent)
+			return fmt.Errorf("the postgres user cannot reach %s: %s is not searchable by it (chmod o+x, or keep the data elsewhere)", dir, parent)
 		}
 		if parent == filepath.Dir(parent) {
 			return nil
@@ -207,7 +207,7 @@ func initCluster(ctx context.Context, bin, dir string, cred *syscall.Credential)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	cmd.Dir = "/" // the postgres user may not be able to read our working directory
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("create postgres cluster in %s: %w: %s", dir, err, lastLines(out, 5))
+		return fmt.Errorf("create postgres cluster in %s: %w: %s", dir, err, lastLines(out, 2))
 	}
 	return nil
 }

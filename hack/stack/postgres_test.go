@@ -217,3 +217,22 @@ func TestStartPostgres_as_root_needs_a_reachable_folder(t *testing.T) {
 		t.Errorf("StartPostgres under %s: got %v, want an error naming it", closed, err)
 	}
 }
+
+// TestStartMongo_postgres_takes_a_relative_folder: make run keeps its store
+// in .data/ferretdb, relative to the repository, while the server runs in /.
+func TestStartMongo_postgres_takes_a_relative_folder(t *testing.T) {
+	t.Parallel()
+	requirePostgres(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, testDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startMongo(t, BackendPostgreSQL, "127.0.0.1:0", rel)
+	if _, err := os.Stat(filepath.Join(wd, rel, "postgresql", "PG_VERSION")); err != nil {
+		t.Errorf("cluster under %s: %v", rel, err)
+	}
+}
