@@ -119,7 +119,10 @@ func (d *deps) describeMongo() string {
 	if d.mongo == nil {
 		return redactURI(d.mongoURI) + " (external)"
 	}
-	return fmt.Sprintf("%s (embedded FerretDB on %s, data in %s)", d.mongoURI, d.mongo.Backend(), d.mongoDir)
+	if pg := d.mongo.PostgreSQLURL(); pg != "" {
+		return fmt.Sprintf("%s (embedded FerretDB on PostgreSQL %s, data in %s)", d.mongoURI, pg, d.mongoDir)
+	}
+	return fmt.Sprintf("%s (embedded FerretDB on SQLite, data in %s)", d.mongoURI, d.mongoDir)
 }
 
 // topicList renders topics as "name[partitions]" in name order.

@@ -59,7 +59,8 @@ func startStore(ctx context.Context, cs *children, workDir string) (c *child, ur
 	if err != nil {
 		return nil, "", "", err
 	}
-	c, err = cs.start("ferretdb", self, []string{serveStoreCmd, filepath.Join(workDir, "ferretdb")}, nil)
+	c, err = cs.start("ferretdb", self, []string{serveStoreCmd, filepath.Join(workDir, "ferretdb")},
+		[]string{"DEV_STORE=" + os.Getenv("DEV_STORE")})
 	if err != nil {
 		return nil, "", "", err
 	}
