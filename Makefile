@@ -33,8 +33,8 @@ bench: bench-micro ## micro-benchmarks, then the load test on a real Kafka broke
 bench-quick: ## the load test as a short smoke run (~2 min)
 	hack/bench.sh -quick $(BENCH_FLAGS)
 
-bench-micro: ## micro-benchmarks of the hot paths (parsing, events, /buy handler, store batches)
-	$(GO) test -run '^$$' -bench . -benchmem ./functions/...
+bench-micro: ## micro-benchmarks of the hot paths (parsing, events, /buy handler, store batches) and of the dev store's inserts
+	$(GO) test -run '^$$' -bench . -benchmem ./functions/... ./hack/stack
 
 fuzz: ## fuzz every FuzzX under functions/ (parsers, /buy, cm-api's POST /) for FUZZTIME each (default 10s)
 	hack/fuzz.sh
