@@ -9,7 +9,7 @@ FUNCTIONS := cm-server cm-api
 
 export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 
-.PHONY: run test test-short bench bench-quick bench-micro fuzz schemathesis build vet kafka-start kafka-stop tools deploy clean help
+.PHONY: run test test-short bench bench-quick bench-micro fuzz schemathesis build vet kafka-start kafka-stop tools deploy clean clean-store help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,8 +33,8 @@ bench: bench-micro ## micro-benchmarks, then the load test on a real Kafka broke
 bench-quick: ## the load test as a short smoke run (~2 min)
 	hack/bench.sh -quick $(BENCH_FLAGS)
 
-bench-micro: ## micro-benchmarks of the hot paths (parsing, events, /buy handler, store batches)
-	$(GO) test -run '^$$' -bench . -benchmem ./functions/...
+bench-micro: ## micro-benchmarks of the hot paths (parsing, events, /buy handler, store batches) and of the dev store's inserts
+	$(GO) test -run '^$$' -bench . -benchmem ./functions/... ./hack/stack
 
 fuzz: ## fuzz every FuzzX under functions/ (parsers, /buy, cm-api's POST /) for FUZZTIME each (default 10s)
 	hack/fuzz.sh
@@ -64,5 +64,14 @@ deploy: ## create the topics (Strimzi KafkaTopics), then build with ko and apply
 	kubectl apply -f eventing/topics/
 	$(BIN)/ko apply -f config/ -f eventing/
 
-clean: ## remove built binaries and the local stack's data
-	rm -rf $(BIN) .data
+clean: clean-store ## remove built binaries (helm and ko too) and the dev store
+	rm -rf $(BIN)
+
+# .data holds the dev store (the PostgreSQL cluster or SQLite files behind
+# FerretDB) and devstack's builds; Kafka under make run lives in memory.
+clean-store: ## reset the dev store: delete every purchase make run kept in .data (stop make run first)
+	@pid=$$(head -n 1 .data/ferretdb/postgresql/postmaster.pid 2>/dev/null); \
+	if [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null; then \
+	  echo "clean-store: make run is still running (its PostgreSQL is process $$pid): stop it first" >&2; exit 1; \
+	fi
+	rm -rf .data

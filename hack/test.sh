@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # hack/test.sh - what `make test` runs: vet, then every test in the module
 # (the functions' with -race) against a real Apache Kafka broker (started here unless KAFKA_BROKERS is
-# set) and an embedded FerretDB (unless MONGODB_URI is set; hack/ferretdb for
-# the functions' tests, in-process for the end-to-end tests).
+# set) and an embedded FerretDB, the store make run uses (unless MONGODB_URI
+# is set; hack/ferretdb for the functions' tests, in-process for the
+# end-to-end tests; on PostgreSQL when installed, DEV_STORE chooses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,8 +41,9 @@ fi
 functions_mongo="${MONGODB_URI:-}"
 if [ -z "${functions_mongo}" ]; then
   ferretdb_dir="$(mktemp -d)"
+  chmod 711 "${ferretdb_dir}" # as root, PostgreSQL runs as postgres, which must reach its cluster in here
   go build -o "${ferretdb_dir}/ferretdb" ./hack/ferretdb
-  "${ferretdb_dir}/ferretdb" -dir "${ferretdb_dir}/data" > "${ferretdb_dir}/uri" &
+  "${ferretdb_dir}/ferretdb" -dir "${ferretdb_dir}/data" -backend "${DEV_STORE:-auto}" > "${ferretdb_dir}/uri" &
   ferretdb_pid=$!
   stop_ferretdb() {
     [ -n "${ferretdb_pid}" ] || return 0

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
@@ -25,7 +29,7 @@ func handleBuyList(log *slog.Logger, st store) http.Handler {
 		}
 		ps, next, err := st.List(r.Context(), username, page)
 		if err != nil {
-			server.Fail(w, r, log, storeProblem(err))
+			server.Fail(w, r, log, readProblem(err))
 			return
 		}
 		if ps == nil {
@@ -33,4 +37,14 @@ func handleBuyList(log *slog.Logger, st store) http.Handler {
 		}
 		server.Encode(w, http.StatusOK, buyListResponse{server.StatusOK, ps, next})
 	})
+}
+
+// readProblem answers a failed read: 504 naming the store when it did not
+// answer in time (cm-server passes the message on), else as storeProblem.
+func readProblem(err error) error {
+	if mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
+		return &server.Problem{Status: http.StatusGatewayTimeout,
+			Message: "the purchase store (MongoDB) did not answer in time", Err: err}
+	}
+	return storeProblem(err)
 }

@@ -28,23 +28,29 @@ func keyIndex() mongo.IndexModel {
 
 // FindByKey finds a purchase stored with the Idempotency-Key id keyID. A
 // purchase stored before key ids were kept has it as its _id (ids were
-// derived from the key and the user only), so that is looked for too.
+// derived from the key and the user only), so that is looked for next.
 func (s *mongoStore) FindByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error) {
-	var d document
-	err := s.coll.FindOne(ctx, keyFilter(keyID)).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return purchase.Purchase{}, false, nil
+	for _, filter := range keyFilters(keyID) {
+		var d document
+		err := s.coll.FindOne(ctx, filter).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return purchase.Purchase{}, false, fmt.Errorf("find purchase by key %s: %w", keyID, err)
+		}
+		return d.purchase(), true, nil
 	}
-	if err != nil {
-		return purchase.Purchase{}, false, fmt.Errorf("find purchase by key %s: %w", keyID, err)
-	}
-	return d.purchase(), true, nil
+	return purchase.Purchase{}, false, nil
 }
 
-// keyFilter matches the purchases stored with keyID: by key_id, or, stored
-// by an earlier version, by _id. On MongoDB each branch uses its index.
-func keyFilter(keyID string) bson.D {
-	return bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "key_id", Value: keyID}}, bson.D{{Key: "_id", Value: keyID}}}}}
+// keyFilters are FindByKey's look-ups, in order: by key_id, then, stored by
+// an earlier version, by _id. Each is an equality on one field, served by
+// one index on MongoDB and pushed down to PostgreSQL by FerretDB, the dev
+// store; an $or of the two is served by both indexes on MongoDB but read
+// the whole collection on FerretDB.
+func keyFilters(keyID string) []bson.D {
+	return []bson.D{{{Key: "key_id", Value: keyID}}, {{Key: "_id", Value: keyID}}}
 }
 
 // keyResponse is the answer of GET /purchaseByKey/{keyid}.

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -129,6 +131,11 @@ func TestBuyList(t *testing.T) {
 	st.err = errors.New("down")
 	if rec := apitest.Do(h, "GET", "/buyList/joe", "", nil); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("store down: got %d, want 503", rec.Code)
+	}
+	st.err = fmt.Errorf("list purchases: %w", context.DeadlineExceeded)
+	rec = apitest.Do(h, "GET", "/buyList/joe", "", nil)
+	if rec.Code != http.StatusGatewayTimeout || !strings.Contains(rec.Body.String(), "purchase store") {
+		t.Errorf("store too slow: got %d %s, want 504 naming the purchase store", rec.Code, rec.Body)
 	}
 }
 

@@ -308,22 +308,28 @@ func TestGetAllUserBuysFailures(t *testing.T) {
 	t.Cleanup(broken.Close)
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
+	storeSlow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		server.Encode(w, http.StatusGatewayTimeout, server.ErrorBody{Status: "Error", Message: "the purchase store (MongoDB) did not answer in time"})
+	}))
+	t.Cleanup(storeSlow.Close)
 
 	tests := []struct {
 		name       string
 		apiURL     string
 		target     string
 		wantStatus int
+		wantSays   string // in the message: which dependency failed
 	}{
-		{"getAllUserBuys_504_cm_api_slow", slow.URL, "/getAllUserBuys/joe", http.StatusGatewayTimeout},
-		{"getAllUserBuys_502_cm_api_down", down.URL, "/getAllUserBuys/joe", http.StatusBadGateway},
-		{"getAllUserBuys_502_cm_api_500", broken.URL, "/getAllUserBuys/joe", http.StatusBadGateway},
-		{"getAllUserBuys_400_relayed", rejecting.URL, "/getAllUserBuys/joe?cursor=zzz", http.StatusBadRequest},
-		{"getAllUserBuys_400_limit", down.URL, "/getAllUserBuys/joe?limit=0", http.StatusBadRequest},
-		{"getAllUserBuys_400_limit_too_big", down.URL, "/getAllUserBuys/joe?limit=1001", http.StatusBadRequest},
-		{"getAllUserBuys_400_control_char", down.URL, "/getAllUserBuys/jo%00e", http.StatusBadRequest},
-		{"getAllUserBuys_400_dot_dot", down.URL, "/getAllUserBuys/%2E%2E", http.StatusBadRequest},
-		{"getAllUserBuys_400_invalid_utf8", down.URL, "/getAllUserBuys/bad%FFname", http.StatusBadRequest},
+		{"getAllUserBuys_504_cm_api_slow", slow.URL, "/getAllUserBuys/joe", http.StatusGatewayTimeout, "cm-api, the purchase history service, did not answer within 200ms"},
+		{"getAllUserBuys_504_store_slow", storeSlow.URL, "/getAllUserBuys/joe", http.StatusGatewayTimeout, "cm-api: the purchase store (MongoDB) did not answer"},
+		{"getAllUserBuys_502_cm_api_down", down.URL, "/getAllUserBuys/joe", http.StatusBadGateway, ""},
+		{"getAllUserBuys_502_cm_api_500", broken.URL, "/getAllUserBuys/joe", http.StatusBadGateway, ""},
+		{"getAllUserBuys_400_relayed", rejecting.URL, "/getAllUserBuys/joe?cursor=zzz", http.StatusBadRequest, ""},
+		{"getAllUserBuys_400_limit", down.URL, "/getAllUserBuys/joe?limit=0", http.StatusBadRequest, ""},
+		{"getAllUserBuys_400_limit_too_big", down.URL, "/getAllUserBuys/joe?limit=1001", http.StatusBadRequest, ""},
+		{"getAllUserBuys_400_control_char", down.URL, "/getAllUserBuys/jo%00e", http.StatusBadRequest, ""},
+		{"getAllUserBuys_400_dot_dot", down.URL, "/getAllUserBuys/%2E%2E", http.StatusBadRequest, ""},
+		{"getAllUserBuys_400_invalid_utf8", down.URL, "/getAllUserBuys/bad%FFname", http.StatusBadRequest, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,8 +339,12 @@ func TestGetAllUserBuysFailures(t *testing.T) {
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
 			}
-			if body := decodeJSON[server.ErrorBody](t, rec); body.Status != "Error" || body.Message == "" {
+			body := decodeJSON[server.ErrorBody](t, rec)
+			if body.Status != "Error" || body.Message == "" {
 				t.Errorf("body: got %+v, want a JSON error", body)
+			}
+			if !strings.Contains(body.Message, tt.wantSays) {
+				t.Errorf("message: got %q, want it to say %q", body.Message, tt.wantSays)
 			}
 		})
 	}

@@ -59,18 +59,18 @@ func (c *apiClient) buyList(ctx context.Context, username string, page purchase.
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return buyList{}, upstreamProblem(err)
+		return buyList{}, c.upstreamProblem(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxListBody))
 	if err != nil {
-		return buyList{}, upstreamProblem(err)
+		return buyList{}, c.upstreamProblem(err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		var out buyList
 		if err := json.Unmarshal(body, &out); err != nil {
-			return buyList{}, upstreamProblem(fmt.Errorf("decode cm-api answer: %w", err))
+			return buyList{}, c.upstreamProblem(fmt.Errorf("decode cm-api answer: %w", err))
 		}
 		return out, nil
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
@@ -78,17 +78,24 @@ func (c *apiClient) buyList(ctx context.Context, username string, page purchase.
 		if json.Unmarshal(body, &e) == nil && e.Message != "" {
 			return buyList{}, &server.Problem{Status: resp.StatusCode, Message: e.Message, Fields: e.Errors}
 		}
+	case resp.StatusCode == http.StatusGatewayTimeout:
+		// cm-api's own dependency, its store, was too slow: say so.
+		var e server.ErrorBody
+		if json.Unmarshal(body, &e) == nil && e.Message != "" {
+			return buyList{}, &server.Problem{Status: http.StatusGatewayTimeout, Message: "cm-api: " + e.Message,
+				Err: fmt.Errorf("cm-api answered %d", resp.StatusCode)}
+		}
 	}
-	return buyList{}, upstreamProblem(fmt.Errorf("cm-api answered %d", resp.StatusCode))
+	return buyList{}, c.upstreamProblem(fmt.Errorf("cm-api answered %d", resp.StatusCode))
 }
 
-func upstreamProblem(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &server.Problem{Status: http.StatusGatewayTimeout, Message: "the purchase service did not answer in time", Err: err}
-	}
+// upstreamProblem answers a failed call to cm-api: 504 naming cm-api when it
+// did not answer within the timeout, else 502.
+func (c *apiClient) upstreamProblem(err error) error {
 	var uerr *url.Error
-	if errors.As(err, &uerr) && uerr.Timeout() {
-		return &server.Problem{Status: http.StatusGatewayTimeout, Message: "the purchase service did not answer in time", Err: err}
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &uerr) && uerr.Timeout() {
+		return &server.Problem{Status: http.StatusGatewayTimeout,
+			Message: fmt.Sprintf("cm-api, the purchase history service, did not answer within %v", c.timeout), Err: err}
 	}
 	return &server.Problem{Status: http.StatusBadGateway, Message: "the purchase service is unavailable", RetryAfter: time.Second, Err: err}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
 
 // config is everything devstack needs to know; defaultConfig fills it from
@@ -18,6 +20,7 @@ type config struct {
 	kafkaAddr    string
 	mongoAddr    string
 	topics       map[string]int32
+	storeBackend stack.Backend // the embedded FerretDB's
 
 	dataDir   string // FerretDB data and built binaries live under it
 	functions []function
@@ -62,6 +65,7 @@ var passthroughEnv = []string{
 
 // defaultConfig is the configuration of `make run`, adjusted by the
 // environment: KAFKA_BROKERS and MONGODB_URI select external services,
+// DEV_STORE the embedded FerretDB's backend,
 // KAFKA_TOPIC and KAFKA_DLQ_TOPIC rename the topics, LOG_LEVEL sets the level
 // of devstack and the functions.
 func defaultConfig(lookupEnv func(string) (string, bool)) (config, error) {
@@ -89,6 +93,10 @@ func defaultConfig(lookupEnv func(string) (string, bool)) (config, error) {
 	}
 	if b := get("KAFKA_BROKERS", ""); b != "" {
 		cfg.kafkaBrokers = strings.Split(b, ",")
+	}
+	var err error
+	if cfg.storeBackend, err = stack.ParseBackend(get("DEV_STORE", "auto")); err != nil {
+		return config{}, fmt.Errorf("DEV_STORE: %w", err)
 	}
 	if err := cfg.logLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		return config{}, fmt.Errorf("LOG_LEVEL: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -38,18 +39,59 @@ func startDeps(ctx context.Context, log *slog.Logger, cfg config, out *mux) (*de
 	}
 
 	if d.mongoURI == "" {
-		d.mongoDir = filepath.Join(cfg.dataDir, "ferretdb")
-		m, err := stack.StartMongo(ctx, cfg.mongoAddr, d.mongoDir, stack.WithLogOutput(out.writer("ferretdb")))
-		if err != nil {
+		if err := d.startMongo(ctx, log, cfg, out); err != nil {
 			d.close(log)
-			return nil, fmt.Errorf("%w (is something else on %s? set MONGODB_URI to use it)", err, cfg.mongoAddr)
+			return nil, err
 		}
-		d.mongo, d.mongoURI = m, m.URI()
-		log.Info("ferretdb started", "uri", m.URI(), "data", d.mongoDir)
 	} else {
 		log.Info("using external mongodb", "uri", redactURI(d.mongoURI))
 	}
 	return d, nil
+}
+
+// startMongo starts the embedded FerretDB under dataDir/ferretdb, on
+// PostgreSQL unless cfg says SQLite or PostgreSQL does not start, which it
+// says in one line, with what that costs.
+func (d *deps) startMongo(ctx context.Context, log *slog.Logger, cfg config, out *mux) error {
+	d.mongoDir = filepath.Join(cfg.dataDir, "ferretdb")
+	if err := openDataDir(cfg.dataDir); err != nil {
+		return err
+	}
+	m, err := stack.StartMongo(ctx, cfg.mongoAddr, d.mongoDir,
+		stack.WithLogOutput(out.writer("ferretdb")), stack.WithBackend(cfg.storeBackend))
+	if err != nil {
+		return fmt.Errorf("%w (is something else on %s? set MONGODB_URI to use it)", err, cfg.mongoAddr)
+	}
+	d.mongo, d.mongoURI = m, m.URI()
+	if why := m.Fallback(); why != nil {
+		log.Warn("the dev store runs on SQLite, not PostgreSQL: every query reads the whole collection, "+
+			"so purchase lists and duplicate checks slow down as purchases pile up (docs/development.md#the-dev-store)",
+			"why", why.Error())
+	}
+	log.Info("ferretdb started", "uri", m.URI(), "backend", m.Backend(), "data", d.mongoDir)
+	if m.Backend() == stack.BackendPostgreSQL && hasSQLiteData(d.mongoDir) {
+		log.Info("purchases an earlier make run kept on SQLite stay in " + d.mongoDir +
+			" and are not shown; make clean-store removes them")
+	}
+	return nil
+}
+
+// openDataDir creates dir, searchable by others: as root, PostgreSQL runs
+// as the postgres user, which must pass through it to its cluster.
+func openDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fmt.Errorf("open %s to the postgres user: %w", dir, err)
+	}
+	return nil
+}
+
+// hasSQLiteData says whether FerretDB's SQLite backend left databases in dir.
+func hasSQLiteData(dir string) bool {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.sqlite"))
+	return len(files) > 0
 }
 
 // close stops the embedded services in the reverse order of their start,
@@ -77,7 +119,10 @@ func (d *deps) describeMongo() string {
 	if d.mongo == nil {
 		return redactURI(d.mongoURI) + " (external)"
 	}
-	return d.mongoURI + " (embedded FerretDB, data in " + d.mongoDir + ")"
+	if pg := d.mongo.PostgreSQLURL(); pg != "" {
+		return fmt.Sprintf("%s (embedded FerretDB on PostgreSQL %s, data in %s)", d.mongoURI, pg, d.mongoDir)
+	}
+	return fmt.Sprintf("%s (embedded FerretDB on SQLite, data in %s)", d.mongoURI, d.mongoDir)
 }
 
 // topicList renders topics as "name[partitions]" in name order.

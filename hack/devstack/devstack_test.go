@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
+	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
 
 // fakeFunction is a stand-in for a shop function: it serves /healthz on
@@ -60,7 +61,7 @@ func testConfig(t *testing.T, names ...string) config {
 		kafkaAddr:       "127.0.0.1:0",
 		mongoAddr:       "127.0.0.1:0",
 		topics:          map[string]int32{"purchases": 3},
-		dataDir:         t.TempDir(),
+		dataDir:         dataDir(t),
 		env:             []string{"PATH=" + os.Getenv("PATH")},
 		healthTimeout:   30 * time.Second,
 		shutdownTimeout: 5 * time.Second,
@@ -69,6 +70,18 @@ func testConfig(t *testing.T, names ...string) config {
 		cfg.functions = append(cfg.functions, function{name: name, dir: src, pkg: "./fake", port: freePort(t), env: apiEnv})
 	}
 	return cfg
+}
+
+// dataDir is a data folder the postgres user can reach when the tests run
+// as root (t.TempDir's parent is closed to it).
+func dataDir(t *testing.T) string {
+	t.Helper()
+	dir, err := stack.MkdirTemp("devstack-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 func freePort(t *testing.T) int {
@@ -189,5 +202,29 @@ func TestRunStack_build_failure_is_an_error(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "cm-api   | fake/broken.go:2:17: undefined: undefined") {
 		t.Errorf("output lacks the compiler error under cm-api:\n%s", out)
+	}
+}
+
+// TestRunStack_dev_store_falls_back_to_sqlite_in_one_line runs the stack as
+// root with its data where the postgres user cannot reach: the store runs on
+// SQLite, and one warning line says so, why, and what it costs.
+func TestRunStack_dev_store_falls_back_to_sqlite_in_one_line(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs PostgreSQL as another user, who may not reach the data")
+	}
+	cfg := testConfig(t, "cm-api")
+	cfg.dataDir = t.TempDir() // 0700, root's
+	ctx, cancel := context.WithCancel(t.Context())
+	out, res := startStack(t, ctx, cfg)
+	waitFor(t, out, res, "scalable-shop is running")
+	cancel()
+	<-res
+	const warning = "the dev store runs on SQLite, not PostgreSQL: every query reads the whole collection"
+	if n := strings.Count(out.String(), warning); n != 1 || !strings.Contains(out.String(), "cannot reach") {
+		t.Errorf("got the warning %d times (want 1, with the reason):\n%s", n, out)
+	}
+	if !strings.Contains(out.String(), "embedded FerretDB on SQLite") {
+		t.Errorf("the banner does not say SQLite:\n%s", out)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
 
 // functions are the binaries under test.
@@ -35,7 +37,7 @@ type bench struct {
 }
 
 func newBench(cfg config, brokers []string, stderr io.Writer) (*bench, error) {
-	work, err := os.MkdirTemp("", "loadgen-")
+	work, err := stack.MkdirTemp("loadgen-")
 	if err != nil {
 		return nil, err
 	}
@@ -134,13 +136,15 @@ func moduleRoot(ctx context.Context) (string, error) {
 func (b *bench) openStore(ctx context.Context, uri string) error {
 	b.report.Env["store"] = "MONGODB_URI"
 	if uri == "" {
-		b.logf("starting the embedded FerretDB (SQLite) in its own process")
-		c, u, err := startStore(ctx, b.procs, b.work)
+		b.logf("starting the embedded FerretDB (make run's dev store) in its own process")
+		c, u, backend, err := startStore(ctx, b.procs, b.work)
 		if err != nil {
 			return err
 		}
 		uri = u
-		b.report.Env["store"] = "embedded FerretDB (hack/stack, SQLite backend) in a separate process"
+		b.logf("the store runs on %s", backend)
+		b.report.Env["store"] = "embedded FerretDB (hack/stack, " + backend + " backend) in a separate process"
+		b.report.Env["store_backend"] = backend
 		b.report.Env["store_pid"] = c.pid()
 	}
 	b.uri = uri

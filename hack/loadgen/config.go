@@ -33,6 +33,7 @@ type config struct {
 	DrainConc      int           `json:"drain_concurrency"`
 	DrainTimeout   time.Duration `json:"drain_timeout_ns"`
 	Histories      []int         `json:"histories"`
+	StoreSize      int           `json:"store_size"`
 	PageRequests   int           `json:"page_requests"`
 	RSSBound       float64       `json:"rss_bound_mib"`
 	Timeout        time.Duration `json:"timeout_ns"`
@@ -74,6 +75,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Minute, "longest a drain may take")
 	fs.StringVar(&hist, "histories", "10,1000,100000", "purchase counts of the users whose first page is timed")
 	fs.IntVar(&c.PageRequests, "page-requests", 200, "first-page requests per user")
+	fs.IntVar(&c.StoreSize, "store-size", 200_000, "purchases in the store while pages and look-ups are timed (other users fill it up)")
 	fs.Float64Var(&c.RSSBound, "rss-bound", 100, "MiB: peak RSS under load counted as bounded")
 	fs.DurationVar(&c.Timeout, "timeout", 40*time.Minute, "the whole run")
 	fs.IntVar(&c.CPUConcurrency, "cpu-concurrency", 32, "requests in flight in the CPU scenario's phases")
@@ -158,7 +160,7 @@ func (c config) validate() error {
 	case c.Duration <= 0, c.Timeout <= 0, c.DrainTimeout <= 0, c.VisiblePoll <= 0:
 		return errors.New("durations must be positive")
 	case c.Concurrency < 1, c.Slices < 1, c.OpenWorkers < 1, c.Users < 1, c.ColdRuns < 1, c.VisibleEvery < 1,
-		c.Backlog < 1, c.DrainConc < 1, c.CPUConcurrency < 1, c.PageRequests < 1, c.Followers < 1:
+		c.Backlog < 1, c.DrainConc < 1, c.CPUConcurrency < 1, c.PageRequests < 1, c.Followers < 1, c.StoreSize < 0:
 		return errors.New("counts must be at least 1")
 	case c.VisibleRate <= 0:
 		return errors.New("-visible-rate must be positive")

@@ -44,10 +44,15 @@ func (b *bench) firstPage(ctx context.Context) error {
 	}
 	defer srv.stop(20 * time.Second)
 	coll := purchases(b.store, db)
+	seeded := 0
 	for _, h := range b.cfg.Histories {
 		if err := b.seed(ctx, coll, b.historyUser(h), h); err != nil {
 			return err
 		}
+		seeded += h
+	}
+	if err := b.fill(ctx, coll, b.cfg.StoreSize-seeded); err != nil {
+		return err
 	}
 	client := httpClient(1)
 	for _, h := range b.cfg.Histories {
@@ -55,7 +60,27 @@ func (b *bench) firstPage(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return b.timeLookups(ctx, client, api.url, coll)
+}
+
+// fill inserts n purchases of 10,000 other users, so that the pages and
+// look-ups are timed in a store of -store-size purchases.
+func (b *bench) fill(ctx context.Context, coll *mongo.Collection, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	var done atomic.Int64
+	b.logf("  filling the store with %d purchases of other users", n)
+	stop := b.every("fill", func() string { return fmt.Sprintf("%d/%d inserted", done.Load(), n) })
+	defer stop()
+	took, err := insertAll(ctx, coll, n, func(i int) storedPurchase {
+		return newPurchase(b.name("page-other"), i, 10_000, time.Now()).document()
+	}, &done)
+	if err == nil {
+		b.report.add(row{Scenario: "page", Figure: fmt.Sprintf("filling the store: insertMany of 1,000, %d purchases", n),
+			Value: float64(n) / took.Seconds(), Unit: "purchases/s"})
+	}
+	return err
 }
 
 func (b *bench) historyUser(h int) string { return fmt.Sprintf("%s-history-%d", b.name("page"), h) }
@@ -108,7 +133,7 @@ func (b *bench) timePage(ctx context.Context, client *http.Client, base string, 
 	out := b.compare(ctx, key+"_raw_find", fmt.Sprintf("raw find vs GET /getAllUserBuys, %d purchases, %d times each",
 		h, b.cfg.PageRequests), sliced(n, loop), find, key, get)
 	ref, got := out[0], out[1]
-	fig := fmt.Sprintf("getAllUserBuys first page, %d purchases", h) + losses(got.Summary)
+	fig := fmt.Sprintf("getAllUserBuys first page, %d purchases of %d", h, b.cfg.StoreSize) + losses(got.Summary)
 	if done := got.OK + got.Failed; done < loop.MaxOps*n {
 		fig += fmt.Sprintf(" (%d of %d requests within %v)", done, loop.MaxOps*n, bound)
 	}
@@ -116,9 +141,24 @@ func (b *bench) timePage(ctx context.Context, client *http.Client, base string, 
 	b.report.add(
 		row{Scenario: "page", Figure: fig + " p50", Value: millis(got.P50), Unit: "ms", Ref: millis(ref.P50), RefName: refName},
 		row{Scenario: "page", Figure: fig + " p99", Value: millis(got.P99), Unit: "ms", Ref: millis(ref.P99), RefName: refName,
-			Target: target{Max: 10}},
+			Target: pageTarget(h)},
 	)
 	return ctx.Err()
+}
+
+// pageTarget is what a first page may take on make run's store (issue 15):
+// a light user's in milliseconds at any store size. A user with 100,000
+// purchases has no target there: FerretDB sorts them in memory, where
+// MongoDB reads a page off the index.
+func pageTarget(history int) target {
+	switch {
+	case history <= 10:
+		return target{Max: 20}
+	case history <= 1000:
+		return target{Max: 150}
+	default:
+		return target{}
+	}
 }
 
 // checkPage wants a first page of exactly want purchases.

@@ -23,25 +23,55 @@ import (
 // a process of its own, so its CPU and memory are not loadgen's.
 const serveStoreCmd = "serve-store"
 
-// uriPrefix starts the line serve-store prints once it listens.
-const uriPrefix = "MONGODB_URI="
+// uriPrefix starts the line serve-store prints once it listens, after the
+// line starting with backendPrefix.
+const (
+	uriPrefix     = "MONGODB_URI="
+	backendPrefix = "BACKEND="
+)
 
-// serveStore runs FerretDB (SQLite under dir) on a free loopback port until
-// ctx ends, after printing its URI.
+// serveStore runs FerretDB as `make run` does (on PostgreSQL under dir, or
+// SQLite; DEV_STORE chooses) on a free loopback port until ctx ends, after
+// printing its URI and backend.
 func serveStore(ctx context.Context, dir string, stdout io.Writer) error {
-	m, err := stack.StartMongo(ctx, "127.0.0.1:0", dir)
+	backend, err := stack.ParseBackend(os.Getenv("DEV_STORE"))
+	if err != nil {
+		return err
+	}
+	m, err := stack.StartMongo(ctx, "127.0.0.1:0", dir, stack.WithBackend(backend))
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if m.Fallback() != nil {
+		fmt.Fprintf(stdout, "on SQLite, not PostgreSQL: %v\n", m.Fallback())
+	}
+	fmt.Fprintln(stdout, backendPrefix+string(m.Backend()))
 	fmt.Fprintln(stdout, uriPrefix+m.URI())
 	<-ctx.Done()
 	return nil
 }
 
-// startStore starts serve-store as a child and waits for its URI.
-func startStore(ctx context.Context, cs *children, workDir string) (*child, string, error) {
-	return startSelf(ctx, cs, "ferretdb", uriPrefix, serveStoreCmd, filepath.Join(workDir, "ferretdb"))
+// startStore starts serve-store as a child and waits for its URI; it says
+// which backend the store runs on.
+func startStore(ctx context.Context, cs *children, workDir string) (c *child, uri, backend string, err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", "", err
+	}
+	c, err = cs.start("ferretdb", self, []string{serveStoreCmd, filepath.Join(workDir, "ferretdb")},
+		[]string{"DEV_STORE=" + os.Getenv("DEV_STORE")})
+	if err != nil {
+		return nil, "", "", err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil && !c.exited() {
+		if uri := findLine(c.logPath, uriPrefix); uri != "" {
+			return c, uri, findLine(c.logPath, backendPrefix), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, "", "", c.failure(fmt.Errorf("no %s line within 60 s", uriPrefix))
 }
 
 // startSelf starts loadgen itself with args as a child called name and
@@ -66,8 +96,8 @@ func startSelf(ctx context.Context, cs *children, name, prefix string, args ...s
 	return nil, "", c.failure(fmt.Errorf("no %s line within 60 s", prefix))
 }
 
-// findLine returns the rest of the first line of the file at path that
-// starts with prefix, "" when there is none.
+// findLine returns the rest of the first line in the file at path that
+// starts with prefix, or "".
 func findLine(path, prefix string) string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -76,8 +106,8 @@ func findLine(path, prefix string) string {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			return v
+		if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			return rest
 		}
 	}
 	return ""

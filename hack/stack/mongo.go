@@ -17,18 +17,24 @@ import (
 // so that tests may start several instances concurrently.
 var newMu sync.Mutex
 
-// Mongo is an embedded FerretDB speaking the MongoDB wire protocol, storing
-// its data in SQLite files under a directory, so it survives restarts.
+// Mongo is an embedded FerretDB speaking the MongoDB wire protocol, keeping
+// its data under a directory, so it survives restarts: in a PostgreSQL
+// cluster it runs (see StartPostgres), or in SQLite files.
 type Mongo struct {
-	uri    string
-	addr   string
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	uri      string
+	addr     string
+	backend  Backend
+	fallback error     // why PostgreSQL is not used, under BackendAuto
+	pg       *Postgres // nil on SQLite
+	cancel   context.CancelFunc
+	done     chan struct{}
+	once     sync.Once
 }
 
 // StartMongo starts FerretDB listening on addr (port 0 picks a free port)
-// with its SQLite databases under dir, which is created if missing.
+// with its data under dir, which is created if missing: on PostgreSQL (in
+// dir/postgresql) or SQLite (in dir), as WithBackend says; by default
+// PostgreSQL when it starts, else SQLite, and Fallback says why.
 // Telemetry is off and only warnings and errors are logged (see
 // WithLogOutput). Stopping and starting again on the same addr and dir keeps
 // the data. ctx bounds start-up only; call Close to stop the server.
@@ -38,9 +44,14 @@ func StartMongo(ctx context.Context, addr, dir string, opts ...Option) (*Mongo, 
 	if err != nil {
 		return nil, fmt.Errorf("start mongo: %w", err)
 	}
-	sqliteURL, err := sqliteURL(dir)
+	backend, pg, fallback, err := startBackend(ctx, dir, o)
 	if err != nil {
 		return nil, fmt.Errorf("start mongo: %w", err)
+	}
+	closePG := func() {
+		if pg != nil {
+			pg.Close()
+		}
 	}
 	// ferretdb.New leaks its SQLite backend when it cannot listen, and
 	// FerretDB panics the whole process when the garbage collector finds
@@ -48,27 +59,35 @@ func StartMongo(ctx context.Context, addr, dir string, opts ...Option) (*Mongo, 
 	// also turns port 0 into a concrete port.
 	laddr, err = probeAddr(ctx, laddr)
 	if err != nil {
+		closePG()
 		return nil, fmt.Errorf("start mongo: %w", err)
 	}
 
+	fc := &ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: laddr},
+		Handler:  string(backend),
+		Logger:   slog.New(quietHandler{o.logger("ferretdb").Handler()}),
+	}
+	if pg != nil {
+		fc.PostgreSQLURL = pg.URL()
+	} else if fc.SQLiteURL, err = sqliteURL(dir); err != nil {
+		return nil, fmt.Errorf("start mongo: %w", err)
+	}
 	newMu.Lock()
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: laddr},
-		Handler:   "sqlite",
-		SQLiteURL: sqliteURL,
-		Logger:    slog.New(quietHandler{o.logger("ferretdb").Handler()}),
-	})
+	f, err := ferretdb.New(fc)
 	newMu.Unlock()
 	if err != nil {
+		closePG()
 		return nil, fmt.Errorf("start mongo on %s: %w", laddr, err)
 	}
 
 	// New has already bound the listener, so the URI carries the real port.
 	runCtx, cancel := context.WithCancel(context.Background())
-	m := &Mongo{uri: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}
+	m := &Mongo{uri: f.MongoDBURI(), backend: backend, fallback: fallback, pg: pg, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(m.done)
 		_ = f.Run(runCtx) // always nil; it returns once everything is closed
+		closePG()
 	}()
 
 	u, err := url.Parse(m.uri)
@@ -87,11 +106,27 @@ func StartMongo(ctx context.Context, addr, dir string, opts ...Option) (*Mongo, 
 // URI returns the connection string, mongodb://host:port/.
 func (m *Mongo) URI() string { return m.uri }
 
+// Backend says where the data is kept.
+func (m *Mongo) Backend() Backend { return m.backend }
+
+// PostgreSQLURL is the connection string of the PostgreSQL database the data
+// is kept in, or "" on SQLite: psql reaches the data with it.
+func (m *Mongo) PostgreSQLURL() string {
+	if m.pg == nil {
+		return ""
+	}
+	return m.pg.URL()
+}
+
+// Fallback is why SQLite is used although PostgreSQL was preferred
+// (BackendAuto), or nil.
+func (m *Mongo) Fallback() error { return m.fallback }
+
 // Addr returns the server's host:port, with the real port if 0 was asked for.
 func (m *Mongo) Addr() string { return m.addr }
 
 // Close stops the server and waits until its listener, connections and
-// SQLite files are closed, so the same addr and dir can be reused at once.
+// files are closed (and its PostgreSQL has stopped), so the same addr and dir can be reused at once.
 // Clients still connected are cut off after FerretDB's grace period of about
 // three seconds; disconnect them first for a fast stop. Close is idempotent.
 func (m *Mongo) Close() {

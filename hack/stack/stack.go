@@ -1,7 +1,8 @@
 // Package stack starts the shop's backing services inside the current
 // process: an embedded Kafka (kfake) and an embedded MongoDB-compatible
-// server (FerretDB with its SQLite backend). The dev stack behind `make run`
-// and the integration tests use it, so neither needs Docker.
+// server (FerretDB, on PostgreSQL when installed, else SQLite). The dev
+// stack behind `make run` and the integration tests use it, so neither needs
+// Docker.
 //
 // Addresses with an empty or unspecified host (":0", "0.0.0.0:9092") are
 // bound to 127.0.0.1: these services have no authentication and must not be
@@ -21,6 +22,7 @@ type Option func(*config)
 type config struct {
 	logOutput io.Writer
 	dataDir   string
+	backend   Backend // StartMongo's
 }
 
 // WithLogOutput sends the service's warnings and errors, as slog JSON lines,

@@ -181,7 +181,7 @@ func TestStoreOutageLosesNothing(t *testing.T) {
 		return ""
 	})
 
-	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir)
+	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir, harness.DevStore()...)
 	if err != nil {
 		t.Fatalf("restart FerretDB: %v", err)
 	}

@@ -52,7 +52,7 @@ func TestKnativeStoreOutageDeadLettersNothing(t *testing.T) {
 			a.status, a.body, a.header.Get("Retry-After"))
 	}
 	time.Sleep(scaled(outage))
-	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir)
+	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir, harness.DevStore()...)
 	if err != nil {
 		t.Fatalf("restart FerretDB: %v", err)
 	}

@@ -30,10 +30,10 @@ func MongoURI(t testing.TB) string {
 		if mongoURI = os.Getenv("MONGODB_URI"); mongoURI != "" {
 			return
 		}
-		if mongoDir, mongoErr = os.MkdirTemp("", "scalable-shop-ferretdb-"); mongoErr != nil {
+		if mongoDir, mongoErr = stack.MkdirTemp("scalable-shop-ferretdb-"); mongoErr != nil {
 			return
 		}
-		if sharedDB, mongoErr = stack.StartMongo(context.Background(), "127.0.0.1:0", mongoDir); mongoErr == nil {
+		if sharedDB, mongoErr = startMongo(mongoDir); mongoErr == nil {
 			mongoURI = sharedDB.URI()
 		}
 	})
@@ -44,16 +44,37 @@ func MongoURI(t testing.TB) string {
 }
 
 // OwnMongo starts a FerretDB that only this test uses, so it may stop and
-// restart it (store outages). It is stopped when the test ends.
+// restart it (store outages): StartMongo(ctx, m.Addr(), dir, DevStore()...)
+// finds the data again. It is stopped and its data removed when the test
+// ends.
 func OwnMongo(t testing.TB) (*stack.Mongo, string) {
 	t.Helper()
-	dir := t.TempDir()
-	m, err := stack.StartMongo(context.Background(), "127.0.0.1:0", dir)
+	dir, err := stack.MkdirTemp("scalable-shop-ferretdb-")
+	if err != nil {
+		t.Fatalf("data folder for FerretDB: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	m, err := startMongo(dir)
 	if err != nil {
 		t.Fatalf("start embedded FerretDB: %v", err)
 	}
 	t.Cleanup(m.Close)
 	return m, dir
+}
+
+// DevStore is the store `make run` uses, as options for stack.StartMongo:
+// its backend from DEV_STORE (docs/configuration.md), PostgreSQL when
+// unset and installed.
+func DevStore() []stack.Option {
+	b, err := stack.ParseBackend(os.Getenv("DEV_STORE"))
+	if err != nil {
+		panic(err) // a typo in the test environment; nothing to test with
+	}
+	return []stack.Option{stack.WithBackend(b)}
+}
+
+func startMongo(dir string) (*stack.Mongo, error) {
+	return stack.StartMongo(context.Background(), "127.0.0.1:0", dir, DevStore()...)
 }
 
 // Unique returns prefix with a short random suffix: topic, group and

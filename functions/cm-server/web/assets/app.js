@@ -205,11 +205,12 @@ function onList() {
   showPurchases(fields.username.value).catch(showListError);
 }
 
-// showListError puts a failed getAllUserBuys next to the form, like Buy's.
+// showListError puts a failed getAllUserBuys next to the form, like Buy's;
+// a slow history (504) is said above the list only: the form is fine.
 function showListError(err, focus = true) {
   if (!(err instanceof APIError)) throw err;
   if (err.status === 401 || err.status === 403) showKeyError(err, focus);
-  else showProblems(err.fields, err.message);
+  else if (err.status !== 504) showProblems(err.fields, err.message);
 }
 
 // onForget forgets the user on this device, and the API key and token with them.

@@ -24,6 +24,10 @@ const sleep = (ms, signal) => new Promise((resolve, reject) => {
   signal.addEventListener("abort", () => { clearTimeout(timer); reject(signal.reason); }, { once: true });
 });
 
+// TOO_SLOW is what a 504 means to a shopper: the history service (or its
+// store) did not answer in time, and asking again may well work.
+const TOO_SLOW = "The purchase history is taking too long; try again.";
+
 // showPurchases shows username's newest purchases. With bought (the id and
 // timestamp of a purchase just made) it waits, briefly, for that purchase to
 // arrive. It rejects with an APIError when the shop cannot answer.
@@ -41,7 +45,7 @@ export async function showPurchases(username, bought) {
     if (err?.name === "AbortError") return;
     if (v === view) {
       const why = { 401: "The shop needs an API key or a sign-in token to show the purchases.",
-        403: `This sign-in token may not see the purchases of ${username}.` }[err?.status];
+        403: `This sign-in token may not see the purchases of ${username}.`, 504: TOO_SLOW }[err?.status];
       setStatus(why || "The purchases could not be loaded.", true);
     }
     throw err;
@@ -155,7 +159,7 @@ async function page(step) {
   } catch (err) {
     if (err?.name === "AbortError") return;
     v.index -= step;
-    setStatus(`The page could not be loaded: ${err.message}`, true);
+    setStatus(err?.status === 504 ? TOO_SLOW : `The page could not be loaded: ${err.message}`, true);
   } finally {
     v.paging = false;
   }
