@@ -186,26 +186,27 @@ func (b *bench) cpuWarmUp(ctx context.Context, key string, bareOp, op load.Op) o
 // it waits for work the load left behind (cm-api storing the last records).
 func (b *bench) cpuCompare(ctx context.Context, key, desc string, bareOp, op load.Op, procs map[string]*child,
 	profilers map[string]string, settle func(outcome) error) (ref, got outcome, used map[string]time.Duration, err error) {
-	pids := map[string]int{}
+	readers := map[string]cpuReader{}
 	for name, c := range procs {
-		pids[name] = c.pid()
+		readers[name] = pidCPU(c.pid())
 	}
 	prof := &profiles{dir: b.cfg.Profiles}
 	for _, name := range slices.Sorted(maps.Keys(profilers)) {
 		prof.capture(ctx, profilers[name], key, name, 2*b.cfg.Duration)
 	}
-	ref, got, used, err = b.cpuCompareIn(ctx, key, desc, bareOp, op, procs, pids, settle)
+	ref, got, used, err = b.cpuCompareIn(ctx, key, desc, bareOp, op, procs, readers, settle)
 	if perr := prof.wait(); err == nil {
 		err = perr
 	}
 	return ref, got, used, err
 }
 
-// cpuCompareIn is cpuCompare without profiles, for the processes pids
-// (procs are the ones loadgen started, checked for having exited).
+// cpuCompareIn is cpuCompare without profiles, measuring the CPU time
+// readers report (procs are the processes loadgen started, checked for
+// having exited).
 func (b *bench) cpuCompareIn(ctx context.Context, key, desc string, bareOp, op load.Op, procs map[string]*child,
-	pids map[string]int, settle func(outcome) error) (ref, got outcome, used map[string]time.Duration, err error) {
-	m, err := meterCPU(pids)
+	readers map[string]cpuReader, settle func(outcome) error) (ref, got outcome, used map[string]time.Duration, err error) {
+	m, err := meterCPU(readers)
 	if err != nil {
 		return ref, got, nil, err
 	}

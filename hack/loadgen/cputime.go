@@ -27,39 +27,133 @@ func cpuTime(pid int) (time.Duration, error) {
 	return parseStatCPU(string(b))
 }
 
-// parseStatCPU reads utime and stime, fields 14 and 15 of a stat line. The
-// command name (field 2) is in parentheses and may hold spaces, so the
-// fields are counted after its closing parenthesis.
+// parseStatCPU reads utime and stime, fields 14 and 15 of a stat line.
 func parseStatCPU(stat string) (time.Duration, error) {
+	_, cpu, err := parseStat(stat, false)
+	return cpu, err
+}
+
+// parseStat reads the parent (field 4) and the CPU time, utime and stime
+// (fields 14 and 15), with reaped the children's too (cutime and cstime,
+// 16 and 17), of a stat line. The command name (field 2) is in parentheses
+// and may hold spaces, so the fields are counted after its closing
+// parenthesis.
+func parseStat(stat string, reaped bool) (ppid int, cpu time.Duration, err error) {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("stat line %.60q: no command name", stat)
+		return 0, 0, fmt.Errorf("stat line %.60q: no command name", stat)
 	}
 	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, fmt.Errorf("stat line %.60q: %d fields after the name", stat, len(f))
+	if len(f) < 15 {
+		return 0, 0, fmt.Errorf("stat line %.60q: %d fields after the name", stat, len(f))
+	}
+	if ppid, err = strconv.Atoi(f[1]); err != nil {
+		return 0, 0, fmt.Errorf("stat line: parent %q: %w", f[1], err)
+	}
+	last := 13
+	if reaped {
+		last = 15
 	}
 	var ticks int64
-	for _, s := range f[11:13] {
+	for _, s := range f[11:last] {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("stat line: utime/stime %q: %w", s, err)
+			return 0, 0, fmt.Errorf("stat line: CPU time %q: %w", s, err)
 		}
 		ticks += n
 	}
-	return time.Duration(ticks) * clockTick, nil
+	return ppid, time.Duration(ticks) * clockTick, nil
 }
 
-// cpuMeter measures the CPU time processes use between start and stop.
+// cpuReader reads a CPU time that grows: a process's, or a process tree's.
+type cpuReader func() (time.Duration, error)
+
+// pidCPU reads the CPU time of pid.
+func pidCPU(pid int) cpuReader { return func() (time.Duration, error) { return cpuTime(pid) } }
+
+// treeCPU reads the CPU time of root and all its descendants but the
+// subtrees of skip, each with what it reaped of its children (cutime and
+// cstime), so a child that ends during a phase still counts: it is either
+// alive, counted itself, or reaped, counted in its parent.
+func treeCPU(root int, skip ...int) cpuReader {
+	return func() (time.Duration, error) {
+		procs, err := processTable()
+		if err != nil {
+			return 0, err
+		}
+		skipped := map[int]bool{}
+		for _, p := range skip {
+			skipped[p] = true
+		}
+		var total time.Duration
+		var walk func(pid int)
+		walk = func(pid int) {
+			if skipped[pid] {
+				return
+			}
+			total += procs[pid].cpu
+			for _, c := range procs[pid].children {
+				walk(c)
+			}
+		}
+		if _, ok := procs[root]; !ok {
+			return 0, fmt.Errorf("process %d is gone", root)
+		}
+		walk(root)
+		return total, nil
+	}
+}
+
+// procEntry is one process of processTable.
+type procEntry struct {
+	cpu      time.Duration // its own and its reaped children's
+	children []int
+}
+
+// processTable reads every process's parent and CPU time from /proc.
+func processTable() (map[int]procEntry, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	procs := map[int]procEntry{}
+	parents := map[int]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // ended meanwhile
+		}
+		ppid, cpu, err := parseStat(string(b), true)
+		if err != nil {
+			continue
+		}
+		procs[pid] = procEntry{cpu: cpu}
+		parents[pid] = ppid
+	}
+	for pid, ppid := range parents {
+		if p, ok := procs[ppid]; ok {
+			p.children = append(p.children, pid)
+			procs[ppid] = p
+		}
+	}
+	return procs, nil
+}
+
+// cpuMeter measures the CPU time that readers report between meterCPU and
+// used.
 type cpuMeter struct {
-	pids  map[string]int
-	start map[string]time.Duration
+	readers map[string]cpuReader
+	start   map[string]time.Duration
 }
 
-func meterCPU(pids map[string]int) (*cpuMeter, error) {
-	m := &cpuMeter{pids: pids, start: map[string]time.Duration{}}
-	for name, pid := range pids {
-		t, err := cpuTime(pid)
+func meterCPU(readers map[string]cpuReader) (*cpuMeter, error) {
+	m := &cpuMeter{readers: readers, start: map[string]time.Duration{}}
+	for name, read := range readers {
+		t, err := read()
 		if err != nil {
 			return nil, fmt.Errorf("CPU time of %s: %w", name, err)
 		}
@@ -68,11 +162,11 @@ func meterCPU(pids map[string]int) (*cpuMeter, error) {
 	return m, nil
 }
 
-// used is the CPU time each process used since meterCPU.
+// used is the CPU time each reader's processes used since meterCPU.
 func (m *cpuMeter) used() (map[string]time.Duration, error) {
 	out := map[string]time.Duration{}
-	for name, pid := range m.pids {
-		t, err := cpuTime(pid)
+	for name, read := range m.readers {
+		t, err := read()
 		if err != nil {
 			return nil, fmt.Errorf("CPU time of %s: %w", name, err)
 		}

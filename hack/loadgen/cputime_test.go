@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -39,4 +40,48 @@ func TestCPUTimeOfThisProcess(t *testing.T) {
 		}
 	}
 	t.Errorf("CPU time did not grow by %v in 10 s of spinning", 3*clockTick)
+}
+
+// TestTreeCPU_countsDescendants: a child's CPU time counts in its parent's
+// tree, while it runs and after it was reaped; a skipped subtree does not.
+func TestTreeCPU_countsDescendants(t *testing.T) {
+	spin := func() *exec.Cmd {
+		// A shell loop spins a core until killed.
+		cmd := exec.Command("sh", "-c", "while :; do :; done")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	counted, skipped := spin(), spin()
+	defer func() { _ = skipped.Process.Kill(); _ = skipped.Wait() }()
+	tree := treeCPU(os.Getpid(), skipped.Process.Pid)
+	start, err := tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	skippedStart, err := cpuTime(skipped.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, _ := cpuTime(counted.Process.Pid); c >= 10*clockTick || time.Now().After(deadline) {
+			break
+		}
+	}
+	childCPU, _ := cpuTime(counted.Process.Pid)
+	_ = counted.Process.Kill()
+	_ = counted.Wait() // reaped: its time moves to this process's cutime
+	end, err := tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	skippedCPU, _ := cpuTime(skipped.Process.Pid)
+	if end-start < childCPU {
+		t.Errorf("tree grew by %v, want at least the reaped child's %v", end-start, childCPU)
+	}
+	// Counted, the skipped spinner would add about as much as the child.
+	if skip := skippedCPU - skippedStart; skip >= 10*clockTick && end-start >= childCPU+skip {
+		t.Errorf("tree grew by %v: the child's %v and the skipped one's %v", end-start, childCPU, skip)
+	}
 }

@@ -18,7 +18,8 @@ import (
 // POST /buy at -cpu-concurrency in a closed loop, against the bare handler
 // in alternating slices. It reports the throughput against the bare
 // handler's and the CPU time per purchase of cm-server, cm-api and the
-// dev stack's Kafka and store (devstack's process).
+// dev stack's Kafka and store (devstack's process and its other
+// descendants, such as the store's PostgreSQL).
 func (b *bench) makeRun(ctx context.Context) error {
 	for _, port := range []string{"8080", "8081", "9092", "27017"} {
 		ln, err := net.Listen("tcp", "127.0.0.1:"+port)
@@ -75,8 +76,9 @@ func (b *bench) makeRun(ctx context.Context) error {
 	}
 	var stored int64
 	procs := map[string]*child{"bare": bare, "devstack": stack}
-	pids := map[string]int{"bare": bare.pid(), "devstack": stack.pid(), "cm-server": kids["cm-server"], "cm-api": kids["cm-api"]}
-	ref, got, used, err := b.cpuCompareIn(ctx, "makerun", "bare handler vs POST /buy under make run", bareOp, buy, procs, pids,
+	readers := map[string]cpuReader{"bare": pidCPU(bare.pid()), "cm-server": pidCPU(kids["cm-server"]),
+		"cm-api": pidCPU(kids["cm-api"]), "devstack": treeCPU(stack.pid(), kids["cm-server"], kids["cm-api"])}
+	ref, got, used, err := b.cpuCompareIn(ctx, "makerun", "bare handler vs POST /buy under make run", bareOp, buy, procs, readers,
 		func(got outcome) error {
 			n, err := b.caughtUp(ctx, api, before+int64(got.OK), time.Minute)
 			stored = n - before
@@ -89,13 +91,13 @@ func (b *bench) makeRun(ctx context.Context) error {
 	refName := fmt.Sprintf("bare handler, c=%d", c)
 	bareUS := perOp(used["bare"], int64(ref.OK))
 	b.report.add(
-		row{Scenario: "makerun", Figure: fmt.Sprintf("/buy end to end under make run (kfake, FerretDB), c=%d throughput%s", c, losses(got.Summary)),
+		row{Scenario: "makerun", Figure: fmt.Sprintf("/buy end to end under make run, c=%d throughput%s", c, losses(got.Summary)),
 			Value: got.Rate, Unit: "req/s", Ref: ref.Rate, RefName: refName, Target: target{MinRatio: 0.2}},
 		row{Scenario: "makerun", Figure: "make run: cm-server CPU per /buy", Value: perOp(used["cm-server"], int64(got.OK)), Unit: "µs",
 			Ref: bareUS, RefName: refName},
 		row{Scenario: "makerun", Figure: "make run: cm-api CPU per stored purchase", Value: perOp(used["cm-api"], stored), Unit: "µs",
 			Ref: bareUS, RefName: refName},
-		row{Scenario: "makerun", Figure: "make run: embedded Kafka and FerretDB (devstack) CPU per purchase",
+		row{Scenario: "makerun", Figure: "make run: embedded Kafka and store (devstack and its other children) CPU per purchase",
 			Value: perOp(used["devstack"], int64(got.OK)), Unit: "µs", Ref: bareUS, RefName: refName},
 	)
 	b.cpuDetail("makerun", used, map[string]int64{"bare": int64(ref.OK), "cm-server": int64(got.OK), "cm-api": stored,
