@@ -26,13 +26,27 @@ func TestConsumeClaimBoundsRecordsInFlightAcrossPartitions(t *testing.T) {
 	const inflight, partitions, perPartition = 8, 3, 40
 	st := &slowStore{memStore: newMemStore(), delay: 2 * time.Millisecond}
 	h := newRecordHandler(slog.New(slog.DiscardHandler), st, nil, "purchases-dlq", time.Second, inflight, testMetrics())
+	sess, wait := consumeClaims(t, h, partitions, perPartition)
+	wait()
+	if got := st.max.Load(); got > inflight || got < 2 {
+		t.Errorf("at most %d saves at once, want between 2 and %d", got, inflight)
+	}
+	if st.count() != partitions*perPartition {
+		t.Errorf("%d purchases stored, want %d", st.count(), partitions*perPartition)
+	}
+	checkMarkedInOrder(t, sess, partitions, perPartition)
+}
+
+// consumeClaims runs h on partitions claims at once, each of perPartition
+// purchase records, within 30 s; wait waits until every claim is done.
+func consumeClaims(t *testing.T, h *recordHandler, partitions int32, perPartition int64) (sess *fakeSession, wait func()) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sess := &fakeSession{ctx: ctx, marked: map[int32][]int64{}}
+	sess = &fakeSession{ctx: ctx, marked: map[int32][]int64{}}
 	var wg sync.WaitGroup
-	for part := range int32(partitions) {
+	for part := range partitions {
 		claim := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, perPartition), hwm: perPartition, partition: part}
-		for off := range int64(perPartition) {
+		for off := range perPartition {
 			claim.msgs <- purchaseRecord(t, part, off)
 		}
 		close(claim.msgs)
@@ -42,16 +56,15 @@ func TestConsumeClaimBoundsRecordsInFlightAcrossPartitions(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
-	if got := st.max.Load(); got > inflight || got < 2 {
-		t.Errorf("at most %d saves at once, want between 2 and %d", got, inflight)
-	}
-	if st.count() != partitions*perPartition {
-		t.Errorf("%d purchases stored, want %d", st.count(), partitions*perPartition)
-	}
-	for part := range int32(partitions) {
+	return sess, func() { wg.Wait(); cancel() }
+}
+
+// checkMarkedInOrder wants every partition's records marked, in offset order.
+func checkMarkedInOrder(t *testing.T, sess *fakeSession, partitions int32, perPartition int64) {
+	t.Helper()
+	for part := range partitions {
 		offs := sess.marked[part]
-		if len(offs) != perPartition {
+		if int64(len(offs)) != perPartition {
 			t.Fatalf("partition %d: %d records marked, want %d", part, len(offs), perPartition)
 		}
 		for i, off := range offs {
@@ -142,22 +155,7 @@ func TestConsumeClaimThroughBatcherRetriesFailedWrites(t *testing.T) {
 	b := newBatcher(st, testMetrics(), 50, time.Millisecond, time.Second, 2)
 	defer b.Close()
 	h := newRecordHandler(slog.New(slog.DiscardHandler), b, nil, "purchases-dlq", time.Second, 64, testMetrics())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	sess := &fakeSession{ctx: ctx, marked: map[int32][]int64{}}
-	var wg sync.WaitGroup
-	for part := range int32(partitions) {
-		claim := &fakeClaim{msgs: make(chan *sarama.ConsumerMessage, perPartition), hwm: perPartition, partition: part}
-		for off := range int64(perPartition) {
-			claim.msgs <- purchaseRecord(t, part, off)
-		}
-		close(claim.msgs)
-		wg.Go(func() {
-			if err := h.ConsumeClaim(sess, claim); err != nil {
-				t.Errorf("partition %d: %v", part, err)
-			}
-		})
-	}
+	sess, wait := consumeClaims(t, h, partitions, perPartition)
 	time.Sleep(50 * time.Millisecond)
 	sess.mu.Lock()
 	for part, offs := range sess.marked {
@@ -167,21 +165,11 @@ func TestConsumeClaimThroughBatcherRetriesFailedWrites(t *testing.T) {
 	st.mu.Lock()
 	st.fail = nil
 	st.mu.Unlock()
-	wg.Wait()
+	wait()
 	if got := st.count(); got != partitions*perPartition {
 		t.Errorf("%d purchases stored, want %d", got, partitions*perPartition)
 	}
-	for part := range int32(partitions) {
-		offs := sess.marked[part]
-		if len(offs) != perPartition {
-			t.Fatalf("partition %d: %d records marked, want %d", part, len(offs), perPartition)
-		}
-		for i, off := range offs {
-			if off != int64(i) {
-				t.Fatalf("partition %d: marked %v, want offsets 0..%d in order", part, offs, perPartition-1)
-			}
-		}
-	}
+	checkMarkedInOrder(t, sess, partitions, perPartition)
 }
 
 // BenchmarkConsumeRecord is one record of the topic through the consumer's

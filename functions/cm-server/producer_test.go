@@ -2,9 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -69,15 +66,6 @@ func BenchmarkBuyKafka(b *testing.B) {
 	prod.start()
 	k.conn.Store(&kafkaConn{client: quietClient{}, sender: prod})
 	defer k.Close()
-	h := newServer(log, cfg, k, newAPIClient("http://127.0.0.1:1", time.Second), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
-	b.ReportAllocs()
-	for b.Loop() {
-		req := httptest.NewRequest("POST", "/buy", strings.NewReader(joe))
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusAccepted {
-			b.Fatalf("status %d: %s", rec.Code, rec.Body)
-		}
-	}
+	benchmarkBuy(b, newServer(log, cfg, k, newAPIClient("http://127.0.0.1:1", time.Second), server.NewReadiness(log),
+		telemetry.NewMetrics("cm-server")))
 }

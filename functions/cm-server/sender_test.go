@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/logging"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
@@ -83,16 +85,7 @@ func TestHTTPSender_sendsTheSinkBindingsToken(t *testing.T) {
 	}))
 	t.Cleanup(sink.Close)
 	file := filepath.Join(t.TempDir(), "token")
-	snd, err := newHTTPSender(sink.URL, "", file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = snd.Close() })
-	p, err := purchase.Parse("p-1", []byte(joe), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := purchase.NewEvent(p, "/test")
+	snd, e := newTestHTTPSender(t, sink.URL, file)
 	for _, c := range []struct{ token, want string }{{"", ""}, {"first\n", "Bearer first"}, {"renewed", "Bearer renewed"}} {
 		if c.token != "" {
 			if err := os.WriteFile(file, []byte(c.token), 0o600); err != nil {
@@ -125,16 +118,7 @@ func TestHTTPSender_reusesConnections(t *testing.T) {
 	}
 	sink.Start()
 	t.Cleanup(sink.Close)
-	snd, err := newHTTPSender(sink.URL, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = snd.Close() })
-	p, err := purchase.Parse("p-1", []byte(joe), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := purchase.NewEvent(p, "/test")
+	snd, e := newTestHTTPSender(t, sink.URL, "")
 	for range rounds {
 		var wg sync.WaitGroup
 		for range concurrent {
@@ -149,4 +133,20 @@ func TestHTTPSender_reusesConnections(t *testing.T) {
 	if got := dialled.Load(); got > concurrent {
 		t.Errorf("%d rounds of %d sends at once dialled %d connections, want at most %d", rounds, concurrent, got, concurrent)
 	}
+}
+
+// newTestHTTPSender is an HTTP sender to url (with the token in tokenFile,
+// "" for none), closed when the test ends, and an event to send.
+func newTestHTTPSender(t *testing.T, url, tokenFile string) (*httpSender, event.Event) {
+	t.Helper()
+	snd, err := newHTTPSender(url, "", tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = snd.Close() })
+	p, err := purchase.Parse("p-1", []byte(joe), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snd, purchase.NewEvent(p, "/test")
 }

@@ -49,7 +49,11 @@ func (b *bench) cpuKafka(ctx context.Context, bare *child, bareOp load.Op, clien
 	}
 	defer deleteTopics(b.brokers, topic, topic+"-dlq")
 	defer func() { _ = b.store.Database(db).Drop(context.Background()) }()
-	apiProf, srvProf, err := twoPorts()
+	apiProf, err := loopbackAddr()
+	if err != nil {
+		return err
+	}
+	srvProf, err := loopbackAddr()
 	if err != nil {
 		return err
 	}
@@ -73,11 +77,7 @@ func (b *bench) cpuKafka(ctx context.Context, bare *child, bareOp load.Op, clien
 	ref, got, used, err := b.cpuCompare(ctx, "cpu_kafka", "bare handler vs POST /buy, Kafka mode, cm-api consuming",
 		bareOp, buy, map[string]*child{"bare": bare, "cm-server": srv.child, "cm-api": api.child},
 		map[string]string{"cm-server": srvProf, "cm-api": apiProf},
-		func(got outcome) error {
-			n, err := b.caughtUp(ctx, api, before+int64(got.OK), time.Minute)
-			stored = n - before
-			return err
-		})
+		b.storedSince(ctx, api, before, &stored))
 	if err != nil {
 		return err
 	}
@@ -109,29 +109,18 @@ func (b *bench) cpuSink(ctx context.Context, bare *child, bareOp load.Op, client
 		return err
 	}
 	defer s.close()
-	prof, err := freePort()
+	prof, err := loopbackAddr()
 	if err != nil {
 		return err
 	}
-	prof = "127.0.0.1:" + prof
 	srv, err := b.startServer(ctx, topic, "http://127.0.0.1:9", "K_SINK="+s.URL, "DEBUG_PPROF_ADDR="+prof)
 	if err != nil {
 		return err
 	}
 	defer srv.stop(20 * time.Second)
-	buy := b.postBuy(srv.url, client, nil)
-	b.cpuWarmUp(ctx, "cpu_sink", bareOp, buy)
-	ref, got, used, err := b.cpuCompare(ctx, "cpu_sink", "bare handler vs POST /buy to an HTTP sink (K_SINK)", bareOp, buy,
-		map[string]*child{"bare": bare, "cm-server": srv.child}, map[string]string{"cm-server": prof}, nil)
-	if err != nil {
-		return err
-	}
-	c := b.cfg.CPUConcurrency
-	b.report.add(row{Scenario: "cpu", Figure: fmt.Sprintf("cm-server CPU per /buy, HTTP sink (K_SINK), c=%d", c),
-		Value: perOp(used["cm-server"], int64(got.OK)), Unit: "µs", Ref: perOp(used["bare"], int64(ref.OK)),
-		RefName: fmt.Sprintf("bare handler, c=%d", c)})
-	b.cpuDetail("cpu_sink", used, map[string]int64{"bare": int64(ref.OK), "cm-server": int64(got.OK)})
-	return nil
+	return b.cpuOneFunction(ctx, "cpu_sink", "bare handler vs POST /buy to an HTTP sink (K_SINK)", "cm-server", srv, prof,
+		bare, bareOp, b.postBuy(srv.url, client, nil),
+		fmt.Sprintf("cm-server CPU per /buy, HTTP sink (K_SINK), c=%d", b.cfg.CPUConcurrency), "bare handler")
 }
 
 // cpuReceive runs cm-api without Kafka: events are POSTed to it, as a
@@ -139,28 +128,34 @@ func (b *bench) cpuSink(ctx context.Context, bare *child, bareOp load.Op, client
 func (b *bench) cpuReceive(ctx context.Context, bare *child, bareOp load.Op, client *http.Client) error {
 	db := b.database("cpu_receive")
 	defer func() { _ = b.store.Database(db).Drop(context.Background()) }()
-	prof, err := freePort()
+	prof, err := loopbackAddr()
 	if err != nil {
 		return err
 	}
-	prof = "127.0.0.1:" + prof
 	api, err := b.startAPI(ctx, db, b.name("cpu-receive"), false, "DEBUG_PPROF_ADDR="+prof)
 	if err != nil {
 		return err
 	}
 	defer api.stop(20 * time.Second)
-	deliver := b.deliverTo(api.url+"/", client)
-	b.cpuWarmUp(ctx, "cpu_receive", bareOp, deliver)
-	ref, got, used, err := b.cpuCompare(ctx, "cpu_receive", "bare handler vs POST / to cm-api (HTTP receive)", bareOp, deliver,
-		map[string]*child{"bare": bare, "cm-api": api.child}, map[string]string{"cm-api": prof}, nil)
+	return b.cpuOneFunction(ctx, "cpu_receive", "bare handler vs POST / to cm-api (HTTP receive)", "cm-api", api, prof,
+		bare, bareOp, b.deliverTo(api.url+"/", client),
+		fmt.Sprintf("cm-api CPU per stored purchase, HTTP receive (POST /), c=%d", b.cfg.CPUConcurrency), "bare handler POST /")
+}
+
+// cpuOneFunction warms up and measures the function f (whose profiler is
+// at prof), doing op, against the bare handler doing bareOp, and reports
+// f's CPU time per successful op as figure (each is one purchase).
+func (b *bench) cpuOneFunction(ctx context.Context, key, desc, name string, f fn, prof string, bare *child,
+	bareOp, op load.Op, figure, refName string) error {
+	b.cpuWarmUp(ctx, key, bareOp, op)
+	ref, got, used, err := b.cpuCompare(ctx, key, desc, bareOp, op, map[string]*child{"bare": bare, name: f.child},
+		map[string]string{name: prof}, nil)
 	if err != nil {
 		return err
 	}
-	c := b.cfg.CPUConcurrency
-	b.report.add(row{Scenario: "cpu", Figure: fmt.Sprintf("cm-api CPU per stored purchase, HTTP receive (POST /), c=%d", c),
-		Value: perOp(used["cm-api"], int64(got.OK)), Unit: "µs", Ref: perOp(used["bare"], int64(ref.OK)),
-		RefName: fmt.Sprintf("bare handler POST /, c=%d", c)})
-	b.cpuDetail("cpu_receive", used, map[string]int64{"bare": int64(ref.OK), "cm-api": int64(got.OK)})
+	b.report.add(row{Scenario: "cpu", Figure: figure, Value: perOp(used[name], int64(got.OK)), Unit: "µs",
+		Ref: perOp(used["bare"], int64(ref.OK)), RefName: fmt.Sprintf("%s, c=%d", refName, b.cfg.CPUConcurrency)})
+	b.cpuDetail(key, used, map[string]int64{"bare": int64(ref.OK), name: int64(got.OK)})
 	return nil
 }
 
@@ -231,6 +226,17 @@ func (b *bench) cpuCompareIn(ctx context.Context, key, desc string, bareOp, op l
 	return ref, got, used, nil
 }
 
+// storedSince is a settle for cpuCompare: it waits until cm-api at api has
+// stored every purchase the phase acknowledged, and sets stored to how many
+// it stored since its count was before.
+func (b *bench) storedSince(ctx context.Context, api fn, before int64, stored *int64) func(outcome) error {
+	return func(got outcome) error {
+		n, err := b.caughtUp(ctx, api, before+int64(got.OK), time.Minute)
+		*stored = n - before
+		return err
+	}
+}
+
 // caughtUp waits until cm-api at api has stored (or found stored) at least
 // want purchase events, by its shop_events_total, for at most timeout, and
 // returns its count.
@@ -265,12 +271,8 @@ func (b *bench) cpuDetail(key string, used map[string]time.Duration, ops map[str
 	b.report.detail(key, d)
 }
 
-// twoPorts is two loopback addresses that were free a moment ago.
-func twoPorts() (string, string, error) {
-	a, err := freePort()
-	if err != nil {
-		return "", "", err
-	}
-	c, err := freePort()
-	return "127.0.0.1:" + a, "127.0.0.1:" + c, err
+// loopbackAddr is a loopback address whose port was free a moment ago.
+func loopbackAddr() (string, error) {
+	port, err := freePort()
+	return "127.0.0.1:" + port, err
 }

@@ -106,6 +106,7 @@ func treeCPU(root int, skip ...int) cpuReader {
 
 // procEntry is one process of processTable.
 type procEntry struct {
+	name     string        // the command name
 	cpu      time.Duration // its own and its reaped children's
 	children []int
 }
@@ -127,11 +128,12 @@ func processTable() (map[int]procEntry, error) {
 		if err != nil {
 			continue // ended meanwhile
 		}
-		ppid, cpu, err := parseStat(string(b), true)
+		stat := string(b)
+		ppid, cpu, err := parseStat(stat, true)
 		if err != nil {
 			continue
 		}
-		procs[pid] = procEntry{cpu: cpu}
+		procs[pid] = procEntry{name: stat[strings.IndexByte(stat, '(')+1 : strings.LastIndexByte(stat, ')')], cpu: cpu}
 		parents[pid] = ppid
 	}
 	for pid, ppid := range parents {

@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -79,11 +77,7 @@ func (b *bench) makeRun(ctx context.Context) error {
 	readers := map[string]cpuReader{"bare": pidCPU(bare.pid()), "cm-server": pidCPU(kids["cm-server"]),
 		"cm-api": pidCPU(kids["cm-api"]), "devstack": treeCPU(stack.pid(), kids["cm-server"], kids["cm-api"])}
 	ref, got, used, err := b.cpuCompareIn(ctx, "makerun", "bare handler vs POST /buy under make run", bareOp, buy, procs, readers,
-		func(got outcome) error {
-			n, err := b.caughtUp(ctx, api, before+int64(got.OK), time.Minute)
-			stored = n - before
-			return err
-		})
+		b.storedSince(ctx, api, before, &stored))
 	if err != nil {
 		return err
 	}
@@ -107,29 +101,13 @@ func (b *bench) makeRun(ctx context.Context) error {
 
 // childrenOf finds the processes whose parent is pid, by command name.
 func childrenOf(pid int) (map[string]int, error) {
-	entries, err := os.ReadDir("/proc")
+	procs, err := processTable()
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]int{}
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open {
-			continue
-		}
-		f := strings.Fields(s[end+1:]) // f[1] is the parent's pid
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out[s[open+1:end]] = child
-		}
+	for _, c := range procs[pid].children {
+		out[procs[c].name] = c
 	}
 	if out["cm-server"] == 0 || out["cm-api"] == 0 {
 		return nil, fmt.Errorf("devstack (pid %d) has no cm-server and cm-api children (%v): is another make run serving its ports?", pid, out)
