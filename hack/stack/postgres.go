@@ -47,7 +47,7 @@ const pgDatabase = "ferretdb"
 
 // StartPostgres starts PostgreSQL with its cluster in dir, creating the
 // cluster (initdb) when dir holds none, and prepares it for FerretDB (see
-// prepareFerretDB). PostgreSQL refuses to run as root: as root the server
+// Postgres.prepare). PostgreSQL refuses to run as root: as root the server
 // runs as the "postgres" system user, which then owns dir and must be able
 // to reach it. ctx bounds start-up; Close stops the server. The server also
 // stops when this process dies.
