@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -103,9 +102,8 @@ func (p *Postgres) prepare(ctx context.Context) error {
 
 // connect opens a session to database, retrying while the server starts up.
 func (p *Postgres) connect(ctx context.Context, database string) (*pgx.Conn, error) {
-	url := strings.TrimSuffix(p.url, pgDatabase) + database
 	for {
-		conn, err := pgx.Connect(ctx, url)
+		conn, err := pgx.Connect(ctx, p.urlFor(database))
 		if err == nil {
 			return conn, nil
 		}

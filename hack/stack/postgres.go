@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,15 +26,16 @@ import (
 var ErrNoPostgres = errors.New("PostgreSQL is not installed (Debian: apt-get install postgresql)")
 
 // Postgres is a PostgreSQL server run from the machine's binaries as a child
-// process, the backend behind FerretDB for the dev store. It listens on a
-// free loopback port without a password (like FerretDB itself here), with
-// its cluster in a directory that survives restarts.
+// process, the backend behind FerretDB for the dev store. It takes no TCP
+// connections: it listens on a Unix socket in a private temporary folder
+// (only its user and root may connect, without a password), and keeps its
+// cluster in a directory that survives restarts.
 type Postgres struct {
-	url  string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the server process has exited
-	err  error         // its exit status, once done is closed
-	once sync.Once
+	sockets string // the folder of its Unix socket
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the server process has exited
+	err     error         // its exit status, once done is closed
+	once    sync.Once
 }
 
 // pgSuperuser is the cluster's superuser, the role FerretDB connects as.
@@ -45,7 +47,7 @@ const pgDatabase = "ferretdb"
 
 // StartPostgres starts PostgreSQL with its cluster in dir, creating the
 // cluster (initdb) when dir holds none, and prepares it for FerretDB (see
-// prepareFerretDB). PostgreSQL refuses to run as root: as root the server
+// Postgres.prepare). PostgreSQL refuses to run as root: as root the server
 // runs as the "postgres" system user, which then owns dir and must be able
 // to reach it. ctx bounds start-up; Close stops the server. The server also
 // stops when this process dies.
@@ -71,12 +73,13 @@ func StartPostgres(ctx context.Context, dir string, opts ...Option) (*Postgres, 
 			return nil, err
 		}
 	}
-	port, err := freePort(ctx)
+	sockets, err := socketDir(cred)
 	if err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return nil, err
 	}
-	p, err := startServer(bin, dir, port, cred, o.logger("postgres"))
+	p, err := startServer(bin, dir, sockets, cred, o.logger("postgres"))
 	if err != nil {
+		_ = os.RemoveAll(sockets)
 		return nil, err
 	}
 	if err := p.prepare(ctx); err != nil {
@@ -87,7 +90,12 @@ func StartPostgres(ctx context.Context, dir string, opts ...Option) (*Postgres, 
 }
 
 // URL returns the connection string of FerretDB's database.
-func (p *Postgres) URL() string { return p.url }
+func (p *Postgres) URL() string { return p.urlFor(pgDatabase) }
+
+// urlFor is the connection string of database, through the server's socket.
+func (p *Postgres) urlFor(database string) string {
+	return fmt.Sprintf("postgres://%s@/%s?host=%s", pgSuperuser, database, url.QueryEscape(p.sockets))
+}
 
 // Close stops the server with a fast shutdown (open sessions are ended,
 // committed work is kept) and waits for it to exit. Close is idempotent.
@@ -100,6 +108,7 @@ func (p *Postgres) Close() {
 			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
+		_ = os.RemoveAll(p.sockets)
 	})
 }
 
@@ -214,11 +223,11 @@ func initCluster(ctx context.Context, bin, dir string, cred *syscall.Credential)
 
 // serverSettings are the dev store's settings, passed on the command line so
 // that they hold for a cluster created by an earlier version too.
-func serverSettings(port int) []string {
+func serverSettings(sockets string) []string {
 	settings := []string{
-		"listen_addresses=127.0.0.1",
-		"port=" + strconv.Itoa(port),
-		"unix_socket_directories=", // no socket in /var/run/postgresql, which may not exist
+		"listen_addresses=", // no TCP: a port would be one more to collide with
+		"unix_socket_directories=" + sockets,
+		"unix_socket_permissions=0700",
 		// FerretDB sends `_jsonb -> $1 @> $2` with the field name as a
 		// parameter: only a custom plan sees the name and so can use an
 		// expression index on (_jsonb -> 'username').
@@ -237,8 +246,8 @@ func serverSettings(port int) []string {
 
 // startServer starts postgres in dir on port in its own process group. Its
 // log lines go to log at warn level.
-func startServer(bin, dir string, port int, cred *syscall.Credential, log *slog.Logger) (*Postgres, error) {
-	args := append([]string{"-D", dir}, serverSettings(port)...)
+func startServer(bin, dir, sockets string, cred *syscall.Credential, log *slog.Logger) (*Postgres, error) {
+	args := append([]string{"-D", dir}, serverSettings(sockets)...)
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGINT}
@@ -246,24 +255,25 @@ func startServer(bin, dir string, port int, cred *syscall.Credential, log *slog.
 	if err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
-	}
-	p := &Postgres{
-		url:  fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s", pgSuperuser, port, pgDatabase),
-		cmd:  cmd,
-		done: make(chan struct{}),
-	}
-	logged := make(chan struct{})
+	p := &Postgres{sockets: sockets, cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
-		defer close(logged)
-		forwardLines(stderr, log)
-	}()
-	go func() {
-		<-logged // Wait closes the pipe: read it to the end first
+		// Pdeathsig fires when the thread that started the child ends, not
+		// the process: keep this thread until the server has exited.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("start postgres: %w", err)
+			return
+		}
+		started <- nil
+		forwardLines(stderr, log) // until the server exits; Wait closes the pipe
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -281,15 +291,20 @@ func forwardLines(r io.Reader, log *slog.Logger) {
 	}
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort(ctx context.Context) (int, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+// socketDir makes the private folder of the server's socket, owned by its
+// user: a short path in the temporary folder, as a socket's path is limited
+// to about 100 bytes.
+func socketDir(cred *syscall.Credential) (string, error) {
+	dir, err := os.MkdirTemp("", "shop-pg-")
 	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+		return "", fmt.Errorf("postgres socket folder: %w", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return "", errors.Join(fmt.Errorf("hand the socket folder to the postgres user: %w", err), os.RemoveAll(dir))
+		}
+	}
+	return dir, nil
 }
 
 // lastLines returns the last n lines of out, for error messages.

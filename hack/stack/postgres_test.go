@@ -1,12 +1,16 @@
 package stack
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,4 +239,58 @@ func TestStartMongo_postgres_takes_a_relative_folder(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(wd, rel, "postgresql", "PG_VERSION")); err != nil {
 		t.Errorf("cluster under %s: %v", rel, err)
 	}
+}
+
+// TestStartPostgres_stops_when_its_parent_dies starts PostgreSQL in a child
+// process (this test binary again), kills that child with SIGKILL, and wants
+// the server gone too: a killed make run leaves no PostgreSQL behind holding
+// the cluster.
+func TestStartPostgres_stops_when_its_parent_dies(t *testing.T) {
+	t.Parallel()
+	requirePostgres(t)
+	dir := filepath.Join(testDir(t), "cluster")
+	child := exec.Command(os.Args[0], "-test.run=^TestPostgresChild$")
+	child.Env = append(os.Environ(), "STACK_TEST_POSTGRES_CHILD="+dir)
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.HasPrefix(line, "ready") {
+		t.Fatalf("child: got %q, %v; want ready", line, err)
+	}
+	pidFile, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		t.Fatalf("read postmaster.pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	_ = child.Process.Kill()
+	_ = child.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGQUIT) // it is ours: do not leave it running
+			t.Fatalf("postgres (pid %d) still runs 20 s after its parent was killed", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPostgresChild is the child of the test above; it does nothing unless
+// run by it.
+func TestPostgresChild(t *testing.T) {
+	dir := os.Getenv("STACK_TEST_POSTGRES_CHILD")
+	if dir == "" {
+		t.Skip("the child process of TestStartPostgres_stops_when_its_parent_dies")
+	}
+	if _, err := StartPostgres(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	select {} // until killed
 }
