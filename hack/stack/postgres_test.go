@@ -172,6 +172,54 @@ func TestDevStore_indexes_created_before_the_trigger_get_their_twin_at_start(t *
 	}
 }
 
+// TestDevStore_indexes_are_gin_and_dropIndexes_still_works: the shop's
+// indexes end up as GIN indexes on their leading field, the unique _id index
+// stays a btree beside its twin, and no other btree is left for inserts to
+// maintain; MongoDB's dropIndexes still drops a replaced index, and
+// createIndexes again (cm-api's start-up) is a no-op.
+func TestDevStore_indexes_are_gin_and_dropIndexes_still_works(t *testing.T) {
+	t.Parallel()
+	requirePostgres(t)
+	m := startMongo(t, BackendPostgreSQL, "127.0.0.1:0", testDir(t))
+	coll := connectMongo(t, m.URI()).Database("shop").Collection("purchases")
+	list := mongo.IndexModel{Keys: bson.D{{Key: "username", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "_id", Value: -1}}}
+	for range 2 { // the second as cm-api's next start-up
+		for _, idx := range []mongo.IndexModel{list, {Keys: bson.D{{Key: "key_id", Value: 1}}}} {
+			if _, err := coll.Indexes().CreateOne(t.Context(), idx); err != nil {
+				t.Fatalf("create index %v: %v", idx.Keys, err)
+			}
+		}
+	}
+	conn := pgConnect(t, m)
+	for field, want := range map[string]int{"username": 1, "key_id": 1, "_id": 1} {
+		if got := ginTwins(t, conn, field); got != want {
+			t.Errorf("GIN indexes on %s: got %d, want %d", field, got, want)
+		}
+	}
+	var btrees []string
+	rows, err := conn.Query(t.Context(), `SELECT indexdef FROM pg_indexes WHERE schemaname = 'shop'
+		AND tablename LIKE 'purchases\_%' AND indexdef LIKE '%USING btree%'`)
+	if err != nil {
+		t.Fatalf("list btree indexes: %v", err)
+	}
+	for rows.Next() {
+		var def string
+		if err := rows.Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		btrees = append(btrees, def)
+	}
+	if len(btrees) != 1 || !strings.Contains(btrees[0], "UNIQUE") || !strings.Contains(btrees[0], "'_id'") {
+		t.Errorf("btree indexes on purchases: got %q, want only the unique _id", btrees)
+	}
+	if err := coll.Indexes().DropOne(t.Context(), "key_id_1"); err != nil {
+		t.Fatalf("dropIndexes key_id_1: %v", err)
+	}
+	if got := ginTwins(t, conn, "key_id"); got != 0 {
+		t.Errorf("GIN indexes on key_id after dropIndexes: got %d, want 0", got)
+	}
+}
+
 // ginTwins counts the GIN indexes on (_jsonb -> field) in schema shop.
 func ginTwins(t *testing.T, conn *pgx.Conn, field string) int {
 	t.Helper()
