@@ -334,7 +334,14 @@ func TestGetAllUserBuysFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := newTestServer(t, &fakeSender{}, tt.apiURL, 200*time.Millisecond)
+			// Only the slow cm-api needs the short timeout; the others
+			// answer (or refuse) at once, and a short timeout could run
+			// out first on a busy machine.
+			timeout := 10 * time.Second
+			if tt.apiURL == slow.URL {
+				timeout = 200 * time.Millisecond
+			}
+			h := newTestServer(t, &fakeSender{}, tt.apiURL, timeout)
 			rec := apitest.Do(h, "GET", tt.target, "", nil)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status: got %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)

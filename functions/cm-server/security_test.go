@@ -30,7 +30,9 @@ func newConfiguredServer(t *testing.T, vars map[string]string, snd sender) http.
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	return newServer(log, cfg, snd, newAPIClient("http://127.0.0.1:1", 200*time.Millisecond), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
+	// Nothing listens on port 1: refused at once, a 502 however busy the
+	// machine (a short timeout could run out first and make it a 504).
+	return newServer(log, cfg, snd, newAPIClient("http://127.0.0.1:1", 10*time.Second), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
 }
 
 func TestAPIKeys(t *testing.T) {
