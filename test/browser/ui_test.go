@@ -230,8 +230,19 @@ func (s *session) retriesAsTheSamePurchase(t *testing.T) {
 	}
 }
 
-// remembersTheUser reloads the page: the user is still there, with their purchases.
+// remembersTheUser reloads the page: the user is still there, with their
+// purchases. The reload lists them once, so it waits until the shop has
+// stored the last one (its buy was only acknowledged).
 func (s *session) remembersTheUser(t *testing.T) {
+	harness.Eventually(t, waitTimeout, func() string {
+		code, stored := userBuys(t, s.shop, shopper, "")
+		for _, p := range stored {
+			if p.ID == s.retriedID {
+				return ""
+			}
+		}
+		return fmt.Sprintf("getAllUserBuys: %d without %s yet", code, s.retriedID)
+	})
 	s.b.run(t, chromedp.Navigate(s.shop.ServerURL+"/"), chromedp.WaitVisible("#buy", chromedp.ByQuery))
 	var got struct{ Username, UserID string }
 	s.b.eval(t, `({username: document.getElementById("username").value, userid: document.getElementById("userid").value})`, &got)
