@@ -104,7 +104,7 @@ func (b *bench) cpuSink(ctx context.Context, bare *child, bareOp load.Op, client
 		return err
 	}
 	defer deleteTopics(b.brokers, topic)
-	s, err := startSink(b.brokers, topic)
+	s, err := startSink(ctx, b.brokers, topic)
 	if err != nil {
 		return err
 	}

@@ -1,55 +1,86 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"sigs.k8s.io/yaml"
+
+	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
 
-// sink is a stand-in for the KafkaSink cm-server posts to with K_SINK: it
-// writes each binary-mode CloudEvent to its topic (acks from all in-sync
-// replicas, idempotent) and answers 202 only after the broker's ack, as
-// the KafkaSink's receiver does. It runs inside loadgen, so its CPU time is
-// not cm-server's.
+// sink is the KafkaSink stand-in the end-to-end tests use too
+// (stack.KafkaSinkHandler), for the KafkaSink "purchases" cm-server posts to
+// with K_SINK, in the content mode eventing/kafka-sinks.yaml gives it. It
+// runs inside loadgen, so its CPU time is not cm-server's.
 type sink struct {
-	URL  string
-	srv  *http.Server
-	prod sarama.SyncProducer
+	URL    string
+	srv    *http.Server
+	sender *kafka_sarama.Sender
 }
 
-func startSink(brokers []string, topic string) (*sink, error) {
-	prod, err := sarama.NewSyncProducer(brokers, producerConfig())
+func startSink(ctx context.Context, brokers []string, topic string) (*sink, error) {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := shippedContentMode(filepath.Join(root, "eventing", "kafka-sinks.yaml"), "purchases")
+	if err != nil {
+		return nil, err
+	}
+	sender, err := kafka_sarama.NewSender(brokers, stack.KafkaSinkProducerConfig(), topic)
 	if err != nil {
 		return nil, fmt.Errorf("create the sink's producer: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, errors.Join(err, prod.Close())
+		return nil, errors.Join(err, sender.Close(ctx))
 	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pm := &sarama.ProducerMessage{Topic: topic}
-		if err := kafka_sarama.WriteProducerMessage(r.Context(), cehttp.NewMessageFromHttpRequest(r), pm); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if _, _, err := prod.SendMessage(pm); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	})
-	s := &sink{URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, prod: prod}
+	h := stack.KafkaSinkHandler(sender, mode == "structured")
+	s := &sink{URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, sender: sender}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
 
 func (s *sink) close() {
 	_ = s.srv.Close()
-	_ = s.prod.Close()
+	_ = s.sender.Close(context.Background())
+}
+
+// shippedContentMode reads the contentMode of the KafkaSink name in the
+// manifest file path (binary when unset, as the KafkaSink defaults it).
+func shippedContentMode(path, name string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read the shipped KafkaSinks: %w", err)
+	}
+	for _, doc := range bytes.Split(raw, []byte("\n---")) {
+		var sink struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+			Spec struct {
+				ContentMode string `json:"contentMode"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal(doc, &sink); err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		if sink.Kind == "KafkaSink" && sink.Metadata.Name == name {
+			if sink.Spec.ContentMode == "" {
+				return "binary", nil
+			}
+			return sink.Spec.ContentMode, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no KafkaSink named %s", path, name)
 }
