@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -27,6 +28,17 @@ type receiveResponse struct {
 	Status    string `json:"status"`
 	ID        string `json:"id"`
 	Duplicate bool   `json:"duplicate"`
+}
+
+// AppendJSON writes r as encoding/json does (TestReceiveResponseJSON).
+func (r receiveResponse) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"status":`...)
+	dst = server.AppendJSONString(dst, r.Status)
+	dst = append(dst, `,"id":`...)
+	dst = server.AppendJSONString(dst, r.ID)
+	dst = append(dst, `,"duplicate":`...)
+	dst = strconv.AppendBool(dst, r.Duplicate)
+	return append(dst, '}')
 }
 
 // handleReceive stores one purchase CloudEvent, as a KafkaSource delivers

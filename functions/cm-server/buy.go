@@ -48,6 +48,17 @@ type buyResponse struct {
 	ID      string `json:"id"`
 }
 
+// AppendJSON writes r as encoding/json does (TestBuyResponseJSON).
+func (r buyResponse) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"status":`...)
+	dst = server.AppendJSONString(dst, r.Status)
+	dst = append(dst, `,"message":`...)
+	dst = server.AppendJSONString(dst, r.Message)
+	dst = append(dst, `,"id":`...)
+	dst = server.AppendJSONString(dst, r.ID)
+	return append(dst, '}')
+}
+
 // handleBuy accepts a purchase (JSON, or a CloudEvent in binary or
 // structured mode) and answers "Ok!" only after the event was acknowledged.
 func handleBuy(log *slog.Logger, snd sender, keys keyLookup, source string, timeout time.Duration) http.Handler {
