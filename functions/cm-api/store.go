@@ -126,30 +126,26 @@ func (s *mongoStore) Save(ctx context.Context, p purchase.Purchase) (bool, error
 	return r.duplicate, r.err
 }
 
-// SaveMany inserts ps with one unordered insertMany and reports each one's
-// outcome as Save would: an id already stored is a duplicate when it is the
-// same purchase and errConflict when not. A write-concern error fails all:
-// the writes are not known to be durable, and their retries are duplicates.
+// SaveMany inserts the items with unordered inserts (insertAll) and reports
+// each one's outcome as Save would: an id already stored is a duplicate
+// when it is the same purchase and errConflict when not. An error of the
+// whole write (a write-concern error too: the writes are not known to be
+// durable, and their retries are duplicates) fails all.
 func (s *mongoStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
 	results := make([]saveResult, len(items))
-	docs := make([]any, len(items))
-	ps := make([]purchase.Purchase, len(items))
-	for i, it := range items {
-		docs[i], ps[i] = toDocument(it), it.p
-	}
-	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err == nil {
-		return results
-	}
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+	refused, err := s.insertAll(ctx, items)
+	if err != nil {
 		for i := range results {
-			results[i].err = fmt.Errorf("store %d purchases: %w", len(ps), err)
+			results[i].err = fmt.Errorf("store %d purchases: %w", len(items), err)
 		}
 		return results
 	}
+	ps := make([]purchase.Purchase, len(items))
+	for i, it := range items {
+		ps[i] = it.p
+	}
 	var dups []int
-	for _, we := range bwe.WriteErrors {
+	for _, we := range refused {
 		if we.Code == duplicateKeyCode {
 			dups = append(dups, we.Index)
 			continue
