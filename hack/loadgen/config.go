@@ -38,6 +38,7 @@ type config struct {
 	RSSBound       float64       `json:"rss_bound_mib"`
 	Timeout        time.Duration `json:"timeout_ns"`
 	CPUConcurrency int           `json:"cpu_concurrency"`
+	CPUPhases      []string      `json:"cpu_phases"`
 	Profiles       string        `json:"-"`
 	JSONPath       string        `json:"-"`
 	Keep           bool          `json:"-"`
@@ -54,7 +55,7 @@ var quickDefaults = map[string]string{
 // that were not given.
 func parseConfig(args []string, stderr io.Writer) (config, error) {
 	var c config
-	var scen, rates, hist string
+	var scen, rates, hist, phases string
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&c.Quick, "quick", false, "short smoke run (about 2 min): 5 s phases, 10k backlog, histories 10 and 1000, 5 cold starts, 100 page requests")
@@ -79,6 +80,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.RSSBound, "rss-bound", 100, "MiB: peak RSS under load counted as bounded")
 	fs.DurationVar(&c.Timeout, "timeout", 40*time.Minute, "the whole run")
 	fs.IntVar(&c.CPUConcurrency, "cpu-concurrency", 32, "requests in flight in the CPU scenario's phases")
+	fs.StringVar(&phases, "cpu-phases", strings.Join(cpuPhases, ","), "the CPU scenario's phases, in this order: "+strings.Join(cpuPhases, ","))
 	fs.StringVar(&c.Profiles, "profiles", "bench-profiles", "write the CPU scenario's profiles (pprof) here (empty: do not)")
 	fs.StringVar(&c.JSONPath, "json", "bench-results.json", "write the results as JSON here (empty: do not)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the work directory (binaries, logs, store files)")
@@ -93,7 +95,10 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	var err error
-	if c.Scenarios, err = parseScenarios(scen); err != nil {
+	if c.Scenarios, err = parseNames("-scenarios", "scenario", scen, scenarios); err != nil {
+		return config{}, err
+	}
+	if c.CPUPhases, err = parseNames("-cpu-phases", "phase", phases, cpuPhases); err != nil {
 		return config{}, err
 	}
 	if c.Rates, err = parseList(rates, parseRate); err != nil {
@@ -119,17 +124,18 @@ func applyQuick(fs *flag.FlagSet) error {
 	return nil
 }
 
-func parseScenarios(s string) ([]string, error) {
+// parseNames reads a comma-separated selection from known, in known's order.
+func parseNames(flagName, what, s string, known []string) ([]string, error) {
 	want := strings.Split(s, ",")
 	var out []string
-	for _, name := range scenarios {
+	for _, name := range known {
 		if slices.Contains(want, name) {
 			out = append(out, name)
 		}
 	}
 	for _, w := range want {
-		if !slices.Contains(scenarios, w) {
-			return nil, fmt.Errorf("-scenarios: unknown scenario %q (have %s)", w, strings.Join(scenarios, ","))
+		if !slices.Contains(known, w) {
+			return nil, fmt.Errorf("%s: unknown %s %q (have %s)", flagName, what, w, strings.Join(known, ","))
 		}
 	}
 	return out, nil

@@ -28,17 +28,26 @@ func (b *bench) cpu(ctx context.Context) error {
 	defer bare.stop(5 * time.Second)
 	client := httpClient(b.cfg.CPUConcurrency)
 	b.report.Env["cpu_profiles"] = b.cfg.Profiles
-	if err := b.cpuKafka(ctx, bare, b.postBuy(bareURL, client, nil), client); err != nil {
-		return fmt.Errorf("Kafka mode: %w", err)
-	}
-	if err := b.cpuSink(ctx, bare, b.postBuy(bareURL, client, nil), client); err != nil {
-		return fmt.Errorf("HTTP sink: %w", err)
-	}
-	if err := b.cpuReceive(ctx, bare, b.deliverTo(bareURL+"/", client), client); err != nil {
-		return fmt.Errorf("HTTP receive: %w", err)
+	for _, phase := range b.cfg.CPUPhases {
+		var err error
+		switch phase {
+		case "kafka":
+			err = b.cpuKafka(ctx, bare, b.postBuy(bareURL, client, nil), client)
+		case "sink":
+			err = b.cpuSink(ctx, bare, b.postBuy(bareURL, client, nil), client)
+		case "receive":
+			err = b.cpuReceive(ctx, bare, b.deliverTo(bareURL+"/", client), client)
+		}
+		if err != nil {
+			return fmt.Errorf("phase %s: %w", phase, err)
+		}
 	}
 	return nil
 }
+
+// cpuPhases are the CPU scenario's phases (-cpu-phases): /buy in Kafka mode
+// with cm-api consuming, /buy to an HTTP sink, cm-api's HTTP receive.
+var cpuPhases = []string{"kafka", "sink", "receive"}
 
 // cpuKafka runs cm-server and cm-api in Kafka mode, end to end: /buy's
 // records are consumed and stored while the load runs.

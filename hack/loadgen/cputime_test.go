@@ -64,6 +64,12 @@ func TestTreeCPU_countsDescendants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The child already spun before start was read; read after it, its
+	// time is at least what start counted of it.
+	childStart, err := cpuTime(counted.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c, _ := cpuTime(counted.Process.Pid); c >= 10*clockTick || time.Now().After(deadline) {
 			break
@@ -77,8 +83,8 @@ func TestTreeCPU_countsDescendants(t *testing.T) {
 		t.Fatal(err)
 	}
 	skippedCPU, _ := cpuTime(skipped.Process.Pid)
-	if end-start < childCPU {
-		t.Errorf("tree grew by %v, want at least the reaped child's %v", end-start, childCPU)
+	if end-start < childCPU-childStart {
+		t.Errorf("tree grew by %v, want at least the reaped child's %v", end-start, childCPU-childStart)
 	}
 	// Counted, the skipped spinner would add about as much as the child.
 	if skip := skippedCPU - skippedStart; skip >= 10*clockTick && end-start >= childCPU+skip {
