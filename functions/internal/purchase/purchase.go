@@ -100,9 +100,12 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 	if !utf8.Valid(body) {
 		return Purchase{}, invalid("body", "must be valid UTF-8")
 	}
-	m, err := decodeMembers(body)
-	if err != nil {
-		return Purchase{}, err
+	m, ok := scanMembers(body)
+	if !ok {
+		var err error
+		if m, err = decodeMembers(body); err != nil {
+			return Purchase{}, err
+		}
 	}
 	return m.purchase(id, now)
 }
