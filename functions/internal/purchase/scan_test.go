@@ -8,8 +8,9 @@ import (
 )
 
 // TestScanMembersAccepts: the bodies the shop itself sends (the UI, the load
-// generator, cm-server's event data) take the fast path, so a change that
-// sends them down decodeObject again fails here, not in a profile.
+// generator, cm-server's event data to cm-api) take the fast path, so a
+// change that sends them down decodeObject again fails here, not in a
+// profile.
 func TestScanMembersAccepts(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -25,6 +26,8 @@ func TestScanMembersAccepts(t *testing.T) {
 		{"any_order", `{"timestamp":"2026-11-25T12:00:00.123Z","price":"1","userid":"005","username":"joe"}`},
 		{"white_space", " \r\n{ \"username\" :\t\"joe\" ,\n  \"userid\": \"005\",\n  \"price\": -0.5e+2 }\n"},
 		{"empty_object", `{}`},
+		{"event_data", string(eventJSON(Purchase{Username: "Zoë O'Brien", UserID: "005", Price: 119530,
+			Timestamp: time.Date(2026, 11, 25, 12, 0, 0, 123e6, time.UTC)}))},
 		{"invalid_values_are_the_checks_business", "{\"username\":\"\",\"userid\":\" \x7f \",\"price\":\"abc\",\"timestamp\":\"x\"}"},
 	}
 	for _, tt := range tests {
