@@ -1,6 +1,7 @@
 package purchase
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,19 +31,19 @@ var (
 // (1195.3). It rejects rather than rounds: more than two decimals, negative
 // amounts, exponents and amounts above MaxPrice are errors.
 func ParseMoney(raw json.RawMessage) (Money, error) {
-	text := strings.TrimSpace(string(raw))
+	text := bytes.TrimSpace(raw)
 	if len(text) == 0 {
 		return 0, errPriceType
 	}
 	switch text[0] {
 	case '"':
-		s, ok := jsonString([]byte(text))
+		s, ok := jsonString(text)
 		if !ok {
 			return 0, errPriceType
 		}
 		return parseDecimal(s)
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return parseDecimal(text)
+		return parseDecimal(string(text))
 	default:
 		return 0, errPriceType
 	}
@@ -64,11 +65,17 @@ func parseDecimal(s string) (Money, error) {
 	if len(whole) > 9 {
 		return 0, errPriceRange
 	}
-	frac += strings.Repeat("0", 2-len(frac))
-	// At most 11 checked digits: the sum cannot overflow and stays within MaxPrice.
+	// At most 11 checked digits, the fraction padded to two: the sum cannot
+	// overflow and stays within MaxPrice.
 	var units Money
-	for _, d := range []byte(whole + frac) {
-		units = units*10 + Money(d-'0')
+	for i := 0; i < len(whole); i++ {
+		units = units*10 + Money(whole[i]-'0')
+	}
+	for i := range 2 {
+		units *= 10
+		if i < len(frac) {
+			units += Money(frac[i] - '0')
+		}
 	}
 	return units, nil
 }

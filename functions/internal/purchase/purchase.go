@@ -13,9 +13,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Field limits. They bound what a client can make the store keep.
@@ -103,93 +100,58 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 	if !utf8.Valid(body) {
 		return Purchase{}, invalid("body", "must be valid UTF-8")
 	}
-	fields, err := decodeObject(body)
-	if err != nil {
-		return Purchase{}, err
+	m, ok := scanMembers(body)
+	if !ok {
+		var err error
+		if m, err = decodeMembers(body); err != nil {
+			return Purchase{}, err
+		}
 	}
-	problems := map[string]string{}
+	return m.purchase(id, now)
+}
+
+// purchase checks every member and the id; the problems found, if any, are
+// one *Error.
+func (m members) purchase(id string, now time.Time) (Purchase, error) {
+	var problems map[string]string
 	note := func(field string, err error) {
 		if err != nil {
+			if problems == nil {
+				problems = map[string]string{}
+			}
 			problems[field] = err.Error()
 		}
 	}
 	var p Purchase
+	var err error
 	p.ID, err = parseID(id)
 	note("id", err)
-	p.Username, err = parseText(fields["username"], MaxUsernameLen)
+	p.Username, err = parseText(m.username, MaxUsernameLen)
 	note("username", err)
-	p.UserID, err = parseText(fields["userid"], MaxUserIDLen)
+	p.UserID, err = parseText(m.userid, MaxUserIDLen)
 	note("userid", err)
-	if raw, ok := fields["price"]; !ok || isNull(raw) {
+	if m.price == nil || isNull(m.price) {
 		note("price", errRequired)
 	} else {
-		p.Price, err = ParseMoney(raw)
+		p.Price, err = ParseMoney(m.price)
 		note("price", err)
 	}
-	p.Timestamp, err = parseTimestamp(fields["timestamp"], now)
+	p.Timestamp, err = parseTimestamp(m.timestamp, now)
 	note("timestamp", err)
-	if hasUnknown(fields) {
-		unknown := 0
-		for _, k := range slices.Sorted(maps.Keys(fields)) {
-			if !knownField(k) && unknown < maxUnknown {
-				problems[truncate(k, 40)] = "unknown field"
-				unknown++
-			}
-		}
+	// The first few unknown names, in order: sorted only when there are some.
+	slices.Sort(m.unknown)
+	for _, k := range m.unknown[:min(len(m.unknown), maxUnknown)] {
+		note(truncate(k, 40), errUnknown)
 	}
-	if len(problems) > 0 {
+	if problems != nil {
 		return Purchase{}, &Error{Fields: problems}
 	}
 	return p, nil
 }
 
-// decodeObject reads body as exactly one JSON object into its members. A
-// member given twice is an error: parsers disagree on which one wins, so a
-// proxy and this service could see different purchases. The JSON v2
-// experiment (github.com/go-json-experiment/json, the base of Go's
-// encoding/json/v2) rejects duplicate names by default and says which.
-func decodeObject(body []byte) (map[string]json.RawMessage, error) {
-	var fields map[string]json.RawMessage
-	err := jsonv2.Unmarshal(body, &fields)
-	var syn *jsontext.SyntacticError
-	if errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName) {
-		return nil, invalid(truncate(duplicateName(syn), 40), "given more than once")
-	}
-	if err != nil || fields == nil {
-		return nil, invalid("body", "must be one JSON object")
-	}
-	return fields, nil
-}
-
-// duplicateName is the member name a duplicate-name error points at.
-func duplicateName(syn *jsontext.SyntacticError) string {
-	var name string
-	for tok := range syn.JSONPointer.Tokens() {
-		name = tok
-	}
-	if name == "" {
-		return "body"
-	}
-	return name
-}
-
-// hasUnknown reports whether fields has a member Parse does not know; only
-// then are the names sorted, to name the first few.
-func hasUnknown(fields map[string]json.RawMessage) bool {
-	for k := range fields {
-		if !knownField(k) {
-			return true
-		}
-	}
-	return false
-}
-
-func knownField(k string) bool {
-	return k == "username" || k == "userid" || k == "price" || k == "timestamp"
-}
-
 var (
 	errRequired   = errors.New("is required")
+	errUnknown    = errors.New("unknown field")
 	errNotString  = errors.New("must be a string")
 	errEmpty      = errors.New("must not be empty")
 	errControl    = errors.New("must not contain control characters")
