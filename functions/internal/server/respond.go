@@ -54,7 +54,7 @@ func BadRequest(field, problem string) *Problem {
 // Encode writes v as JSON with the given status. A JSONAppender writes
 // itself; anything else goes through encoding/json.
 func Encode(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	// The connection may be gone; there is no one left to tell.
 	if a, ok := v.(JSONAppender); ok {
@@ -63,6 +63,11 @@ func Encode(w http.ResponseWriter, status int, v any) {
 	}
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// jsonContentType is every JSON answer's Content-Type, shared rather than
+// allocated per answer (Header.Set would): its capacity is its length, so
+// an Add appends to a copy, never to it.
+var jsonContentType = []string{"application/json"}
 
 // JSONAppender is an answer sent on a hot path (an acknowledged purchase)
 // that writes its own JSON: byte for byte what encoding/json writes for it,
