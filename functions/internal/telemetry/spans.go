@@ -27,13 +27,19 @@ const scope = "github.com/scalable-shop/scalable-shop/functions/internal/telemet
 // recorder, StartTracing) takes effect.
 func tracer() trace.Tracer { return otel.Tracer(scope) }
 
-// start starts a span with the options opts makes, which are not even made
-// while no provider records.
-func start(ctx context.Context, name string, opts func() []trace.SpanStartOption) (context.Context, trace.Span) {
+// start starts a span named name() with the options opts makes. While no
+// provider records, neither is made and no span is started: ctx's own span
+// is returned as it is, which is what a no-op tracer's Start returns in a
+// new context (the caller's trace context, when it sent one, still passes
+// through), without the context, the name or the span to allocate.
+func start(ctx context.Context, name func() string, opts func() []trace.SpanStartOption) (context.Context, trace.Span) {
 	if !recording.Load() {
-		return tracer().Start(ctx, name)
+		if span := trace.SpanFromContext(ctx); !span.IsRecording() {
+			return ctx, span
+		}
+		return tracer().Start(ctx, name())
 	}
-	return tracer().Start(ctx, name, opts()...)
+	return tracer().Start(ctx, name(), opts()...)
 }
 
 // TransportAttr says how a message reached or left Kafka: "kafka" (the
@@ -78,7 +84,7 @@ func (m Message) spanName(op string) string {
 
 // StartSend starts the producer span of sending m.
 func StartSend(ctx context.Context, m Message) (context.Context, trace.Span) {
-	return start(ctx, m.spanName("send"), func() []trace.SpanStartOption {
+	return start(ctx, func() string { return m.spanName("send") }, func() []trace.SpanStartOption {
 		return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(m.attributes(semconv.MessagingOperationTypeSend, "send")...)}
 	})
@@ -95,7 +101,7 @@ func StartProcess(ctx context.Context, m Message, producer string) (context.Cont
 	if pc.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, pc)
 	}
-	return start(ctx, m.spanName("process"), func() []trace.SpanStartOption {
+	return start(ctx, func() string { return m.spanName("process") }, func() []trace.SpanStartOption {
 		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(m.attributes(semconv.MessagingOperationTypeProcess, "process")...)}
 		if pc.IsValid() {
@@ -112,7 +118,7 @@ func StartProcess(ctx context.Context, m Message, producer string) (context.Cont
 // to the span of each purchase in it (their traceparents): one write serves
 // many traces.
 func StartBatch(ctx context.Context, name string, traceparents []string, attrs ...attributeKV) (context.Context, trace.Span) {
-	return start(ctx, name, func() []trace.SpanStartOption {
+	return start(ctx, func() string { return name }, func() []trace.SpanStartOption {
 		links := make([]trace.Link, 0, len(traceparents))
 		for _, tp := range traceparents {
 			if sc := SpanContext(tp); sc.IsValid() {

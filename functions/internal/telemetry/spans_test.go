@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 	"github.com/scalable-shop/scalable-shop/functions/telemetrytest"
@@ -109,5 +110,38 @@ func TestTraceParentRoundTrip(t *testing.T) {
 	}
 	if got := telemetry.TraceParent(context.Background()); got != "" {
 		t.Errorf("no span: got %q, want none", got)
+	}
+}
+
+// TestSpans_withoutRecordingPassTheCallersTraceOn: while nothing records,
+// no span is started, and what a no-op tracer would give still holds: the
+// caller's trace context passes on to the event, and without one there is
+// none.
+func TestSpans_withoutRecordingPassTheCallersTraceOn(t *testing.T) {
+	t.Cleanup(telemetry.SetTracerProvider(noop.NewTracerProvider(), false))
+	m := telemetry.Message{Topic: "purchases", ID: "p1", Partition: -1, Offset: -1, Via: "kafka"}
+	caller := trace.ContextWithRemoteSpanContext(context.Background(), telemetry.SpanContext(producerTP))
+	for name, start := range map[string]func(context.Context) (context.Context, trace.Span){
+		"send":    func(ctx context.Context) (context.Context, trace.Span) { return telemetry.StartSend(ctx, m) },
+		"process": func(ctx context.Context) (context.Context, trace.Span) { return telemetry.StartProcess(ctx, m, "") },
+		"batch": func(ctx context.Context) (context.Context, trace.Span) {
+			return telemetry.StartBatch(ctx, "insert", []string{producerTP})
+		},
+	} {
+		ctx, span := start(caller)
+		if span.IsRecording() {
+			t.Errorf("%s: span records", name)
+		}
+		if got := telemetry.TraceParent(ctx); got != producerTP {
+			t.Errorf("%s with a caller's trace: traceparent %q, want %q", name, got, producerTP)
+		}
+		telemetry.End(span, nil)
+		if ctx, _ := start(context.Background()); telemetry.TraceParent(ctx) != "" {
+			t.Errorf("%s without one: traceparent %q, want none", name, telemetry.TraceParent(ctx))
+		}
+	}
+	ctx, _ := telemetry.StartProcess(context.Background(), m, producerTP)
+	if got := telemetry.TraceParent(ctx); got != producerTP {
+		t.Errorf("process of a record sent with a trace: traceparent %q, want %q", got, producerTP)
 	}
 }
