@@ -85,3 +85,17 @@ func encoded(t *testing.T, e sarama.Encoder) string {
 	}
 	return string(b)
 }
+
+// TestSourceText_followsTheSource: the remembered source text is only used
+// for the same source.
+func TestSourceText_followsTheSource(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"/scalable-shop/cm-server", "https://shop.example/a b?c=d", "/scalable-shop/cm-server", "/s", "/s"} {
+		e := event.New()
+		e.SetSource(s)
+		src := e.Context.(*event.EventContextV1).Source
+		if got, want := string(sourceText(&src)), src.String(); got != want {
+			t.Errorf("source %q: header %q, want %q", s, got, want)
+		}
+	}
+}
