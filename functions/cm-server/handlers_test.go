@@ -514,3 +514,44 @@ func TestBuyResponseJSON(t *testing.T) {
 		}
 	}
 }
+
+// heldSender holds each send until released, then reports whether its
+// context had ended by then.
+type heldSender struct {
+	fakeSender
+	started, release chan struct{}
+	ctxErr           chan error
+}
+
+func (g *heldSender) Send(ctx context.Context, e event.Event) error {
+	g.started <- struct{}{}
+	<-g.release
+	g.ctxErr <- ctx.Err()
+	return g.fakeSender.Send(ctx, e)
+}
+
+// TestBuy_clientGoneDoesNotCutTheSendShort: a shopper who gives up waiting
+// does not cancel a purchase half-way to Kafka; only SEND_TIMEOUT bounds it.
+func TestBuy_clientGoneDoesNotCutTheSendShort(t *testing.T) {
+	t.Parallel()
+	snd := &heldSender{started: make(chan struct{}), release: make(chan struct{}), ctxErr: make(chan error, 1)}
+	h := newTestServer(t, snd, "http://127.0.0.1:1", time.Second)
+	client, leave := context.WithCancel(context.Background())
+	req := httptest.NewRequestWithContext(client, http.MethodPost, "/buy", strings.NewReader(joe))
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}()
+	<-snd.started
+	leave()
+	close(snd.release)
+	if err := <-snd.ctxErr; err != nil {
+		t.Errorf("the send's context ended with the client: %v", err)
+	}
+	<-done
+	if n := len(snd.sent()); n != 1 {
+		t.Errorf("%d purchases sent, want 1", n)
+	}
+}
