@@ -2,6 +2,8 @@ package purchase
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +20,20 @@ func FuzzJSONString(f *testing.F) {
 		err := json.Unmarshal(raw, &want)
 		if ok != (err == nil) || got != want {
 			t.Errorf("jsonString(%q) = %q, %v; json.Unmarshal: %q, %v", raw, got, ok, want, err)
+		}
+	})
+}
+
+// FuzzCheckText holds checkText's printable-ASCII pass to the full checks.
+func FuzzCheckText(f *testing.F) {
+	for _, s := range []string{"joe", "", " joe", "joe ", ".", "..", "...", "a b", "é", "a\tb", "\u2028", "\x7f", strings.Repeat("x", 101)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotErr := checkText(s, MaxUsernameLen)
+		want, wantErr := checkTextSlow(s, MaxUsernameLen)
+		if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Errorf("checkText(%q) = %q, %v; the full checks: %q, %v", s, got, gotErr, want, wantErr)
 		}
 	})
 }

@@ -208,8 +208,38 @@ func ParseUsername(s string) (string, error) {
 	return checkText(s, MaxUsernameLen)
 }
 
-// checkText enforces the rules every name and id field shares.
+// checkText enforces the rules every name and id field shares. Printable
+// ASCII (most names and every id) is checked in one pass: it is valid UTF-8,
+// one character per byte, with no control or invisible characters, and
+// only the space is white space (FuzzCheckText compares with checkTextSlow).
 func checkText(s string, max int) (string, error) {
+	if !printableASCII(s) {
+		return checkTextSlow(s, max)
+	}
+	switch {
+	case s == "":
+		return "", errEmpty
+	case len(s) > max:
+		return "", fmt.Errorf("must be at most %d characters", max)
+	case s == "." || s == "..":
+		return "", errDots
+	case s[0] == ' ' || s[len(s)-1] == ' ':
+		return "", errSpace
+	}
+	return s, nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// checkTextSlow is checkText for any string.
+func checkTextSlow(s string, max int) (string, error) {
 	switch {
 	case s == "":
 		return "", errEmpty
