@@ -30,7 +30,7 @@ type batchStore interface {
 }
 
 // batcher is group commit: concurrent Saves (HTTP requests, consumed
-// records) are gathered into one insertMany, bounded by count and a short
+// records) are gathered into one insert command, bounded by count and a short
 // delay, and each caller returns when its batch is written. Under load a
 // batch grows to
 // what arrived while the previous one was written. A lone purchase waits at
@@ -40,7 +40,7 @@ type batcher struct {
 	metrics  *shopMetrics
 	maxBatch int
 	maxDelay time.Duration
-	timeout  time.Duration // one insertMany
+	timeout  time.Duration // one batch write
 	reqs     chan *saveRequest
 	wg       sync.WaitGroup
 

@@ -119,7 +119,7 @@ func TestBatcherSaveGivesUpWithContext(t *testing.T) {
 }
 
 // TestMongoStoreSaveMany runs group commit against the real wire protocol:
-// new, duplicate and conflicting ids in one insertMany.
+// new, duplicate and conflicting ids in one insert command.
 func TestMongoStoreSaveMany(t *testing.T) {
 	t.Parallel()
 	st := newTestStore(t)
@@ -156,7 +156,7 @@ func TestMongoStoreSaveMany(t *testing.T) {
 // the store the tests use (FerretDB unless MONGODB_URI is set).
 func BenchmarkStoreBatch(b *testing.B) {
 	for _, size := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("insertMany_%d", size), func(b *testing.B) {
+		b.Run(fmt.Sprintf("batch_%d", size), func(b *testing.B) {
 			st := newTestStore(b)
 			ctx := context.Background()
 			n := 0

@@ -23,7 +23,7 @@ type config struct {
 	Topic          string        // KAFKA_TOPIC
 	ConsumerGroup  string        // KAFKA_CONSUMER_GROUP
 	DLQTopic       string        // KAFKA_DLQ_TOPIC
-	BatchSize      int           // BATCH_MAX_SIZE: purchases in one insertMany
+	BatchSize      int           // BATCH_MAX_SIZE: purchases in one insert command
 	BatchDelay     time.Duration // BATCH_MAX_DELAY: longest wait for a batch to fill
 	BatchWriters   int           // BATCH_WRITERS: batches written at once
 	InFlight       int           // KAFKA_INFLIGHT: records handled at once, all partitions together

@@ -22,7 +22,7 @@ func newShopMetrics(m *telemetry.Metrics) *shopMetrics {
 		Metrics: m,
 		events: m.Counter("shop_events_total",
 			"Purchase events by outcome: stored, duplicate (already stored), dead_lettered (Kafka mode) or rejected (HTTP 400).", "result"),
-		batchSize: m.Histogram("shop_store_batch_size", "Purchases per insertMany (group commit).",
+		batchSize: m.Histogram("shop_store_batch_size", "Purchases per insert command (group commit).",
 			[]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}),
 		batchSeconds: m.Histogram("shop_store_batch_duration_seconds", "Time to write one batch.", telemetry.LatencyBuckets),
 		lag: m.Gauge("shop_consumer_lag",

@@ -69,8 +69,8 @@ func startBatchSpan(ctx context.Context, items []saveItem) (context.Context, tra
 	for i, it := range items {
 		tps[i] = it.traceparent
 	}
-	return telemetry.StartBatch(ctx, "insertMany purchases", tps, semconv.DBSystemNameMongoDB,
-		semconv.DBCollectionName("purchases"), semconv.DBOperationName("insertMany"),
+	return telemetry.StartBatch(ctx, "insert purchases", tps, semconv.DBSystemNameMongoDB,
+		semconv.DBCollectionName("purchases"), semconv.DBOperationName("insert"),
 		semconv.DBOperationBatchSize(len(items)))
 }
 

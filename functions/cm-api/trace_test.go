@@ -76,7 +76,7 @@ func TestReceive_spans(t *testing.T) {
 		t.Fatalf("status: got %d, want 200 (%s)", rec.Code, rec.Body)
 	}
 	srv, process := one(t, sr, "POST /{$}"), one(t, sr, "process")
-	checkConsumerAndBatch(t, process, one(t, sr, "insertMany purchases"))
+	checkConsumerAndBatch(t, process, one(t, sr, "insert purchases"))
 	if l := process.Links(); len(l) != 2 || l[1].SpanContext.SpanID() != srv.SpanContext().SpanID() {
 		t.Errorf("consumer links: got %v, want the producer and the server span", l)
 	}
@@ -93,7 +93,7 @@ func TestHandleRecord_spans(t *testing.T) {
 		t.Fatal(err)
 	}
 	process := one(t, sr, "process purchases")
-	checkConsumerAndBatch(t, process, one(t, sr, "insertMany purchases"))
+	checkConsumerAndBatch(t, process, one(t, sr, "insert purchases"))
 	want := map[string]string{"messaging.destination.partition.id": "3", "messaging.kafka.offset": "42",
 		"messaging.message.id": "p-3-42", "messaging.operation.type": "process", "shop.transport": "kafka"}
 	for _, kv := range process.Attributes() {

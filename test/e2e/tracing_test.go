@@ -83,7 +83,7 @@ func purchaseSpans(all []telemetrytest.Span, id, process string) map[string]tele
 		}
 	}
 	for _, s := range all {
-		if p, ok := out["process"]; ok && s.Name == "insertMany purchases" && linksTo(s.Span, p.SpanId) {
+		if p, ok := out["process"]; ok && s.Name == "insert purchases" && linksTo(s.Span, p.SpanId) {
 			out["batch"] = s
 		}
 	}

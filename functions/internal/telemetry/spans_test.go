@@ -91,9 +91,9 @@ func TestStartProcess_withoutProducerIsAChild(t *testing.T) {
 func TestStartBatch_rootLinkedToEachPurchase(t *testing.T) {
 	sr := telemetrytest.Record(t)
 	other := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-	_, b := telemetry.StartBatch(context.Background(), "insertMany purchases", []string{producerTP, "", other}, attribute.Int("n", 3))
+	_, b := telemetry.StartBatch(context.Background(), "insert purchases", []string{producerTP, "", other}, attribute.Int("n", 3))
 	telemetry.End(b, nil)
-	got := telemetrytest.Named(sr.Ended(), "insertMany purchases")
+	got := telemetrytest.Named(sr.Ended(), "insert purchases")
 	if len(got) != 1 || got[0].Parent().IsValid() || len(got[0].Links()) != 2 {
 		t.Fatalf("got %v, want one root span with 2 links", got)
 	}
