@@ -15,6 +15,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/scalable-shop/scalable-shop/functions/internal/jsonstring"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
@@ -33,9 +34,9 @@ type receiveResponse struct {
 // AppendJSON writes r as encoding/json does (TestReceiveResponseJSON).
 func (r receiveResponse) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"status":`...)
-	dst = server.AppendJSONString(dst, r.Status)
+	dst = jsonstring.Append(dst, r.Status)
 	dst = append(dst, `,"id":`...)
-	dst = server.AppendJSONString(dst, r.ID)
+	dst = jsonstring.Append(dst, r.ID)
 	dst = append(dst, `,"duplicate":`...)
 	dst = strconv.AppendBool(dst, r.Duplicate)
 	return append(dst, '}')

@@ -16,6 +16,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 
+	"github.com/scalable-shop/scalable-shop/functions/internal/jsonstring"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
@@ -51,11 +52,11 @@ type buyResponse struct {
 // AppendJSON writes r as encoding/json does (TestBuyResponseJSON).
 func (r buyResponse) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"status":`...)
-	dst = server.AppendJSONString(dst, r.Status)
+	dst = jsonstring.Append(dst, r.Status)
 	dst = append(dst, `,"message":`...)
-	dst = server.AppendJSONString(dst, r.Message)
+	dst = jsonstring.Append(dst, r.Message)
 	dst = append(dst, `,"id":`...)
-	dst = server.AppendJSONString(dst, r.ID)
+	dst = jsonstring.Append(dst, r.ID)
 	return append(dst, '}')
 }
 

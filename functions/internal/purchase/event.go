@@ -7,11 +7,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/google/uuid"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/jsonstring"
 )
 
 // EventType is the CloudEvents type of a purchase: reverse DNS and versioned,
@@ -86,9 +87,9 @@ func newEventWithSetters(p Purchase, source string) event.Event {
 func eventJSON(p Purchase) []byte {
 	b := make([]byte, 0, 100+len(p.Username)+len(p.UserID))
 	b = append(b, `{"username":`...)
-	b = appendJSONString(b, p.Username)
+	b = jsonstring.Append(b, p.Username)
 	b = append(b, `,"userid":`...)
-	b = appendJSONString(b, p.UserID)
+	b = jsonstring.Append(b, p.UserID)
 	b = append(b, `,"price":"`...)
 	if p.Price >= 0 {
 		b = strconv.AppendInt(b, int64(p.Price/100), 10)
@@ -100,58 +101,6 @@ func eventJSON(p Purchase) []byte {
 	b = append(b, `","timestamp":"`...)
 	b = p.Timestamp.UTC().AppendFormat(b, TimeLayout)
 	return append(b, `"}`...)
-}
-
-// appendJSONString appends s as a JSON string the way encoding/json writes
-// one by default: '"', '\\' and control characters escaped, and '<', '>',
-// '&', U+2028 and U+2029 as \u escapes; invalid UTF-8 becomes \ufffd.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			switch {
-			case r == utf8.RuneError && size == 1:
-				b = append(append(b, s[start:i]...), `\ufffd`...)
-			case r == '\u2028' || r == '\u2029':
-				b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hex[r&0xf])
-			default:
-				i += size
-				continue
-			}
-			i += size
-			start = i
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-			i++
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\f':
-			b = append(b, '\\', 'f')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // sources are the event sources parsed so far: one per function.

@@ -77,22 +77,6 @@ type JSONAppender interface {
 	AppendJSON(dst []byte) []byte
 }
 
-// AppendJSONString appends s as a JSON string exactly as encoding/json
-// writes it. A string of printable ASCII with nothing to escape (every id
-// the shop makes) is copied between quotes; any other goes through
-// encoding/json, which escapes <, >, & and more (FuzzAppendJSONString).
-func AppendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string cannot fail to marshal
-			return append(dst, b...)
-		}
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
-}
-
 // Fail answers err. This is the one place where errors become statuses:
 // *purchase.Error -> 400 with fields, an oversized body -> 413, a *Problem ->
 // its own status, anything else -> 500 with a generic message and the cause
