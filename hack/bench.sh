@@ -12,9 +12,9 @@ cd "$(dirname "$0")/.."
 # shellcheck source=hack/broker-env.sh
 source hack/broker-env.sh bench
 
-# The floor the Kafka client alone puts under cm-server's CPU per purchase,
-# on the same broker (docs/performance.md "CPU per purchase"); to stderr,
-# with the progress.
+# The floor the Kafka client alone puts under cm-server's CPU per purchase
+# (sarama, and franz-go for comparison), on the same broker
+# (docs/performance.md "CPU per purchase"); to stderr, with the progress.
 go test -run '^$' -bench BenchmarkProducerCPU -benchtime 20000x ./functions/internal/broker >&2
 
 go run ./hack/loadgen "$@"
