@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"sigs.k8s.io/yaml"
 
 	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
@@ -32,7 +29,7 @@ func startSink(ctx context.Context, brokers []string, topic string) (*sink, erro
 	if err != nil {
 		return nil, err
 	}
-	mode, err := shippedContentMode(filepath.Join(root, "eventing", "kafka-sinks.yaml"), "purchases")
+	mode, err := stack.ShippedKafkaSinkMode(filepath.Join(root, "eventing"), "purchases")
 	if err != nil {
 		return nil, err
 	}
@@ -53,34 +50,4 @@ func startSink(ctx context.Context, brokers []string, topic string) (*sink, erro
 func (s *sink) close() {
 	_ = s.srv.Close()
 	_ = s.sender.Close(context.Background())
-}
-
-// shippedContentMode reads the contentMode of the KafkaSink name in the
-// manifest file path (binary when unset, as the KafkaSink defaults it).
-func shippedContentMode(path, name string) (string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read the shipped KafkaSinks: %w", err)
-	}
-	for _, doc := range bytes.Split(raw, []byte("\n---")) {
-		var sink struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-			Spec struct {
-				ContentMode string `json:"contentMode"`
-			} `json:"spec"`
-		}
-		if err := yaml.Unmarshal(doc, &sink); err != nil {
-			return "", fmt.Errorf("%s: %w", path, err)
-		}
-		if sink.Kind == "KafkaSink" && sink.Metadata.Name == name {
-			if sink.Spec.ContentMode == "" {
-				return "binary", nil
-			}
-			return sink.Spec.ContentMode, nil
-		}
-	}
-	return "", fmt.Errorf("%s: no KafkaSink named %s", path, name)
 }

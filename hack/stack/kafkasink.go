@@ -1,13 +1,19 @@
 package stack
 
 import (
+	"bytes"
+	"cmp"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"sigs.k8s.io/yaml"
 )
 
 // The KafkaSink stand-in, one for the end-to-end tests (test/harness, which
@@ -88,4 +94,43 @@ func KafkaSinkHandler(sender *kafka_sarama.Sender, structured bool) http.Handler
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
+}
+
+// ShippedKafkaSinkMode is the contentMode of the one KafkaSink named name
+// in the manifests of eventingDir (eventing/*.yaml): "binary" when unset,
+// as upstream defaults it. No KafkaSink of that name, or more than one, is
+// an error: the stand-in must follow what is shipped.
+func ShippedKafkaSinkMode(eventingDir, name string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(eventingDir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return "", fmt.Errorf("%s/*.yaml: %d files, %v", eventingDir, len(files), err)
+	}
+	var modes []string
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("read the shipped KafkaSinks: %w", err)
+		}
+		for _, doc := range bytes.Split(raw, []byte("\n---")) {
+			var sink struct {
+				Kind     string `json:"kind"`
+				Metadata struct {
+					Name string `json:"name"`
+				} `json:"metadata"`
+				Spec struct {
+					ContentMode string `json:"contentMode"`
+				} `json:"spec"`
+			}
+			if err := yaml.Unmarshal(doc, &sink); err != nil {
+				return "", fmt.Errorf("%s: %w", f, err)
+			}
+			if sink.Kind == "KafkaSink" && sink.Metadata.Name == name {
+				modes = append(modes, cmp.Or(sink.Spec.ContentMode, "binary"))
+			}
+		}
+	}
+	if len(modes) != 1 {
+		return "", fmt.Errorf("%s: %d KafkaSinks named %s, want 1", eventingDir, len(modes), name)
+	}
+	return modes[0], nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -45,11 +46,14 @@ func StartKafkaSinkTLS(t testing.TB, brokers []string, topic string) (url, caPEM
 // topic.
 func kafkaSinkHandler(t testing.TB, brokers []string, topic, name string) http.Handler {
 	t.Helper()
-	structured := shippedContentMode(t, name) == "structured"
+	mode, err := stack.ShippedKafkaSinkMode(filepath.Join(repoRoot(), "eventing"), name)
+	if err != nil {
+		t.Fatalf("KafkaSink stand-in: %v", err)
+	}
 	sender, err := kafka_sarama.NewSender(brokers, stack.KafkaSinkProducerConfig(), topic)
 	if err != nil {
 		t.Fatalf("KafkaSink stand-in: %v", err)
 	}
 	t.Cleanup(func() { _ = sender.Close(context.Background()) })
-	return stack.KafkaSinkHandler(sender, structured)
+	return stack.KafkaSinkHandler(sender, mode == "structured")
 }

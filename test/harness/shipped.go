@@ -138,31 +138,6 @@ func isoDuration(t testing.TB, field string, s *string) time.Duration {
 	return d
 }
 
-// kafkaSinkDoc is the part of a KafkaSink the stand-in obeys.
-type kafkaSinkDoc struct {
-	Kind     string `json:"kind"`
-	Metadata struct {
-		Name string `json:"name"`
-	} `json:"metadata"`
-	Spec struct {
-		ContentMode string `json:"contentMode"`
-	} `json:"spec"`
-}
-
-// shippedContentMode is the contentMode of the KafkaSink named name in
-// eventing/ (binary when unset, as upstream defaults it).
-func shippedContentMode(t testing.TB, name string) string {
-	t.Helper()
-	var sink kafkaSinkDoc
-	if n := shippedDocs(t, "KafkaSink", name, &sink); n != 1 {
-		t.Fatalf("eventing/: got %d KafkaSinks named %s, want 1", n, name)
-	}
-	if sink.Spec.ContentMode == "" {
-		return "binary"
-	}
-	return sink.Spec.ContentMode
-}
-
 // shippedDocs decodes into out the documents of eventing/*.yaml of the given
 // kind (and name, unless ""), and returns how many there were; out holds
 // the last.
