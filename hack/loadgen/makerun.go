@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,6 +99,105 @@ func (b *bench) makeRun(ctx context.Context) error {
 	)
 	b.cpuDetail("makerun", used, map[string]int64{"bare": int64(ref.OK), "cm-server": int64(got.OK), "cm-api": stored,
 		"devstack": int64(got.OK)})
+	return b.makeRunWrk(ctx, api, srv.url, bareURL, readers)
+}
+
+// makeRunWrk measures make run's stack as issue 16 did: wrk -t2 -c32
+// posting /buy for 100 rotating users, against the bare handler, in two
+// rounds of alternating windows (together -duration for each side). wrk's
+// client costs about half of loadgen's per request, so the bare handler
+// reaches a higher rate under it and the ratio is lower than the loadgen
+// one above (docs/performance.md, "CPU per purchase"). Without wrk on PATH
+// it says so and reports nothing.
+func (b *bench) makeRunWrk(ctx context.Context, api fn, srvURL, bareURL string, readers map[string]cpuReader) error {
+	w, err := newWrkRunner(b.work, b.name("wrk"), b.cfg.CPUConcurrency)
+	if errors.Is(err, errWrkMissing) {
+		b.logf("  %v: issue 16's own method skipped", err)
+		b.report.Env["wrk"] = "not installed"
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b.report.Env["wrk"] = w.bin
+	b.logf("  issue 16's method: wrk -t2 -c%d, 2 rounds of %v windows", b.cfg.CPUConcurrency, b.cfg.Duration/2)
+	for _, u := range []string{bareURL, srvURL} { // warm-up
+		if _, err := w.run(ctx, u, 3*time.Second); err != nil {
+			return err
+		}
+	}
+	metrics := &http.Client{Timeout: 5 * time.Second}
+	var bare, shop wrkResult
+	var stored int64
+	used := map[string]time.Duration{}
+	window := max(time.Second, b.cfg.Duration/2)
+	for round := range 2 {
+		// The bare handler's window: only its CPU counts.
+		m, err := meterCPU(map[string]cpuReader{"bare": readers["bare"]})
+		if err != nil {
+			return err
+		}
+		res, err := w.run(ctx, bareURL, window)
+		if err != nil {
+			return err
+		}
+		if err := addUsed(m, used); err != nil {
+			return err
+		}
+		bare.Requests += res.Requests
+		bare.Rate += res.Rate / 2
+		// The shop's window: it ends when cm-api has stored every purchase
+		// acknowledged in it.
+		before, err := storedEvents(ctx, metrics, api.url)
+		if err != nil {
+			return err
+		}
+		shopReaders := maps.Clone(readers)
+		delete(shopReaders, "bare")
+		if m, err = meterCPU(shopReaders); err != nil {
+			return err
+		}
+		if res, err = w.run(ctx, srvURL, window); err != nil {
+			return err
+		}
+		n, err := b.caughtUp(ctx, api, before+res.Requests, time.Minute)
+		if err != nil {
+			return err
+		}
+		if err := addUsed(m, used); err != nil {
+			return err
+		}
+		shop.Requests += res.Requests
+		shop.Rate += res.Rate / 2
+		stored += n - before
+		b.logf("  round %d: bare handler %.0f/s, shop %.0f/s", round+1, bare.Rate*2/float64(round+1), res.Rate)
+	}
+	refName := fmt.Sprintf("bare handler, wrk -c%d", b.cfg.CPUConcurrency)
+	bareUS := perOp(used["bare"], bare.Requests)
+	b.report.add(
+		row{Scenario: "makerun", Figure: fmt.Sprintf("/buy end to end under make run, wrk -t2 -c%d (issue 16's method) throughput", b.cfg.CPUConcurrency),
+			Value: shop.Rate, Unit: "req/s", Ref: bare.Rate, RefName: refName, Target: target{MinRatio: 0.2}},
+		row{Scenario: "makerun", Figure: "make run, wrk: cm-server CPU per /buy", Value: perOp(used["cm-server"], shop.Requests), Unit: "µs",
+			Ref: bareUS, RefName: refName},
+		row{Scenario: "makerun", Figure: "make run, wrk: cm-api CPU per stored purchase", Value: perOp(used["cm-api"], stored), Unit: "µs",
+			Ref: bareUS, RefName: refName},
+		row{Scenario: "makerun", Figure: "make run, wrk: embedded Kafka and store CPU per purchase",
+			Value: perOp(used["devstack"], shop.Requests), Unit: "µs", Ref: bareUS, RefName: refName},
+	)
+	b.cpuDetail("makerun_wrk", used, map[string]int64{"bare": bare.Requests, "cm-server": shop.Requests, "cm-api": stored,
+		"devstack": shop.Requests})
+	return nil
+}
+
+// addUsed adds what m measured since it started to used.
+func addUsed(m *cpuMeter, used map[string]time.Duration) error {
+	got, err := m.used()
+	if err != nil {
+		return err
+	}
+	for name, d := range got {
+		used[name] += d
+	}
 	return nil
 }
 
