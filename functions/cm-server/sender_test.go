@@ -75,31 +75,83 @@ func TestNewSender_saysWhichTransport(t *testing.T) {
 
 // TestHTTPSender_sendsTheSinkBindingsToken: with authentication-oidc the
 // SinkBinding mounts a token for the KafkaSink's audience; every event
-// carries it, re-read each time, and without the file none is sent.
+// carries it, and without the file none is sent.
 func TestHTTPSender_sendsTheSinkBindingsToken(t *testing.T) {
 	t.Parallel()
-	got := make(chan string, 3)
+	got := make(chan string, 2)
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Get("Authorization")
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	t.Cleanup(sink.Close)
-	file := filepath.Join(t.TempDir(), "token")
-	snd, e := newTestHTTPSender(t, sink.URL, file)
-	for _, c := range []struct{ token, want string }{{"", ""}, {"first\n", "Bearer first"}, {"renewed", "Bearer renewed"}} {
-		if c.token != "" {
-			if err := os.WriteFile(file, []byte(c.token), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
+	dir := t.TempDir()
+	withToken := filepath.Join(dir, "token")
+	if err := os.WriteFile(withToken, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{withToken: "Bearer first", filepath.Join(dir, "none"): ""} {
+		snd, e := newTestHTTPSender(t, sink.URL, file)
 		if err := snd.Send(context.Background(), e); err != nil {
 			t.Fatalf("send: %v", err)
 		}
-		if a := <-got; a != c.want {
-			t.Errorf("Authorization: got %q, want %q", a, c.want)
+		if a := <-got; a != want {
+			t.Errorf("token file %s: Authorization %q, want %q", filepath.Base(file), a, want)
 		}
 	}
 }
+
+// TestSinkToken_rereadsTheFileOnceASecond: a renewed token (or one that
+// appears, or goes) is sent from the first request a second after the last
+// read, and the file is not read in between.
+func TestSinkToken_rereadsTheFileOnceASecond(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "token")
+	var sent []string
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = append(sent, r.Header.Get("Authorization"))
+		return &http.Response{StatusCode: http.StatusAccepted, Body: http.NoBody, Request: r}, nil
+	})
+	now := time.Unix(1000, 0)
+	tok := &sinkToken{base: base, file: file, now: func() time.Time { return now }}
+	steps := []struct {
+		token string // written before the request; "-" removes the file
+		after time.Duration
+		want  string
+	}{
+		{"-", 0, ""},
+		{"first", 500 * time.Millisecond, ""}, // read half a second ago: not yet
+		{"", 500 * time.Millisecond, "Bearer first"},
+		{"renewed\n", 999 * time.Millisecond, "Bearer first"},
+		{"", time.Millisecond, "Bearer renewed"},
+		{"-", time.Second, ""},
+	}
+	for i, st := range steps {
+		switch st.token {
+		case "":
+		case "-":
+			_ = os.Remove(file)
+		default:
+			if err := os.WriteFile(file, []byte(st.token), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now = now.Add(st.after)
+		req := httptest.NewRequest(http.MethodPost, "http://sink.example/", nil)
+		if _, err := tok.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+		if got := sent[len(sent)-1]; got != st.want {
+			t.Errorf("step %d: Authorization %q, want %q", i, got, st.want)
+		}
+		if req.Header.Get("Authorization") != "" {
+			t.Errorf("step %d: the caller's request was changed", i)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestHTTPSender_reusesConnections: rounds of concurrent sends reuse the
 // connections of the first round instead of dialling new ones.
