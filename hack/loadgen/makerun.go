@@ -127,50 +127,50 @@ func (b *bench) makeRunWrk(ctx context.Context, api fn, srvURL, bareURL string, 
 		}
 	}
 	metrics := &http.Client{Timeout: 5 * time.Second}
+	used := map[string]time.Duration{}
+	d := max(time.Second, b.cfg.Duration/2)
+	// window runs wrk against url for d and adds what the processes of
+	// readers used, up to the end of settle when there is one, to used.
+	window := func(url string, readers map[string]cpuReader, settle func(wrkResult) error) (wrkResult, error) {
+		m, err := meterCPU(readers)
+		if err != nil {
+			return wrkResult{}, err
+		}
+		res, err := w.run(ctx, url, d)
+		if err == nil && settle != nil {
+			err = settle(res)
+		}
+		if err == nil {
+			err = addUsed(m, used)
+		}
+		return res, err
+	}
+	bareReaders, shopReaders := map[string]cpuReader{"bare": readers["bare"]}, maps.Clone(readers)
+	delete(shopReaders, "bare")
 	var bare, shop wrkResult
 	var stored int64
-	used := map[string]time.Duration{}
-	window := max(time.Second, b.cfg.Duration/2)
 	for round := range 2 {
-		// The bare handler's window: only its CPU counts.
-		m, err := meterCPU(map[string]cpuReader{"bare": readers["bare"]})
+		b1, err := window(bareURL, bareReaders, nil)
 		if err != nil {
 			return err
 		}
-		res, err := w.run(ctx, bareURL, window)
-		if err != nil {
-			return err
-		}
-		if err := addUsed(m, used); err != nil {
-			return err
-		}
-		bare.Requests += res.Requests
-		bare.Rate += res.Rate / 2
-		// The shop's window: it ends when cm-api has stored every purchase
+		// The shop's window ends when cm-api has stored every purchase
 		// acknowledged in it.
 		before, err := storedEvents(ctx, metrics, api.url)
 		if err != nil {
 			return err
 		}
-		shopReaders := maps.Clone(readers)
-		delete(shopReaders, "bare")
-		if m, err = meterCPU(shopReaders); err != nil {
+		s1, err := window(srvURL, shopReaders, func(res wrkResult) error {
+			n, err := b.caughtUp(ctx, api, before+res.Requests, time.Minute)
+			stored += n - before
 			return err
-		}
-		if res, err = w.run(ctx, srvURL, window); err != nil {
-			return err
-		}
-		n, err := b.caughtUp(ctx, api, before+res.Requests, time.Minute)
+		})
 		if err != nil {
 			return err
 		}
-		if err := addUsed(m, used); err != nil {
-			return err
-		}
-		shop.Requests += res.Requests
-		shop.Rate += res.Rate / 2
-		stored += n - before
-		b.logf("  round %d: bare handler %.0f/s, shop %.0f/s", round+1, bare.Rate*2/float64(round+1), res.Rate)
+		bare.Requests, bare.Rate = bare.Requests+b1.Requests, bare.Rate+b1.Rate/2
+		shop.Requests, shop.Rate = shop.Requests+s1.Requests, shop.Rate+s1.Rate/2
+		b.logf("  round %d: bare handler %.0f/s, shop %.0f/s", round+1, b1.Rate, s1.Rate)
 	}
 	refName := fmt.Sprintf("bare handler, wrk -c%d", b.cfg.CPUConcurrency)
 	bareUS := perOp(used["bare"], bare.Requests)
