@@ -98,8 +98,11 @@ func (b *bench) cpuKafka(ctx context.Context, bare *child, bareOp load.Op, clien
 			Unit: "µs", Ref: bareUS, RefName: refName, Target: target{Max: 60}},
 		row{Scenario: "cpu", Figure: "cm-api CPU per stored purchase, Kafka mode (consuming /buy's records)",
 			Value: perOp(used["cm-api"], stored), Unit: "µs", Ref: bareUS, RefName: refName, Target: target{Max: 50}},
-		row{Scenario: "cpu", Figure: fmt.Sprintf("/buy end to end (Kafka, cm-api storing), c=%d throughput%s", c, losses(got.Summary)),
-			Value: got.Rate, Unit: "req/s", Ref: ref.Rate, RefName: refName, Target: target{MinRatio: 0.2}},
+		// No target: loadgen's client costs the bare handler more than the
+		// shop, which flatters the ratio; issue 16's end-to-end target is
+		// judged under make run with wrk (makeRunWrk).
+		row{Scenario: "cpu", Figure: fmt.Sprintf("/buy end to end (Kafka, cm-api storing), c=%d throughput, loadgen's client%s", c, losses(got.Summary)),
+			Value: got.Rate, Unit: "req/s", Ref: ref.Rate, RefName: refName},
 	)
 	b.cpuDetail("cpu_kafka", used, map[string]int64{"bare": int64(ref.OK), "cm-server": int64(got.OK), "cm-api": stored})
 	return nil

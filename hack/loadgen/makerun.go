@@ -88,8 +88,10 @@ func (b *bench) makeRun(ctx context.Context) error {
 	refName := fmt.Sprintf("bare handler, c=%d", c)
 	bareUS := perOp(used["bare"], int64(ref.OK))
 	b.report.add(
-		row{Scenario: "makerun", Figure: fmt.Sprintf("/buy end to end under make run, c=%d throughput%s", c, losses(got.Summary)),
-			Value: got.Rate, Unit: "req/s", Ref: ref.Rate, RefName: refName, Target: target{MinRatio: 0.2}},
+		// The target is judged under wrk, issue 16's method (makeRunWrk):
+		// loadgen's client flatters the ratio.
+		row{Scenario: "makerun", Figure: fmt.Sprintf("/buy end to end under make run, c=%d throughput, loadgen's client%s", c, losses(got.Summary)),
+			Value: got.Rate, Unit: "req/s", Ref: ref.Rate, RefName: refName},
 		row{Scenario: "makerun", Figure: "make run: cm-server CPU per /buy", Value: perOp(used["cm-server"], int64(got.OK)), Unit: "µs",
 			Ref: bareUS, RefName: refName},
 		row{Scenario: "makerun", Figure: "make run: cm-api CPU per stored purchase", Value: perOp(used["cm-api"], stored), Unit: "µs",
