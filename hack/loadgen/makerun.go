@@ -122,7 +122,8 @@ func (b *bench) makeRunWrk(ctx context.Context, api fn, srvURL, bareURL string, 
 		return err
 	}
 	b.report.Env["wrk"] = w.bin
-	b.logf("  issue 16's method: wrk -t2 -c%d, 2 rounds of %v windows", b.cfg.CPUConcurrency, b.cfg.Duration/2)
+	d := max(time.Second, b.cfg.Duration/2)
+	b.logf("  issue 16's method: wrk -t2 -c%d, 2 rounds of %v windows", b.cfg.CPUConcurrency, d)
 	for _, u := range []string{bareURL, srvURL} { // warm-up
 		if _, err := w.run(ctx, u, 3*time.Second); err != nil {
 			return err
@@ -130,7 +131,6 @@ func (b *bench) makeRunWrk(ctx context.Context, api fn, srvURL, bareURL string, 
 	}
 	metrics := &http.Client{Timeout: 5 * time.Second}
 	used := map[string]time.Duration{}
-	d := max(time.Second, b.cfg.Duration/2)
 	// window runs wrk against url for d and adds what the processes of
 	// readers used, up to the end of settle when there is one, to used.
 	window := func(url string, readers map[string]cpuReader, settle func(wrkResult) error) (wrkResult, error) {

@@ -51,8 +51,8 @@ func AnswerTraceParent(w http.ResponseWriter, r *http.Request) {
 // no provider records, it only passes the caller's trace context on, as
 // otelhttp's no-op span would, and leaves the request's body alone: otelhttp
 // wraps the body to count it, which makes net/http write the headers and the
-// body with two writes, and was 18% of cm-server's CPU per /buy to an HTTP
-// sink (issue 16).
+// body with two writes. Skipping it cut cm-server's CPU per /buy to an HTTP
+// sink by about 12% (issue 16).
 func Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
