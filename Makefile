@@ -30,7 +30,7 @@ test-short: ## unit tests only (no broker, no store)
 bench: bench-micro ## micro-benchmarks, then the load test on a real Kafka broker: Markdown table + bench-results.json (~10 min; BENCH_FLAGS=...)
 	hack/bench.sh $(BENCH_FLAGS)
 
-bench-quick: ## the load test as a short smoke run (~2 min)
+bench-quick: ## the load test as a short smoke run (~3 min)
 	hack/bench.sh -quick $(BENCH_FLAGS)
 
 bench-micro: ## micro-benchmarks of the hot paths (parsing, events, /buy handler, store batches) and of the dev store's inserts

@@ -2,7 +2,7 @@
 # hack/bench.sh - what `make bench` runs: the load generator (hack/loadgen)
 # against a real Apache Kafka broker, started here unless KAFKA_BROKERS is set,
 # and the embedded FerretDB unless MONGODB_URI is set. Arguments go to loadgen:
-#   hack/bench.sh -quick            # the ~2 minute smoke run (make bench-quick)
+#   hack/bench.sh -quick            # the ~3 minute smoke run (make bench-quick)
 #   hack/bench.sh -scenarios buy    # one scenario
 # The Markdown table goes to stdout, progress to stderr, the figures to
 # bench-results.json (-json to change).

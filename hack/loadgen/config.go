@@ -58,7 +58,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	var scen, rates, hist, phases string
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.BoolVar(&c.Quick, "quick", false, "short smoke run (about 2 min): 5 s phases, 10k backlog, histories 10 and 1000, 5 cold starts, 100 page requests")
+	fs.BoolVar(&c.Quick, "quick", false, "short smoke run (about 3 min): 5 s phases, 10k backlog, histories 10 and 1000, 5 cold starts, 100 page requests")
 	fs.StringVar(&scen, "scenarios", strings.Join(scenarios, ","), "scenarios to run, in this order: "+strings.Join(scenarios, ","))
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "length of each load phase")
 	fs.IntVar(&c.Slices, "slices", 4, "a phase and its reference alternate in this many slices, to share the background")
