@@ -1,12 +1,9 @@
 package stack
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -101,36 +98,20 @@ func KafkaSinkHandler(sender *kafka_sarama.Sender, structured bool) http.Handler
 // as upstream defaults it. No KafkaSink of that name, or more than one, is
 // an error: the stand-in must follow what is shipped.
 func ShippedKafkaSinkMode(eventingDir, name string) (string, error) {
-	files, err := filepath.Glob(filepath.Join(eventingDir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		return "", fmt.Errorf("%s/*.yaml: %d files, %v", eventingDir, len(files), err)
+	docs, err := ShippedDocuments(eventingDir, "KafkaSink", name)
+	if err != nil {
+		return "", err
 	}
-	var modes []string
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("read the shipped KafkaSinks: %w", err)
-		}
-		for _, doc := range bytes.Split(raw, []byte("\n---")) {
-			var sink struct {
-				Kind     string `json:"kind"`
-				Metadata struct {
-					Name string `json:"name"`
-				} `json:"metadata"`
-				Spec struct {
-					ContentMode string `json:"contentMode"`
-				} `json:"spec"`
-			}
-			if err := yaml.Unmarshal(doc, &sink); err != nil {
-				return "", fmt.Errorf("%s: %w", f, err)
-			}
-			if sink.Kind == "KafkaSink" && sink.Metadata.Name == name {
-				modes = append(modes, cmp.Or(sink.Spec.ContentMode, "binary"))
-			}
-		}
+	if len(docs) != 1 {
+		return "", fmt.Errorf("%s: %d KafkaSinks named %s, want 1", eventingDir, len(docs), name)
 	}
-	if len(modes) != 1 {
-		return "", fmt.Errorf("%s: %d KafkaSinks named %s, want 1", eventingDir, len(modes), name)
+	var sink struct {
+		Spec struct {
+			ContentMode string `json:"contentMode"`
+		} `json:"spec"`
 	}
-	return modes[0], nil
+	if err := yaml.Unmarshal(docs[0], &sink); err != nil {
+		return "", fmt.Errorf("KafkaSink %s: %w", name, err)
+	}
+	return cmp.Or(sink.Spec.ContentMode, "binary"), nil
 }

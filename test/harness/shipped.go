@@ -1,10 +1,7 @@
 package harness
 
 import (
-	"bytes"
-	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +9,8 @@ import (
 	"github.com/rickb777/date/period"
 	eventingduck "knative.dev/eventing/pkg/apis/duck/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
 
 // The stand-ins for the cluster's components take their settings from the
@@ -143,34 +142,14 @@ func isoDuration(t testing.TB, field string, s *string) time.Duration {
 // the last.
 func shippedDocs(t testing.TB, kind, name string, out any) int {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(repoRoot(), "eventing", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("eventing/*.yaml: got %d files, %v", len(files), err)
+	docs, err := stack.ShippedDocuments(filepath.Join(repoRoot(), "eventing"), kind, name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := 0
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, doc := range bytes.Split(raw, []byte("\n---")) {
-			var head struct {
-				Kind     string `json:"kind"`
-				Metadata struct {
-					Name string `json:"name"`
-				} `json:"metadata"`
-			}
-			if err := yaml.Unmarshal(doc, &head); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if head.Kind != kind || (name != "" && head.Metadata.Name != name) {
-				continue
-			}
-			if err := yaml.Unmarshal(doc, out); err != nil {
-				t.Fatalf("%s: %s: %v", f, kind, fmt.Sprint(err))
-			}
-			n++
+	for _, doc := range docs {
+		if err := yaml.Unmarshal(doc, out); err != nil {
+			t.Fatalf("%s: %v", kind, err)
 		}
 	}
-	return n
+	return len(docs)
 }
