@@ -14,6 +14,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase/purchasetest"
 )
 
 // TestReadBinaryTakesWhatCMServerWrites: the records cm-server writes (with
@@ -21,12 +22,7 @@ import (
 // SDK, to the purchase the SDK reads.
 func TestReadBinaryTakesWhatCMServerWrites(t *testing.T) {
 	t.Parallel()
-	base := purchase.Purchase{ID: "0190c5d4-7e1a-7b3c-9f00-0123456789ab", Username: "joe", UserID: "005", Price: 119530,
-		Timestamp: time.Date(2024, 5, 31, 15, 54, 32, 204e6, time.UTC)}
-	keyed, origin := base, base
-	keyed.KeyID = "6f1c1a6e-4a54-4f3e-9d0b-5c6c7a0e2b1d"
-	origin.Origin = purchase.Origin{EventID: "client-1", EventSource: "/client"}
-	for name, p := range map[string]purchase.Purchase{"plain": base, "keyed": keyed, "origin": origin} {
+	for name, p := range purchasetest.Shapes() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			e := purchase.NewEvent(p, "/scalable-shop/cm-server")

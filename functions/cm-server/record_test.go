@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"testing"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -12,22 +11,20 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/purchase/purchasetest"
 )
 
 // TestWriteRecordIsTheBindings: writeRecord writes every event the same
 // record as the SDK's Kafka binding: headers, key and value.
 func TestWriteRecordIsTheBindings(t *testing.T) {
 	t.Parallel()
-	base := purchase.Purchase{ID: "0190c5d4-7e1a-7b3c-9f00-0123456789ab", Username: "joe", UserID: "005", Price: 119530,
-		Timestamp: time.Date(2024, 5, 31, 15, 54, 32, 204e6, time.UTC)}
-	keyed, origin := base, base
-	keyed.KeyID = "6f1c1a6e-4a54-4f3e-9d0b-5c6c7a0e2b1d"
-	origin.Origin = purchase.Origin{EventID: "client-1", EventSource: "/client"}
-	events := map[string]event.Event{
-		"plain":  purchase.NewEvent(base, "/scalable-shop/cm-server"),
-		"keyed":  purchase.NewEvent(keyed, "/scalable-shop/cm-server"),
-		"origin": purchase.NewEvent(origin, "https://shop.example/a b?c=d"),
+	shapes := purchasetest.Shapes()
+	events := map[string]event.Event{}
+	for name, p := range shapes {
+		events[name] = purchase.NewEvent(p, "/scalable-shop/cm-server")
 	}
+	events["origin_odd_source"] = purchase.NewEvent(shapes["origin"], "https://shop.example/a b?c=d")
+	base := shapes["plain"]
 	traced := purchase.NewEvent(base, "/s")
 	traced.SetExtension("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	events["traced"] = traced
