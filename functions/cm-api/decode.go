@@ -99,7 +99,7 @@ func (b *binaryEvent) set(i int, value string) bool {
 
 // purchase is the purchase in the event with data, when it can vouch for
 // it: spec version 1.0, content type application/json, id, source and type
-// present, the source a URI reference and the time RFC 3339 (the rules
+// present, the source a non-empty URI reference and the time RFC 3339 (the rules
 // event.Validate applies to these attributes), and a valid purchase.
 func (b *binaryEvent) purchase(data []byte) (purchase.Purchase, bool) {
 	v := &b.val
@@ -107,7 +107,10 @@ func (b *binaryEvent) purchase(data []byte) (purchase.Purchase, bool) {
 		v[atContentType] != "application/json" || (b.seen[atSubject] && v[atSubject] == "") {
 		return purchase.Purchase{}, false
 	}
-	if _, err := url.Parse(v[atSource]); err != nil {
+	// The SDK takes the source as a URL and requires its String() to be
+	// non-blank (event.EventContextV1.Validate): "#" or "//" parse, but
+	// print as "".
+	if u, err := url.Parse(v[atSource]); err != nil || strings.TrimSpace(u.String()) == "" {
 		return purchase.Purchase{}, false
 	}
 	if b.seen[atTime] {
