@@ -75,7 +75,7 @@ func runFuzzSh(t *testing.T, mode string) (int, string, []string) {
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
-	return code, string(out), strings.Fields(strings.ReplaceAll(string(made), " ", "_"))
+	return code, string(out), strings.FieldsFunc(string(made), func(r rune) bool { return r == '\n' })
 }
 
 func TestFuzzSh_retriesGosFuzztimeRaceOnce(t *testing.T) {
@@ -100,7 +100,7 @@ func TestFuzzSh_retriesGosFuzztimeRaceOnce(t *testing.T) {
 				t.Errorf("go called %d times, want %d: %q", len(calls), tc.wantCalls, calls)
 			}
 			for _, c := range calls {
-				if !strings.Contains(c, "-fuzz_^FuzzX$") || !strings.HasSuffix(c, "./functions/pkg") {
+				if !strings.Contains(c, "-fuzz ^FuzzX$") || !strings.HasSuffix(c, "./functions/pkg") {
 					t.Errorf("go called as %q, want the FuzzX target in ./functions/pkg", c)
 				}
 			}
