@@ -60,8 +60,10 @@ func New(cfg Config) *Verifier {
 	tracked := *base
 	tracked.Transport = &tracking{base: base.Transport, v: v}
 	v.client = &tracked
+	// Never longer than the cache's lifetime: a replayed answer must not
+	// outlive it (Check refuses such a setting; New holds without Check).
 	throttled := *base
-	throttled.Transport = &throttle{next: tracked.Transport, interval: cfg.refreshInterval(), now: v.now}
+	throttled.Transport = &throttle{next: tracked.Transport, interval: min(cfg.refreshInterval(), v.cfg.KeyCacheTTL), now: v.now}
 	v.keysClient = &throttled
 	v.reachable.Store(true)
 	return v
