@@ -97,7 +97,7 @@ func (c config) logValue() slog.Value {
 		slog.Int("batch_max_size", c.BatchSize), slog.Duration("batch_max_delay", c.BatchDelay),
 		slog.Int("batch_writers", c.BatchWriters),
 		slog.String("events_audience", c.Events.Audience), slog.String("events_issuer_url", c.Events.IssuerURL),
-		slog.String("events_jwks_url", c.Events.JWKSURL), slog.Int("events_allowed_subjects", len(c.Senders.Subjects)),
+		slog.String("events_jwks_url", c.Events.JWKSURL), slog.Duration("events_jwks_refresh_interval", c.Events.RefreshInterval), slog.Int("events_allowed_subjects", len(c.Senders.Subjects)),
 		slog.String("revision", c.Revision),
 	)
 }

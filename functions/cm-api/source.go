@@ -40,7 +40,8 @@ type senders struct {
 // EVENTS_ISSUER.
 func loadSenders(r *env.Reader, saDir string) (auth.Config, senders) {
 	cfg := auth.Config{Audience: r.String("EVENTS_AUDIENCE", ""), JWKSURL: r.String("EVENTS_JWKS_URL", ""),
-		Issuer: r.String("EVENTS_ISSUER", ""), DiscoveredIssuer: true}
+		Issuer: r.String("EVENTS_ISSUER", ""), DiscoveredIssuer: true,
+		RefreshInterval: r.Duration("EVENTS_JWKS_REFRESH_INTERVAL", auth.DefaultRefreshInterval)}
 	subjects := r.List("EVENTS_ALLOWED_SUBJECTS", "")
 	if cfg.Audience == "" {
 		if cfg.JWKSURL != "" || len(subjects) > 0 || r.String("EVENTS_ISSUER_URL", "") != "" {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/apitest/authtest"
@@ -80,7 +81,13 @@ func TestSenderConfig(t *testing.T) {
 	if cfg, err := loadConfig(apitest.Lookup(nil)); err != nil || cfg.Senders.Verifier != nil {
 		t.Errorf("no EVENTS_AUDIENCE: got verifier %v err %v, want none", cfg.Senders.Verifier, err)
 	}
+	cfg, err = loadConfigIn(apitest.Lookup(map[string]string{"EVENTS_AUDIENCE": "cm-api", "EVENTS_JWKS_REFRESH_INTERVAL": "30s"}), t.TempDir())
+	if err != nil || cfg.Events.RefreshInterval != 30*time.Second {
+		t.Errorf("EVENTS_JWKS_REFRESH_INTERVAL=30s: got %s %v, want 30s", cfg.Events.RefreshInterval, err)
+	}
 	for _, vars := range []map[string]string{
+		{"EVENTS_AUDIENCE": "cm-api", "EVENTS_JWKS_REFRESH_INTERVAL": "0s"},
+		{"EVENTS_AUDIENCE": "cm-api", "EVENTS_JWKS_REFRESH_INTERVAL": "2h"},
 		{"EVENTS_ALLOWED_SUBJECTS": sourceSubject},
 		{"EVENTS_ISSUER_URL": "https://idp.example"},
 		{"EVENTS_AUDIENCE": "cm-api", "EVENTS_JWKS_URL": "https://kubernetes.default.svc/openid/v1/jwks"},

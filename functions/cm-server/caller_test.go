@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,20 +11,24 @@ import (
 
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/apitest/authtest"
+	"github.com/scalable-shop/scalable-shop/functions/internal/auth"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // shopperServer is cm-server with shoppers' tokens from iss, API key keyA,
-// and a cm-api stand-in that answers every list with no purchases.
-func shopperServer(t *testing.T, iss *authtest.Issuer, snd sender) http.Handler {
+// and a cm-api stand-in that answers every list with no purchases; extra
+// adds variables.
+func shopperServer(t *testing.T, iss *authtest.Issuer, snd sender, extra map[string]string) http.Handler {
 	t.Helper()
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		server.Encode(w, http.StatusOK, buyList{Status: server.StatusOK})
 	}))
 	t.Cleanup(api.Close)
-	cfg, err := loadConfig(apitest.Lookup(map[string]string{"CM_API_URL": api.URL, "API_KEYS": keyA,
-		"AUTH_ISSUER_URL": iss.URL, "AUTH_AUDIENCE": iss.Audience, "AUTH_ADMIN_CLAIM": "groups", "AUTH_ADMIN_VALUE": "support"}))
+	vars := map[string]string{"CM_API_URL": api.URL, "API_KEYS": keyA,
+		"AUTH_ISSUER_URL": iss.URL, "AUTH_AUDIENCE": iss.Audience, "AUTH_ADMIN_CLAIM": "groups", "AUTH_ADMIN_VALUE": "support"}
+	maps.Copy(vars, extra)
+	cfg, err := loadConfig(apitest.Lookup(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +69,7 @@ func TestShopperTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			snd := &fakeSender{}
-			h := shopperServer(t, iss, snd)
+			h := shopperServer(t, iss, snd, nil)
 			header := map[string]string{"Content-Type": "application/json"}
 			if tt.token != "" {
 				header["Authorization"] = "Bearer " + tt.token
@@ -92,11 +97,12 @@ func TestShopperTokens(t *testing.T) {
 
 // TestShopperTokensIssuerDown: with the issuer gone, a token signed with a
 // cached key still works, and one that needs a key fetch gets 503, not in.
+// The JWKS refresh interval is a nanosecond, so the unknown key does ask.
 func TestShopperTokensIssuerDown(t *testing.T) {
 	t.Parallel()
 	iss := authtest.NewIssuer(t, "scalable-shop")
 	snd := &fakeSender{}
-	h := shopperServer(t, iss, snd)
+	h := shopperServer(t, iss, snd, map[string]string{"AUTH_JWKS_REFRESH_INTERVAL": "1ns"})
 	buy := func(token string) *httptest.ResponseRecorder {
 		return apitest.Do(h, "POST", "/buy", joe, map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + token})
 	}
@@ -121,6 +127,12 @@ func TestShopperTokensIssuerDown(t *testing.T) {
 
 func TestShopperConfig(t *testing.T) {
 	t.Parallel()
+	for value, want := range map[string]time.Duration{"": auth.DefaultRefreshInterval, "30s": 30 * time.Second} {
+		cfg, err := loadConfig(apitest.Lookup(map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_JWKS_REFRESH_INTERVAL": value}))
+		if err != nil || cfg.Auth.RefreshInterval != want {
+			t.Errorf("AUTH_JWKS_REFRESH_INTERVAL=%q: got %s %v, want %s", value, cfg.Auth.RefreshInterval, err, want)
+		}
+	}
 	for _, tt := range []struct {
 		name string
 		vars map[string]string
@@ -129,6 +141,8 @@ func TestShopperConfig(t *testing.T) {
 		{"issuer_without_audience", map[string]string{"AUTH_ISSUER_URL": "https://idp.example"}, "AUTH_AUDIENCE is required"},
 		{"admin_claim_without_value", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_ADMIN_CLAIM": "groups"}, "set both or neither"},
 		{"jwks_without_issuer", map[string]string{"AUTH_JWKS_URL": "https://idp.example/keys", "AUTH_AUDIENCE": "shop"}, "AUTH_JWKS_URL needs AUTH_ISSUER"},
+		{"refresh_interval_not_a_duration", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_JWKS_REFRESH_INTERVAL": "10"}, `AUTH_JWKS_REFRESH_INTERVAL="10": want a positive duration`},
+		{"refresh_interval_over_cache_life", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_JWKS_REFRESH_INTERVAL": "2h"}, "at most the key cache lifetime"},
 	} {
 		_, err := loadConfig(apitest.Lookup(tt.vars))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

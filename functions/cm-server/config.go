@@ -71,7 +71,8 @@ func loadConfig(lookup env.Lookup) (config, error) {
 // loadShoppers reads the OpenID Connect settings for shoppers' tokens.
 func (c *config) loadShoppers(r *env.Reader) {
 	c.Auth = auth.Config{IssuerURL: r.String("AUTH_ISSUER_URL", ""), JWKSURL: r.String("AUTH_JWKS_URL", ""),
-		Issuer: r.String("AUTH_ISSUER", ""), Audience: r.String("AUTH_AUDIENCE", "")}
+		Issuer: r.String("AUTH_ISSUER", ""), Audience: r.String("AUTH_AUDIENCE", ""),
+		RefreshInterval: r.Duration("AUTH_JWKS_REFRESH_INTERVAL", auth.DefaultRefreshInterval)}
 	if err := c.Auth.Check("AUTH"); err != nil {
 		r.Fail("%v", err)
 	}
@@ -114,7 +115,8 @@ func (c config) logValue() slog.Value {
 		slog.Float64("buy_rate_limit", c.RateLimit), slog.Int("buy_rate_burst", c.RateBurst),
 		slog.Bool("trust_forwarded_for", c.TrustXFF), slog.String("revision", c.Revision),
 		slog.String("auth_issuer_url", c.Auth.IssuerURL), slog.String("auth_jwks_url", c.Auth.JWKSURL),
-		slog.String("auth_audience", c.Auth.Audience), slog.String("auth_username_claim", c.Shoppers.UsernameClaim),
+		slog.String("auth_audience", c.Auth.Audience), slog.Duration("auth_jwks_refresh_interval", c.Auth.RefreshInterval),
+		slog.String("auth_username_claim", c.Shoppers.UsernameClaim),
 		slog.String("auth_admin_claim", c.Shoppers.AdminClaim),
 	)
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -78,22 +79,38 @@ func TestShoppersSeeOnlyTheirOwn(t *testing.T) {
 	}
 }
 
+// buyEventually buys with token until cm-server answers want; the answers
+// before it must be refusals, which send nothing.
+func buyEventually(t *testing.T, shop *harness.Shop, body, token string, want int) {
+	t.Helper()
+	harness.Eventually(t, 10*time.Second, func() string {
+		status, resp, err := shop.Buy(body, bearer(token))
+		if err != nil || status != want {
+			return fmt.Sprintf("got %d %q %v, want %d", status, resp.Message, err, want)
+		}
+		return ""
+	})
+}
+
 // TestShopperKeysRotateAndFailClosed: after the issuer rotates its key, new
-// tokens work and old ones do not; when the issuer is down, tokens of a
-// cached key still work and a token that needs a fetch gets 503, never in.
+// tokens work (once the JWKS refresh interval since the last fetch has
+// passed) and old ones do not; when the issuer is down, tokens of a cached
+// key still work and a token that needs a fetch gets 503, never in.
 func TestShopperKeysRotateAndFailClosed(t *testing.T) {
 	t.Parallel()
 	brokers := harness.Integration(t)
 	iss := authtest.NewIssuer(t, "scalable-shop")
 	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
-	shop.StartServer("", shopperEnv(iss))
+	env := shopperEnv(iss)
+	env["AUTH_JWKS_REFRESH_INTERVAL"] = "500ms"
+	shop.StartServer("", env)
 	body := strings.ReplaceAll(joe, `"joe"`, `"rotjoe"`)
 
 	old := iss.Token(t, "rotjoe", nil)
 	buyOK(t, shop, body, bearer(old))
 	iss.Rotate(t, "rsa-2")
 	current := iss.Token(t, "rotjoe", nil)
-	buyOK(t, shop, body, bearer(current))
+	buyEventually(t, shop, body, current, http.StatusAccepted)
 	// go-oidc caches the new set just after the request that fetched it, so
 	// wait (reading, which changes nothing) until the withdrawn key is gone.
 	harness.Eventually(t, 10*time.Second, func() string {
@@ -110,6 +127,8 @@ func TestShopperKeysRotateAndFailClosed(t *testing.T) {
 	unknown := iss.Token(t, "rotjoe", nil)
 	iss.Stop()
 	buyOK(t, shop, body, bearer(current))
+	// Until the interval has passed, the issuer's last answer (the keys) holds.
+	buyEventually(t, shop, body, unknown, http.StatusServiceUnavailable)
 	for name, token := range map[string]string{"an unknown key": unknown, "a forged signature": iss.Foreign(t, "rotjoe")} {
 		if status, _, err := shop.Buy(body, bearer(token)); err != nil || status != http.StatusServiceUnavailable {
 			t.Errorf("issuer down, %s: got %d %v, want 503", name, status, err)

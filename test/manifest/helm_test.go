@@ -150,6 +150,7 @@ func TestHelmTemplate_rejectsBadValues(t *testing.T) {
 			want: "kafkaSource.keda.minScale"},
 		{name: "shopper_issuer_without_audience", set: []string{"cmServer.shopperAuth.issuerURL=https://idp.example.com"}, want: "audience is required"},
 		{name: "shopper_issuer_not_https", set: []string{"cmServer.shopperAuth.issuerURL=http://idp.example.com", "cmServer.shopperAuth.audience=shop"}, want: "issuerURL"},
+		{name: "shopper_refresh_interval_not_a_duration", set: append(append([]string{}, shopperAuthValues...), "cmServer.shopperAuth.jwksRefreshInterval=10"), want: "jwksRefreshInterval"},
 		{name: "shopper_jwks_without_issuer", set: []string{"cmServer.shopperAuth.jwksURL=https://idp.example.com/keys", "cmServer.shopperAuth.audience=shop"}, want: "needs issuer"},
 		{name: "shopper_admin_claim_without_value", set: append(append([]string{}, shopperAuthValues...), "cmServer.shopperAuth.adminValue="), want: "adminClaim and adminValue together"},
 		{name: "sender_identity_in_kubernetes_mode", set: []string{"mode=kubernetes", "senderIdentity.enabled=true"}, want: "only in knative mode"},

@@ -1,8 +1,8 @@
 // Package authtest is an OpenID Connect issuer for tests: a discovery
 // document and a JWKS with an RSA and an EC key, served on 127.0.0.1, that
 // signs good tokens and every kind of bad one (expired, wrong audience,
-// alg none, HMAC with the public key, a key not in the set), rotates its
-// keys and can go down.
+// alg none, HMAC with the public key, a key not in the set, a key id it never
+// published), rotates its keys, can throttle its JWKS and can go down.
 package authtest
 
 import (
@@ -30,10 +30,11 @@ type Issuer struct {
 	Audience string
 	srv      *httptest.Server
 
-	mu      sync.Mutex
-	rsa, ec *key // the keys that sign RS256 and ES256 tokens
-	served  []*key
-	fetches int
+	mu        sync.Mutex
+	rsa, ec   *key // the keys that sign RS256 and ES256 tokens
+	served    []*key
+	fetches   int
+	throttled bool
 }
 
 type key struct {
@@ -59,6 +60,11 @@ func NewIssuer(t testing.TB, audience string) *Issuer {
 		i.mu.Lock()
 		defer i.mu.Unlock()
 		i.fetches++
+		if i.throttled {
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return
+		}
 		var set jose.JSONWebKeySet
 		for _, k := range i.served {
 			set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.signer.Public(), KeyID: k.id, Algorithm: string(k.alg), Use: "sig"})
@@ -97,7 +103,16 @@ func newKey(t testing.TB, alg jose.SignatureAlgorithm, id string) *key {
 // Stop shuts the issuer down: discovery and JWKS stop answering.
 func (i *Issuer) Stop() { i.srv.Close() }
 
-// KeyFetches counts the JWKS requests served.
+// Throttle makes the JWKS answer 429 Too Many Requests (on) or the keys
+// again (off), as an identity provider does to a client that asks too often.
+// Discovery keeps answering.
+func (i *Issuer) Throttle(on bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.throttled = on
+}
+
+// KeyFetches counts the JWKS requests served, throttled ones included.
 func (i *Issuer) KeyFetches() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -145,6 +160,13 @@ func (i *Issuer) Foreign(t testing.TB, username string) string {
 	id := i.rsa.id
 	i.mu.Unlock()
 	return sign(t, newKey(t, jose.RS256, id), i.claims(username, nil))
+}
+
+// Forged is a token signed by a new EC key the issuer never published,
+// whose header names kid: each new kid is one a key cache has not seen.
+func (i *Issuer) Forged(t testing.TB, username, kid string) string {
+	t.Helper()
+	return sign(t, newKey(t, jose.ES256, kid), i.claims(username, nil))
 }
 
 // None is an unsigned token (alg "none"), as an attacker would write it.

@@ -32,6 +32,11 @@ const ClockSkew = time.Minute
 // withdrew stops working even if no token ever names a new kid.
 const DefaultKeyCacheTTL = time.Hour
 
+// DefaultRefreshInterval is the least time between two fetches of the
+// JWKS: a token naming a key id the cache lacks makes at most one fetch per
+// interval, however many arrive, so forged key ids cannot flood the issuer.
+const DefaultRefreshInterval = 10 * time.Second
+
 // ErrUnavailable means the token could not be checked because the issuer's
 // discovery document or keys could not be fetched: answer 503, never accept.
 var ErrUnavailable = errors.New("the token issuer's keys cannot be fetched")
@@ -67,6 +72,10 @@ type Config struct {
 	// KeyCacheTTL bounds how long keys are used without a fetch; 0 means
 	// DefaultKeyCacheTTL.
 	KeyCacheTTL time.Duration
+	// RefreshInterval is the least time between two fetches of the JWKS; 0
+	// means DefaultRefreshInterval. Within it, a token naming an unknown key
+	// id is checked against the keys already held.
+	RefreshInterval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -85,6 +94,8 @@ func (c Config) Check(prefix string) error {
 		return fmt.Errorf("%s_JWKS_URL needs %s_ISSUER (the iss tokens carry)", prefix, prefix)
 	case c.Audience == "":
 		return fmt.Errorf("%s_AUDIENCE is required with an issuer", prefix)
+	case c.RefreshInterval > c.keyCacheTTL():
+		return fmt.Errorf("%s_JWKS_REFRESH_INTERVAL=%s: at most the key cache lifetime, %s", prefix, c.RefreshInterval, c.keyCacheTTL())
 	}
 	for _, u := range []string{c.IssuerURL, c.JWKSURL} {
 		if u == "" {
@@ -95,6 +106,22 @@ func (c Config) Check(prefix string) error {
 		}
 	}
 	return nil
+}
+
+// keyCacheTTL is KeyCacheTTL or its default.
+func (c Config) keyCacheTTL() time.Duration {
+	if c.KeyCacheTTL <= 0 {
+		return DefaultKeyCacheTTL
+	}
+	return c.KeyCacheTTL
+}
+
+// refreshInterval is RefreshInterval or its default.
+func (c Config) refreshInterval() time.Duration {
+	if c.RefreshInterval <= 0 {
+		return DefaultRefreshInterval
+	}
+	return c.RefreshInterval
 }
 
 // checkURL accepts https, and http only on the loopback interface (tests,

@@ -24,7 +24,9 @@ const retryDiscovery = time.Second
 type Verifier struct {
 	cfg    Config
 	now    func() time.Time
-	client *http.Client
+	client *http.Client // discovery
+	// keysClient fetches the JWKS at most once per RefreshInterval.
+	keysClient *http.Client
 	// reachable is false after a fetch from the issuer failed, until one
 	// succeeds; lastFetch is the time of the last successful one.
 	reachable atomic.Bool
@@ -50,9 +52,7 @@ func New(cfg Config) *Verifier {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	if v.cfg.KeyCacheTTL <= 0 {
-		v.cfg.KeyCacheTTL = DefaultKeyCacheTTL
-	}
+	v.cfg.KeyCacheTTL = cfg.keyCacheTTL()
 	base := cfg.Client
 	if base == nil {
 		base = &http.Client{Timeout: 10 * time.Second}
@@ -60,6 +60,11 @@ func New(cfg Config) *Verifier {
 	tracked := *base
 	tracked.Transport = &tracking{base: base.Transport, v: v}
 	v.client = &tracked
+	// Never longer than the cache's lifetime: a replayed answer must not
+	// outlive it (Check refuses such a setting; New holds without Check).
+	throttled := *base
+	throttled.Transport = &throttle{next: tracked.Transport, interval: min(cfg.refreshInterval(), v.cfg.KeyCacheTTL), now: v.now}
+	v.keysClient = &throttled
 	v.reachable.Store(true)
 	return v
 }
@@ -170,7 +175,7 @@ func (v *Verifier) keySet(ctx context.Context) (*oidc.RemoteKeySet, string, erro
 	}
 	fresh := max(v.keysSince.UnixNano(), v.lastFetch.Load())
 	if v.keys == nil || now.Sub(time.Unix(0, fresh)) > v.cfg.KeyCacheTTL {
-		v.keys = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.client), v.jwksURL)
+		v.keys = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.keysClient), v.jwksURL)
 		v.keysSince = now
 	}
 	return v.keys, v.issuer, nil

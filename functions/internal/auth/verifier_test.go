@@ -59,7 +59,7 @@ func TestVerifyTokens(t *testing.T) {
 		{"wrong_issuer_refused", iss.Token(t, "joe", authtest.Claims{"iss": "https://evil.example"}), "wrong issuer"},
 		{"alg_none_refused", iss.None(t, "joe"), "malformed, or not signed with RS256 or ES256"},
 		{"hmac_with_public_key_refused", iss.HMAC(t, "joe"), "malformed, or not signed with RS256 or ES256"},
-		{"foreign_key_refused", iss.Foreign(t, "joe"), "bad signature: no key of the issuer verifies it"},
+		{"foreign_key_refused", iss.Foreign(t, "joe"), badSignature},
 		{"garbage_refused", "not.a.jwt", "malformed, or not signed with RS256 or ES256"},
 	}
 	for _, tt := range tests {
@@ -96,38 +96,68 @@ func TestVerifyClaims(t *testing.T) {
 	}
 }
 
+// badSignature is the reason of a token no key held verifies.
+const badSignature = "bad signature: no key of the issuer verifies it"
+
+// clock stands still but for the offset the test moves it by.
+type clock struct {
+	start  time.Time
+	offset atomic.Int64
+}
+
+func newClock() *clock                   { return &clock{start: time.Now()} }
+func (c *clock) now() time.Time          { return c.start.Add(time.Duration(c.offset.Load())) }
+func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+func (c *clock) elapsed() time.Duration  { return time.Duration(c.offset.Load()) }
+func clocked(iss *authtest.Issuer, c *clock) *auth.Verifier {
+	return auth.New(auth.Config{IssuerURL: iss.URL, Audience: audience, Now: c.now})
+}
+
+// await verifies token until the outcome is want, for at most a second.
+// go-oidc hands a fetch's answer to the requests waiting on it a moment
+// before it lets the next request start a fetch, and caches the new keys
+// just after (github.com/coreos/go-oidc/v3 v3.21.0 oidc/jwks.go,
+// keysFromRemote): the first request after an interval, or the first after a
+// fetch, may still get the answer before.
+func await(t *testing.T, v *auth.Verifier, what, token, want string) {
+	t.Helper()
+	got := ""
+	for range 100 {
+		if got = outcome(v, token); got == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%s: got %q, want %q", what, got, want)
+}
+
 func TestKeyRotation(t *testing.T) {
 	t.Parallel()
 	iss := authtest.NewIssuer(t, audience)
-	v := verifier(iss)
+	c := newClock()
+	v := clocked(iss, c)
 	old := iss.Token(t, "joe", nil)
 	if got := reason(t, v, old); got != "" {
 		t.Fatalf("before rotation: got %q, want accepted", got)
 	}
 	iss.Rotate(t, "rsa-2")
-	if got := reason(t, v, iss.Token(t, "joe", nil)); got != "" {
-		t.Errorf("a token signed with the new key: got %q, want accepted (refetch on unknown kid)", got)
+	rotated := iss.Token(t, "joe", nil)
+	if got := reason(t, v, rotated); got != badSignature {
+		t.Errorf("the new key within the refresh interval: got %q, want %q (checked against the keys held)", got, badSignature)
 	}
-	// go-oidc publishes the new set to its cache just after it hands it to
-	// the waiting verification, so the withdrawn key may work a moment longer.
-	got := ""
-	for range 100 {
-		if got = reason(t, v, old); got != "" {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got != "bad signature: no key of the issuer verifies it" {
-		t.Errorf("a token signed with the withdrawn key: got %q, want refused for its signature", got)
+	c.advance(auth.DefaultRefreshInterval)
+	await(t, v, "the new key after the refresh interval", rotated, "")
+	await(t, v, "the withdrawn key", old, badSignature)
+	if n := iss.KeyFetches(); n != 2 {
+		t.Errorf("JWKS fetches: got %d, want 2 (first token, then the new key after the interval)", n)
 	}
 }
 
 func TestIssuerOutage(t *testing.T) {
 	t.Parallel()
 	iss := authtest.NewIssuer(t, audience)
-	var offset atomic.Int64
-	v := auth.New(auth.Config{IssuerURL: iss.URL, Audience: audience,
-		Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
+	c := newClock()
+	v := clocked(iss, c)
 	cached := iss.Token(t, "joe", authtest.Claims{"exp": time.Now().Add(3 * time.Hour).Unix()})
 	if got := reason(t, v, cached); got != "" {
 		t.Fatalf("while up: got %q, want accepted", got)
@@ -136,6 +166,8 @@ func TestIssuerOutage(t *testing.T) {
 	rotated := iss.Token(t, "joe", nil)
 	foreign := iss.Foreign(t, "joe")
 	iss.Stop()
+	c.advance(auth.DefaultRefreshInterval) // else the last answer, the keys, is replayed
+	await(t, v, "an unknown kid, issuer down", rotated, "unavailable")
 	for _, c := range []struct{ name, token, want string }{
 		{"cached_key_still_accepted", cached, ""},
 		{"unknown_kid_unavailable", rotated, "unavailable"},
@@ -146,7 +178,7 @@ func TestIssuerOutage(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
 		}
 	}
-	offset.Store(int64(auth.DefaultKeyCacheTTL + time.Minute))
+	c.advance(auth.DefaultKeyCacheTTL + time.Minute)
 	if got := reason(t, v, cached); got != "unavailable" {
 		t.Errorf("cached key after the cache expired: got %q, want unavailable", got)
 	}
@@ -195,6 +227,8 @@ func TestConfigCheck(t *testing.T) {
 		{"plain_http_jwks_refused", auth.Config{JWKSURL: "http://10.0.0.1/keys", Issuer: "x", Audience: "shop"}, "http only on a loopback address"},
 		{"http_on_loopback", auth.Config{IssuerURL: "http://127.0.0.1:5556", Audience: "shop"}, ""},
 		{"http_on_localhost", auth.Config{IssuerURL: "http://localhost:5556/dex", Audience: "shop"}, ""},
+		{"refresh_interval_within_cache_life", auth.Config{IssuerURL: "https://a", Audience: "shop", RefreshInterval: time.Hour}, ""},
+		{"refresh_interval_over_cache_life", auth.Config{IssuerURL: "https://a", Audience: "shop", RefreshInterval: 61 * time.Minute}, "AUTH_JWKS_REFRESH_INTERVAL=1h1m0s: at most the key cache lifetime"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Check("AUTH")
