@@ -22,7 +22,11 @@ import (
 // change who it is.
 //
 // Behind Knative three proxies can append (docs/security.md): the ingress's
-// Envoy (Kourier with use-remote-address on, Istio's gateway, Contour), the
+// Envoy, which appends only with use_remote_address on (Kourier: off unless
+// use-remote-address is "true", knative-extensions/net-kourier
+// knative-v1.23.0 pkg/envoy/api/http_connection_manager.go; always on in
+// Istio's gateway, istio/istio pilot/pkg/networking/core/gateway.go, and in
+// Contour, projectcontour/contour internal/envoy/v3/listener.go), the
 // activator when it is in the path (httputil.ReverseProxy with a Director,
 // knative/serving knative-v1.23.0 pkg/http/proxy.go and
 // pkg/activator/handler/handler.go), and the queue-proxy (the same proxy,

@@ -74,7 +74,9 @@ func TestAbuseIsLimitedPerAddress(t *testing.T) {
 	proxy := trustedProxy(t, shop.ServerURL, "127.0.0.2")
 	key := map[string]string{"Authorization": "Bearer " + serviceKey}
 	withKey := func(i int) map[string]string { return key }
-	wrongKey := func(int) map[string]string { return map[string]string{"Authorization": "Bearer wrong-key-000000000000"} }
+	wrongKey := func(int) map[string]string {
+		return map[string]string{"Authorization": "Bearer wrong-key-000000000000"}
+	}
 	forged := func(i int) map[string]string {
 		return map[string]string{"Authorization": "Bearer " + serviceKey, "X-Forwarded-For": forgedChain(i)}
 	}
