@@ -17,7 +17,7 @@ import (
 // Verifier means no user authentication.
 type shoppers struct {
 	Verifier      *auth.Verifier
-	UsernameClaim string // AUTH_USERNAME_CLAIM
+	UsernameClaim string // AUTH_USERNAME_CLAIM: required with an issuer
 	AdminClaim    string // AUTH_ADMIN_CLAIM
 	AdminValue    string // AUTH_ADMIN_VALUE
 }
@@ -35,26 +35,50 @@ type (
 	clientKey struct{}
 )
 
+// failureBudget is the budget of failed authentications per client
+// address (AUTH_FAILURE_LIMIT): checked before authentication runs, so a
+// client that has used it up is refused with 429 without its credential
+// being looked at, and spent by each 401. A nil limiter: no budget.
+type failureBudget struct {
+	limiter  *limiter
+	clientOf func(*http.Request) string
+}
+
 // authenticate answers 401 unless the request carries a valid API key or,
 // when shoppers are configured, a valid token; 503 when the token cannot be
-// checked because the issuer's keys are unavailable. With neither
-// configured, everything passes (make run).
-func authenticate(log *slog.Logger, keys apiKeys, users shoppers, next http.Handler) http.Handler {
+// checked because the issuer's keys are unavailable; 429 when the client's
+// address has no failures left. With neither keys nor shoppers configured,
+// everything passes (make run).
+func authenticate(log *slog.Logger, keys apiKeys, users shoppers, failures failureBudget, next http.Handler) http.Handler {
 	if !keys.enabled() && users.Verifier == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client := ""
+		if failures.limiter != nil {
+			client = failures.clientOf(r)
+			if empty, wait := failures.limiter.empty(client, time.Now()); empty {
+				tooMany(w, r, log, "failed authentications from this address", wait)
+				return
+			}
+		}
+		refuse := func(msg, reason string) {
+			if failures.limiter != nil {
+				failures.limiter.allow(client, time.Now()) // spends a token, if one is left
+			}
+			unauthorized(w, r, log, msg, reason)
+		}
 		token, bearer := auth.BearerToken(r.Header)
 		if id, ok := keys.match(token); bearer && keys.enabled() && ok {
 			next.ServeHTTP(w, withCaller(r, caller{service: true}, "key-"+strconv.Itoa(id)))
 			return
 		}
 		if users.Verifier == nil {
-			unauthorized(w, r, log, "missing or invalid API key: send Authorization: Bearer <key>", "")
+			refuse("missing or invalid API key: send Authorization: Bearer <key>", "")
 			return
 		}
 		if !bearer {
-			unauthorized(w, r, log, "missing bearer token: send Authorization: Bearer <token>", "")
+			refuse("missing bearer token: send Authorization: Bearer <token>", "")
 			return
 		}
 		c, err := users.identify(r.Context(), token)
@@ -62,7 +86,7 @@ func authenticate(log *slog.Logger, keys apiKeys, users shoppers, next http.Hand
 		switch {
 		case errors.As(err, &invalid):
 			log.Debug("token refused", "reason", invalid.Reason, "err", invalid.Err)
-			unauthorized(w, r, log, invalid.Error(), invalid.Reason)
+			refuse(invalid.Error(), invalid.Reason)
 		case err != nil:
 			server.Fail(w, r, log, &server.Problem{Status: http.StatusServiceUnavailable,
 				Message: "the token cannot be checked now: the identity provider's keys are unavailable", RetryAfter: 5 * time.Second, Err: err})

@@ -26,7 +26,8 @@ func shopperServer(t *testing.T, iss *authtest.Issuer, snd sender, extra map[str
 	}))
 	t.Cleanup(api.Close)
 	vars := map[string]string{"CM_API_URL": api.URL, "API_KEYS": keyA,
-		"AUTH_ISSUER_URL": iss.URL, "AUTH_AUDIENCE": iss.Audience, "AUTH_ADMIN_CLAIM": "groups", "AUTH_ADMIN_VALUE": "support"}
+		"AUTH_ISSUER_URL": iss.URL, "AUTH_AUDIENCE": iss.Audience, "AUTH_USERNAME_CLAIM": "preferred_username",
+		"AUTH_ADMIN_CLAIM": "groups", "AUTH_ADMIN_VALUE": "support"}
 	maps.Copy(vars, extra)
 	cfg, err := loadConfig(apitest.Lookup(vars))
 	if err != nil {
@@ -139,7 +140,9 @@ func TestShopperConfig(t *testing.T) {
 		want string
 	}{
 		{"issuer_without_audience", map[string]string{"AUTH_ISSUER_URL": "https://idp.example"}, "AUTH_AUDIENCE is required"},
-		{"admin_claim_without_value", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_ADMIN_CLAIM": "groups"}, "set both or neither"},
+		{"admin_claim_without_value", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_USERNAME_CLAIM": "sub", "AUTH_ADMIN_CLAIM": "groups"}, "set both or neither"},
+		{"issuer_without_username_claim", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop"}, "AUTH_USERNAME_CLAIM is required"},
+		{"jwks_without_username_claim", map[string]string{"AUTH_JWKS_URL": "https://idp.example/keys", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "shop"}, "AUTH_USERNAME_CLAIM is required"},
 		{"jwks_without_issuer", map[string]string{"AUTH_JWKS_URL": "https://idp.example/keys", "AUTH_AUDIENCE": "shop"}, "AUTH_JWKS_URL needs AUTH_ISSUER"},
 		{"refresh_interval_not_a_duration", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_JWKS_REFRESH_INTERVAL": "10"}, `AUTH_JWKS_REFRESH_INTERVAL="10": want a positive duration`},
 		{"refresh_interval_over_cache_life", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_JWKS_REFRESH_INTERVAL": "2h"}, "at most the key cache lifetime"},

@@ -26,9 +26,13 @@ type config struct {
 	APIKeys        apiKeys       // API_KEYS, API_KEYS_FILE: none = no authentication
 	Auth           auth.Config   // AUTH_ISSUER_URL or AUTH_JWKS_URL + AUTH_ISSUER, AUTH_AUDIENCE
 	Shoppers       shoppers      // AUTH_USERNAME_CLAIM, AUTH_ADMIN_CLAIM, AUTH_ADMIN_VALUE
-	RateLimit      float64       // BUY_RATE_LIMIT: purchases per second per client; 0 = off
+	RateLimit      float64       // BUY_RATE_LIMIT: purchases per second per caller; 0 = off
 	RateBurst      int           // BUY_RATE_BURST
-	TrustXFF       bool          // TRUST_FORWARDED_FOR: a proxy sets X-Forwarded-For
+	RequestLimit   float64       // REQUEST_RATE_LIMIT: requests per second per address; 0 = off
+	RequestBurst   int           // REQUEST_RATE_BURST
+	FailureLimit   float64       // AUTH_FAILURE_LIMIT: failed authentications per second per address; 0 = off
+	FailureBurst   int           // AUTH_FAILURE_BURST
+	Proxies        proxies       // FORWARDED_FOR_HOPS, FORWARDED_FOR_TRUSTED: who the client is
 }
 
 func loadConfig(lookup env.Lookup) (config, error) {
@@ -49,9 +53,7 @@ func loadConfig(lookup env.Lookup) (config, error) {
 	}
 	cfg.APIKeys = keys
 	cfg.loadShoppers(r)
-	cfg.RateLimit = r.Float("BUY_RATE_LIMIT", 0, 0, 1e6)
-	cfg.RateBurst = r.Int("BUY_RATE_BURST", max(1, int(2*cfg.RateLimit)), 1, 1e6)
-	cfg.TrustXFF = r.Bool("TRUST_FORWARDED_FOR", false)
+	cfg.loadLimits(r)
 	if u, err := url.Parse(cfg.CMAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.Fail("CM_API_URL=%q: want an http(s) URL", cfg.CMAPIURL)
 	}
@@ -68,6 +70,32 @@ func loadConfig(lookup env.Lookup) (config, error) {
 	return cfg, r.Err()
 }
 
+// loadLimits reads the rate limits and how to find the client's address.
+// Every limit is off by default: make run, the load generator and the
+// benchmarks send everything from one address.
+func (c *config) loadLimits(r *env.Reader) {
+	c.RateLimit = r.Float("BUY_RATE_LIMIT", 0, 0, 1e6)
+	c.RateBurst = r.Int("BUY_RATE_BURST", max(1, int(2*c.RateLimit)), 1, 1e6)
+	c.RequestLimit = r.Float("REQUEST_RATE_LIMIT", 0, 0, 1e6)
+	c.RequestBurst = r.Int("REQUEST_RATE_BURST", max(1, int(2*c.RequestLimit)), 1, 1e6)
+	c.FailureLimit = r.Float("AUTH_FAILURE_LIMIT", 0, 0, 1e6)
+	c.FailureBurst = r.Int("AUTH_FAILURE_BURST", 10, 1, 1e6)
+	if r.String("TRUST_FORWARDED_FOR", "") != "" {
+		r.Fail("TRUST_FORWARDED_FOR is no longer read: set FORWARDED_FOR_HOPS and FORWARDED_FOR_TRUSTED (docs/security.md)")
+	}
+	c.Proxies.hops = r.Int("FORWARDED_FOR_HOPS", 0, 0, 10)
+	trusted, err := parseTrusted(r.List("FORWARDED_FOR_TRUSTED", "127.0.0.0/8,::1/128"))
+	if err != nil {
+		r.Fail("FORWARDED_FOR_TRUSTED: %v", err)
+	}
+	for _, n := range trusted {
+		if n.Bits() < 8 {
+			r.Fail("FORWARDED_FOR_TRUSTED: %s trusts nearly every address, so any client could write its own: list the proxies' networks", n)
+		}
+	}
+	c.Proxies.trusted = trusted
+}
+
 // loadShoppers reads the OpenID Connect settings for shoppers' tokens.
 func (c *config) loadShoppers(r *env.Reader) {
 	c.Auth = auth.Config{IssuerURL: r.String("AUTH_ISSUER_URL", ""), JWKSURL: r.String("AUTH_JWKS_URL", ""),
@@ -76,19 +104,17 @@ func (c *config) loadShoppers(r *env.Reader) {
 	if err := c.Auth.Check("AUTH"); err != nil {
 		r.Fail("%v", err)
 	}
-	c.Shoppers = shoppers{Verifier: auth.New(c.Auth), UsernameClaim: r.String("AUTH_USERNAME_CLAIM", "preferred_username"),
+	c.Shoppers = shoppers{Verifier: auth.New(c.Auth), UsernameClaim: r.String("AUTH_USERNAME_CLAIM", ""),
 		AdminClaim: r.String("AUTH_ADMIN_CLAIM", ""), AdminValue: r.String("AUTH_ADMIN_VALUE", "")}
+	// No default: the usual one, preferred_username, is one some providers
+	// let users edit (Entra ID says not to authorize on it), and the claim
+	// that cannot change differs by provider (docs/security.md).
+	if c.Shoppers.Verifier != nil && c.Shoppers.UsernameClaim == "" {
+		r.Fail("AUTH_USERNAME_CLAIM is required with AUTH_ISSUER_URL or AUTH_JWKS_URL: name a claim your provider does not let users change, such as sub (docs/security.md)")
+	}
 	if (c.Shoppers.AdminClaim == "") != (c.Shoppers.AdminValue == "") {
 		r.Fail("AUTH_ADMIN_CLAIM and AUTH_ADMIN_VALUE: set both or neither")
 	}
-}
-
-// limiter is the /buy rate limiter, nil when BUY_RATE_LIMIT is 0.
-func (c config) limiter() *limiter {
-	if c.RateLimit <= 0 {
-		return nil
-	}
-	return newLimiter(c.RateLimit, c.RateBurst, c.TrustXFF)
 }
 
 // source is the CloudEvents source of every event this function sends.
@@ -113,7 +139,10 @@ func (c config) logValue() slog.Value {
 		slog.String("cm_api_url", env.RedactURL(c.CMAPIURL)), slog.Duration("cm_api_timeout", c.CMAPITimeout),
 		slog.Duration("send_timeout", c.SendTimeout), slog.Int("api_keys", len(c.APIKeys.digests)),
 		slog.Float64("buy_rate_limit", c.RateLimit), slog.Int("buy_rate_burst", c.RateBurst),
-		slog.Bool("trust_forwarded_for", c.TrustXFF), slog.String("revision", c.Revision),
+		slog.Float64("request_rate_limit", c.RequestLimit), slog.Int("request_rate_burst", c.RequestBurst),
+		slog.Float64("auth_failure_limit", c.FailureLimit), slog.Int("auth_failure_burst", c.FailureBurst),
+		slog.Int("forwarded_for_hops", c.Proxies.hops), slog.Any("forwarded_for_trusted", c.Proxies.trusted),
+		slog.String("revision", c.Revision),
 		slog.String("auth_issuer_url", c.Auth.IssuerURL), slog.String("auth_jwks_url", c.Auth.JWKSURL),
 		slog.String("auth_audience", c.Auth.Audience), slog.Duration("auth_jwks_refresh_interval", c.Auth.RefreshInterval),
 		slog.String("auth_username_claim", c.Shoppers.UsernameClaim),

@@ -469,7 +469,7 @@ func BenchmarkBuyRateLimited(b *testing.B) {
 	for _, limit := range []string{"0", "0.001"} {
 		b.Run("limit_"+limit, func(b *testing.B) {
 			cfg, err := loadConfig(apitest.Lookup(map[string]string{"BUY_RATE_LIMIT": limit, "BUY_RATE_BURST": "1000",
-				"TRUST_FORWARDED_FOR": "true"}))
+				"FORWARDED_FOR_HOPS": "1", "FORWARDED_FOR_TRUSTED": "192.0.2.1"})) // httptest's peer
 			if err != nil {
 				b.Fatal(err)
 			}

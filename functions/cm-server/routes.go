@@ -19,18 +19,43 @@ type route struct {
 	handler http.Handler
 }
 
+// routes lists the API. Every route a client uses is limited per client
+// address before anything else runs (REQUEST_RATE_LIMIT); authentication
+// is refused with 429 to an address whose failures used up their budget
+// (AUTH_FAILURE_LIMIT); purchases are limited per caller once it is known
+// (BUY_RATE_LIMIT: its API key or shopper, else its address). The probes
+// are not limited: every probe, and behind Knative every request, comes
+// from the queue-proxy on loopback, and a limited probe would take a
+// healthy pod out of service. Both are cheap (/readyz caches its answer).
 func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) []route {
 	keys := countingLookup{api, m.Counter("shop_key_lookups_total",
 		"Idempotency-Key look-ups in cm-api before a keyed purchase: found, not_found or failed (the purchase is then sent unchecked).", "result")}
+	address := cfg.Proxies.clientOf
+	requests := newLimiter(cfg.RequestLimit, cfg.RequestBurst)
+	limited := func(next http.Handler) http.Handler {
+		return rateLimit(log, requests, address, "requests from this address", next)
+	}
+	failures := failureBudget{newLimiter(cfg.FailureLimit, cfg.FailureBurst), address}
+	authenticated := func(next http.Handler) http.Handler {
+		return authenticate(log, cfg.APIKeys, cfg.Shoppers, failures, next)
+	}
+	purchases := newLimiter(cfg.RateLimit, cfg.RateBurst)
+	buyer := func(r *http.Request) string {
+		if id := identityOf(r); id != "" {
+			return id
+		}
+		return address(r)
+	}
 	return []route{
-		{"POST /buy", authenticate(log, cfg.APIKeys, cfg.Shoppers, rateLimit(log, cfg.limiter(), handleBuy(log, snd, keys, cfg.source(), cfg.SendTimeout)))},
-		{"GET /getAllUserBuys/{username}", authenticate(log, cfg.APIKeys, cfg.Shoppers, handleGetAllUserBuys(log, api))},
+		{"POST /buy", limited(authenticated(rateLimit(log, purchases, buyer, "purchases from this client",
+			handleBuy(log, snd, keys, cfg.source(), cfg.SendTimeout))))},
+		{"GET /getAllUserBuys/{username}", limited(authenticated(handleGetAllUserBuys(log, api)))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
 		{"GET /metrics", m.Handler()},
-		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},
-		{"GET /{$}", handleUI()},
-		{"GET /assets/{name}", handleUIAsset(log)},
+		{"GET /openapi.yaml", limited(server.HandleFile("application/yaml", openAPI))},
+		{"GET /{$}", limited(handleUI())},
+		{"GET /assets/{name}", limited(handleUIAsset(log))},
 	}
 }
 

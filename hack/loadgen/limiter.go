@@ -26,7 +26,7 @@ func (b *bench) limiter(ctx context.Context) error {
 		return err
 	}
 	defer deleteTopics(b.brokers, topic)
-	xff := "TRUST_FORWARDED_FOR=true"
+	xff := "FORWARDED_FOR_HOPS=1" // the loopback peer (the default trusted network) appends the address
 	off, err := b.startServer(ctx, topic, "http://127.0.0.1:9", xff, "BUY_RATE_LIMIT=0")
 	if err != nil {
 		return err

@@ -28,7 +28,8 @@ func TestShopUIWithToken(t *testing.T) {
 	iss := authtest.NewIssuer(t, "scalable-shop")
 	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
 	shop.StartAPI(true, nil)
-	shop.StartServer("", map[string]string{"API_KEYS": apiKey, "AUTH_ISSUER_URL": iss.URL, "AUTH_AUDIENCE": iss.Audience})
+	shop.StartServer("", map[string]string{"API_KEYS": apiKey, "AUTH_ISSUER_URL": iss.URL, "AUTH_AUDIENCE": iss.Audience,
+		"AUTH_USERNAME_CLAIM": "preferred_username"}) // the in-test issuer's usernames; a real provider's: docs/security.md
 	s := &tokenSession{shop: shop, b: newBrowser(t, chrome), token: iss.Token(t, tokenBuyer, nil)}
 	for _, step := range []struct {
 		name string

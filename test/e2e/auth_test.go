@@ -15,9 +15,11 @@ import (
 const serviceKey = "e2e-service-key-0123456789"
 
 // shopperEnv turns on shoppers' tokens from iss, an API key, and support
-// staff marked by the group "support".
+// staff marked by the group "support". The in-test issuer's usernames are
+// its preferred_username claims (with a real provider, pick a claim users
+// cannot change: docs/security.md).
 func shopperEnv(iss *authtest.Issuer) map[string]string {
-	return map[string]string{"AUTH_ISSUER_URL": iss.URL, "AUTH_AUDIENCE": iss.Audience, "API_KEYS": serviceKey,
+	return map[string]string{"AUTH_ISSUER_URL": iss.URL, "AUTH_AUDIENCE": iss.Audience, "AUTH_USERNAME_CLAIM": "preferred_username", "API_KEYS": serviceKey,
 		"AUTH_ADMIN_CLAIM": "groups", "AUTH_ADMIN_VALUE": "support"}
 }
 

@@ -69,8 +69,9 @@ func TestKnownEnv_readsTheSecuritySettings(t *testing.T) {
 	t.Parallel()
 	known := knownEnv(t)
 	want := map[string][]string{
-		"cm-server": {"API_KEYS", "BUY_RATE_LIMIT", "BUY_RATE_BURST", "TRUST_FORWARDED_FOR", "KAFKA_SASL_PASSWORD", "KAFKA_TLS_CA_FILE"},
-		"cm-api":    {"MONGODB_URI", "MONGODB_USERNAME", "MONGODB_PASSWORD", "MONGODB_AUTH_SOURCE", "KAFKA_SASL_MECHANISM"},
+		"cm-server": {"API_KEYS", "BUY_RATE_LIMIT", "BUY_RATE_BURST", "REQUEST_RATE_LIMIT", "REQUEST_RATE_BURST", "AUTH_FAILURE_LIMIT",
+			"AUTH_FAILURE_BURST", "FORWARDED_FOR_HOPS", "FORWARDED_FOR_TRUSTED", "KAFKA_SASL_PASSWORD", "KAFKA_TLS_CA_FILE"},
+		"cm-api": {"MONGODB_URI", "MONGODB_USERNAME", "MONGODB_PASSWORD", "MONGODB_AUTH_SOURCE", "KAFKA_SASL_MECHANISM"},
 	}
 	for fn, names := range want {
 		for _, n := range names {

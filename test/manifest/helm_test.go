@@ -19,7 +19,7 @@ var kafkaAuthValues = []string{"kafka.auth.sasl.enabled=true", "kafka.auth.sasl.
 
 // shopperAuthValues turn on shoppers' OpenID Connect tokens with staff.
 var shopperAuthValues = []string{"cmServer.shopperAuth.issuerURL=https://idp.example.com/realms/shop",
-	"cmServer.shopperAuth.audience=scalable-shop", "cmServer.shopperAuth.adminClaim=groups", "cmServer.shopperAuth.adminValue=support"}
+	"cmServer.shopperAuth.audience=scalable-shop", "cmServer.shopperAuth.usernameClaim=sub", "cmServer.shopperAuth.adminClaim=groups", "cmServer.shopperAuth.adminValue=support"}
 
 // chartVariants switches each optional feature on, alone and together.
 var chartVariants = []chartVariant{
@@ -50,11 +50,12 @@ var chartVariants = []chartVariant{
 	{name: "sender_identity", mode: "knative", set: []string{"senderIdentity.enabled=true"}},
 	{name: "shopper_tokens", mode: "knative", set: shopperAuthValues},
 	{name: "shopper_tokens_jwks_kubernetes_mode", mode: "kubernetes", set: []string{"mode=kubernetes",
-		"cmServer.shopperAuth.jwksURL=https://idp.example.com/keys", "cmServer.shopperAuth.issuer=https://idp.example.com", "cmServer.shopperAuth.audience=shop"}},
+		"cmServer.shopperAuth.jwksURL=https://idp.example.com/keys", "cmServer.shopperAuth.issuer=https://idp.example.com", "cmServer.shopperAuth.audience=shop",
+		"cmServer.shopperAuth.usernameClaim=sub"}},
 	{name: "sender_identity_own_audience_and_issuer", mode: "knative", set: append([]string{"senderIdentity.enabled=true",
 		"senderIdentity.audience=cm-api-events", "senderIdentity.issuerURL=https://oidc.example.com/cluster"}, kafkaAuthValues...)},
 	{name: "kubernetes_mode_private_registry", mode: "kubernetes", set: []string{"mode=kubernetes", "images.pullSecrets={ghcr-pull,mirror-pull}"}},
-	{name: "kubernetes_mode_everything_secured", mode: "kubernetes", set: append([]string{"mode=kubernetes", "cmServer.trustForwardedFor=true",
+	{name: "kubernetes_mode_everything_secured", mode: "kubernetes", set: append([]string{"mode=kubernetes", "cmServer.clientAddress.forwardedHops=1",
 		"mongodb.credentialsSecret.name=cm-api-mongodb-user", "mongodb.caSecret.name=cm-api-mongodb-ca"}, kafkaAuthValues...)},
 }
 
@@ -137,7 +138,10 @@ func TestHelmTemplate_rejectsBadValues(t *testing.T) {
 		{name: "negative_rate_limit", set: []string{"cmServer.rateLimit.perSecond=-1"}, want: "perSecond"},
 		{name: "zero_burst", set: []string{"cmServer.rateLimit.burst=0"}, want: "burst"},
 		{name: "pull_secret_not_a_name", set: []string{"images.pullSecrets={Ghcr_Pull}"}, want: "pullSecrets"},
-		{name: "trust_forwarded_for_not_a_boolean", set: []string{"cmServer.trustForwardedFor=yes"}, want: "trustForwardedFor"},
+		{name: "forwarded_hops_not_a_number", set: []string{"cmServer.clientAddress.forwardedHops=yes"}, want: "forwardedHops"},
+		{name: "trusted_proxy_not_a_network", set: []string{"cmServer.clientAddress.trustedProxies={pods}"}, want: "trustedProxies"},
+		{name: "negative_request_rate_limit", set: []string{"cmServer.requestRateLimit.perSecond=-1"}, want: "perSecond"},
+		{name: "issuer_without_username_claim", set: []string{"cmServer.shopperAuth.issuerURL=https://idp.example.com", "cmServer.shopperAuth.audience=shop"}, want: "usernameClaim is required"},
 		{name: "cm_server_min_scale_above_max", set: []string{"cmServer.scaling.minScale=5", "cmServer.scaling.maxScale=2", "cmServer.scaling.initialScale=2"},
 			want: "cmServer.scaling.minScale (5) exceeds cmServer.scaling.maxScale (2)"},
 		{name: "cm_api_min_scale_above_max", set: []string{"cmApi.scaling.minScale=5", "cmApi.scaling.maxScale=2", "cmApi.scaling.initialScale=2"},

@@ -56,7 +56,8 @@ var shippedSecurityBreaks = []securityBreak{
 		container(o)["envFrom"] = append(container(o)["envFrom"].([]any), map[string]any{"secretRef": map[string]any{"name": "everything"}})
 	}, "envFrom"},
 	{"rate_limit_off", "ConfigMap", "cm-server-config", func(o map[string]any) { at(o, "data")["BUY_RATE_LIMIT"] = "0" }, "BUY_RATE_LIMIT"},
-	{"forwarded_for_ignored_behind_knative", "ConfigMap", "cm-server-config", func(o map[string]any) { at(o, "data")["TRUST_FORWARDED_FOR"] = "false" }, "TRUST_FORWARDED_FOR"},
+	{"forwarded_for_ignored_behind_knative", "ConfigMap", "cm-server-config", func(o map[string]any) { at(o, "data")["FORWARDED_FOR_HOPS"] = "0" }, "FORWARDED_FOR_HOPS"},
+	{"request_rate_limit_off", "ConfigMap", "cm-server-config", func(o map[string]any) { at(o, "data")["REQUEST_RATE_LIMIT"] = "0" }, "REQUEST_RATE_LIMIT"},
 	{"misspelt_variable", "ConfigMap", "cm-server-config", func(o map[string]any) { at(o, "data")["BUY_RATE_LIMITS"] = "20" }, "BUY_RATE_LIMITS"},
 	{"kafka_sink_auth_without_function_auth", "KafkaSink", "purchases", func(o map[string]any) {
 		at(o, "spec")["auth"] = map[string]any{"secret": map[string]any{"ref": map[string]any{"name": "kafka-auth"}}}

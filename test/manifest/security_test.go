@@ -3,6 +3,7 @@ package manifest
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -78,13 +79,19 @@ func checkSecureDefaults(ms []manifest) []error {
 	return errs
 }
 
-// checkForwardedFor: behind Knative's ingress and activator the peer address
-// is a proxy's, so the per-address rate limit needs X-Forwarded-For.
+// checkForwardedFor: behind Knative's ingress, activator and queue-proxy
+// the peer address is the queue-proxy's (loopback), so the per-address
+// limits need X-Forwarded-For read over those proxies: up to three, from
+// loopback and the pod network (docs/security.md).
 func checkForwardedFor(b bundle) []error {
 	server := configData(b, "cm-server-config")
-	limit, _ := strconv.ParseFloat(server["BUY_RATE_LIMIT"], 64)
-	if limit > 0 && server["TRUST_FORWARDED_FOR"] != "true" {
-		return []error{fmt.Errorf("cm-server-config TRUST_FORWARDED_FOR: got %q with BUY_RATE_LIMIT %s, want true (behind Knative every client would share the activator's address)", server["TRUST_FORWARDED_FOR"], server["BUY_RATE_LIMIT"])}
+	limit, _ := strconv.ParseFloat(server["REQUEST_RATE_LIMIT"], 64)
+	if limit <= 0 {
+		return []error{fmt.Errorf("cm-server-config REQUEST_RATE_LIMIT: got %q, want a positive rate (on by default)", server["REQUEST_RATE_LIMIT"])}
+	}
+	if server["FORWARDED_FOR_HOPS"] != "3" || !strings.Contains(server["FORWARDED_FOR_TRUSTED"], "127.0.0.0/8") {
+		return []error{fmt.Errorf("cm-server-config FORWARDED_FOR_HOPS %q FORWARDED_FOR_TRUSTED %q: want 3 and loopback among the networks (behind Knative every client would share the queue-proxy's address)",
+			server["FORWARDED_FOR_HOPS"], server["FORWARDED_FOR_TRUSTED"])}
 	}
 	return nil
 }

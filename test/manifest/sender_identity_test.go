@@ -159,7 +159,7 @@ func TestShopperAuth_reachesCMServer(t *testing.T) {
 		t.Fatalf("helm template: %v", err)
 	}
 	want := map[string]string{"AUTH_ISSUER_URL": "https://idp.example.com/realms/shop", "AUTH_AUDIENCE": "scalable-shop",
-		"AUTH_USERNAME_CLAIM": "preferred_username", "AUTH_ADMIN_CLAIM": "groups", "AUTH_ADMIN_VALUE": "support"}
+		"AUTH_USERNAME_CLAIM": "sub", "AUTH_ADMIN_CLAIM": "groups", "AUTH_ADMIN_VALUE": "support"}
 	got := configData(bundle(on), "cm-server-config")
 	for k, v := range want {
 		if got[k] != v {

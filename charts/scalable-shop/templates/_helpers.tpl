@@ -209,11 +209,11 @@ container may need; each is rendered only when its Secret is configured.
 {{- end }}
 {{- end }}
 
-{{/* TRUST_FORWARDED_FOR: auto = true behind Knative's ingress, else false. */}}
-{{- define "scalable-shop.trustForwardedFor" -}}
-{{- $v := .Values.cmServer.trustForwardedFor -}}
+{{/* FORWARDED_FOR_HOPS: auto = 3 behind Knative (ingress, activator, queue-proxy), else 0. */}}
+{{- define "scalable-shop.forwardedHops" -}}
+{{- $v := .Values.cmServer.clientAddress.forwardedHops -}}
 {{- if eq (toString $v) "auto" -}}
-{{ eq .Values.mode "knative" }}
+{{ ternary 3 0 (eq .Values.mode "knative") }}
 {{- else -}}
 {{ $v }}
 {{- end -}}
