@@ -129,7 +129,8 @@ func TestShopperTokensIssuerDown(t *testing.T) {
 func TestShopperConfig(t *testing.T) {
 	t.Parallel()
 	for value, want := range map[string]time.Duration{"": auth.DefaultRefreshInterval, "30s": 30 * time.Second} {
-		cfg, err := loadConfig(apitest.Lookup(map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_JWKS_REFRESH_INTERVAL": value}))
+		cfg, err := loadConfig(apitest.Lookup(map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop",
+			"AUTH_USERNAME_CLAIM": "sub", "AUTH_JWKS_REFRESH_INTERVAL": value}))
 		if err != nil || cfg.Auth.RefreshInterval != want {
 			t.Errorf("AUTH_JWKS_REFRESH_INTERVAL=%q: got %s %v, want %s", value, cfg.Auth.RefreshInterval, err, want)
 		}
@@ -144,8 +145,8 @@ func TestShopperConfig(t *testing.T) {
 		{"issuer_without_username_claim", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop"}, "AUTH_USERNAME_CLAIM is required"},
 		{"jwks_without_username_claim", map[string]string{"AUTH_JWKS_URL": "https://idp.example/keys", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "shop"}, "AUTH_USERNAME_CLAIM is required"},
 		{"jwks_without_issuer", map[string]string{"AUTH_JWKS_URL": "https://idp.example/keys", "AUTH_AUDIENCE": "shop"}, "AUTH_JWKS_URL needs AUTH_ISSUER"},
-		{"refresh_interval_not_a_duration", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_JWKS_REFRESH_INTERVAL": "10"}, `AUTH_JWKS_REFRESH_INTERVAL="10": want a positive duration`},
-		{"refresh_interval_over_cache_life", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_JWKS_REFRESH_INTERVAL": "2h"}, "at most the key cache lifetime"},
+		{"refresh_interval_not_a_duration", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_USERNAME_CLAIM": "sub", "AUTH_JWKS_REFRESH_INTERVAL": "10"}, `AUTH_JWKS_REFRESH_INTERVAL="10": want a positive duration`},
+		{"refresh_interval_over_cache_life", map[string]string{"AUTH_ISSUER_URL": "https://idp.example", "AUTH_AUDIENCE": "shop", "AUTH_USERNAME_CLAIM": "sub", "AUTH_JWKS_REFRESH_INTERVAL": "2h"}, "at most the key cache lifetime"},
 	} {
 		_, err := loadConfig(apitest.Lookup(tt.vars))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
