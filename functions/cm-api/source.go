@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -39,36 +40,41 @@ type callers struct {
 	Only     string   // who is let in, said in a 401: "events only from its KafkaSource"
 }
 
-// loadCallers reads <prefix>_*: <prefix>_AUDIENCE turns the check on; the
-// issuer is <prefix>_ISSUER_URL (discovery, default the API server), or
-// <prefix>_JWKS_URL with <prefix>_ISSUER.
-func loadCallers(r *env.Reader, prefix, only, saDir string) (auth.Config, callers) {
-	v := func(name string) string { return r.String(prefix+"_"+name, "") }
-	cfg := auth.Config{Audience: v("AUDIENCE"), JWKSURL: v("JWKS_URL"), Issuer: v("ISSUER"), DiscoveredIssuer: true}
-	subjects := r.List(prefix+"_ALLOWED_SUBJECTS", "")
+// callerEnv is what <PREFIX>_* say, read where the names are spelt out
+// (config.go), so that a test finds every variable cm-api reads.
+type callerEnv struct {
+	Audience, IssuerURL, JWKSURL, Issuer string
+	Subjects                             []string
+}
+
+// loadCallers turns <prefix>_* into callers: <prefix>_AUDIENCE turns the
+// check on; the issuer is <prefix>_ISSUER_URL (discovery, default the API
+// server), or <prefix>_JWKS_URL with <prefix>_ISSUER.
+func loadCallers(r *env.Reader, prefix, only string, e callerEnv, saDir string) (auth.Config, callers) {
+	cfg := auth.Config{Audience: e.Audience, JWKSURL: e.JWKSURL, Issuer: e.Issuer, DiscoveredIssuer: true}
+	off := callers{Prefix: prefix, Only: only}
 	if cfg.Audience == "" {
-		if cfg.JWKSURL != "" || len(subjects) > 0 || v("ISSUER_URL") != "" {
+		if e.JWKSURL != "" || len(e.Subjects) > 0 || e.IssuerURL != "" {
 			r.Fail("%[1]s_ISSUER_URL, %[1]s_JWKS_URL and %[1]s_ALLOWED_SUBJECTS need %[1]s_AUDIENCE", prefix)
 		}
-		return cfg, callers{Prefix: prefix, Only: only}
+		return cfg, off
 	}
 	if cfg.JWKSURL == "" {
-		cfg.IssuerURL = r.String(prefix+"_ISSUER_URL", kubernetesIssuer)
+		cfg.IssuerURL = cmp.Or(e.IssuerURL, kubernetesIssuer)
+	} else if e.IssuerURL != "" {
+		cfg.IssuerURL = e.IssuerURL // Check refuses both
 	}
 	if err := cfg.Check(prefix); err != nil {
 		r.Fail("%v", err)
-		return cfg, callers{Prefix: prefix, Only: only}
+		return cfg, off
 	}
-	target := cfg.IssuerURL
-	if target == "" {
-		target = cfg.JWKSURL
-	}
+	target := cmp.Or(cfg.IssuerURL, cfg.JWKSURL)
 	client, err := apiServerClient(target, saDir)
 	if err != nil {
 		r.Fail("%s_ISSUER_URL: %v", prefix, err)
 	}
 	cfg.Client = client
-	return cfg, callers{Verifier: auth.New(cfg), Subjects: subjects, Prefix: prefix, Only: only}
+	return cfg, callers{Verifier: auth.New(cfg), Subjects: e.Subjects, Prefix: prefix, Only: only}
 }
 
 // apiServerClient fetches discovery and keys. Like Knative's verifier, it
