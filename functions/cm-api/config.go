@@ -28,7 +28,9 @@ type config struct {
 	BatchWriters   int           // BATCH_WRITERS: batches written at once
 	InFlight       int           // KAFKA_INFLIGHT: records handled at once, all partitions together
 	Events         auth.Config   // EVENTS_AUDIENCE, EVENTS_ISSUER_URL or EVENTS_JWKS_URL + EVENTS_ISSUER
-	Senders        senders       // EVENTS_ALLOWED_SUBJECTS, and the verifier of Events
+	Senders        callers       // EVENTS_ALLOWED_SUBJECTS, and the verifier of Events
+	Reads          auth.Config   // READS_AUDIENCE, READS_ISSUER_URL or READS_JWKS_URL + READS_ISSUER
+	Readers        callers       // READS_ALLOWED_SUBJECTS, and the verifier of Reads
 }
 
 func loadConfig(lookup env.Lookup) (config, error) {
@@ -55,7 +57,16 @@ func loadConfigIn(lookup env.Lookup, saDir string) (config, error) {
 		InFlight:      r.Int("KAFKA_INFLIGHT", 1000, 1, 10000),
 	}
 	cfg.Kafka = broker.FromEnv(r, "", cfg.Service)
-	cfg.Events, cfg.Senders = loadSenders(r, saDir)
+	cfg.Events, cfg.Senders = loadCallers(r, "EVENTS", "events only from its KafkaSource", callerEnv{
+		Audience: r.String("EVENTS_AUDIENCE", ""), IssuerURL: r.String("EVENTS_ISSUER_URL", ""),
+		JWKSURL: r.String("EVENTS_JWKS_URL", ""), Issuer: r.String("EVENTS_ISSUER", ""),
+		Subjects:        r.List("EVENTS_ALLOWED_SUBJECTS", ""),
+		RefreshInterval: r.Duration("EVENTS_JWKS_REFRESH_INTERVAL", auth.DefaultRefreshInterval)}, saDir)
+	cfg.Reads, cfg.Readers = loadCallers(r, "READS", "reads only from cm-server", callerEnv{
+		Audience: r.String("READS_AUDIENCE", ""), IssuerURL: r.String("READS_ISSUER_URL", ""),
+		JWKSURL: r.String("READS_JWKS_URL", ""), Issuer: r.String("READS_ISSUER", ""),
+		Subjects:        r.List("READS_ALLOWED_SUBJECTS", ""),
+		RefreshInterval: r.Duration("READS_JWKS_REFRESH_INTERVAL", auth.DefaultRefreshInterval)}, saDir)
 	if (cfg.MongoUser == "") != (cfg.MongoPassword == "") {
 		r.Fail("MONGODB_USERNAME and MONGODB_PASSWORD go together")
 	}
@@ -98,6 +109,8 @@ func (c config) logValue() slog.Value {
 		slog.Int("batch_writers", c.BatchWriters),
 		slog.String("events_audience", c.Events.Audience), slog.String("events_issuer_url", c.Events.IssuerURL),
 		slog.String("events_jwks_url", c.Events.JWKSURL), slog.Duration("events_jwks_refresh_interval", c.Events.RefreshInterval), slog.Int("events_allowed_subjects", len(c.Senders.Subjects)),
+		slog.String("reads_audience", c.Reads.Audience), slog.String("reads_issuer_url", c.Reads.IssuerURL),
+		slog.String("reads_jwks_url", c.Reads.JWKSURL), slog.Duration("reads_jwks_refresh_interval", c.Reads.RefreshInterval), slog.Int("reads_allowed_subjects", len(c.Readers.Subjects)),
 		slog.String("revision", c.Revision),
 	)
 }

@@ -20,9 +20,9 @@ type route struct {
 
 func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *shopMetrics) []route {
 	return []route{
-		{"POST /{$}", requireSender(log, cfg.Senders, handleReceive(log, st, m, cfg.MongoTimeout))},
-		{"GET /buyList/{username}", handleBuyList(log, st)},
-		{"GET /purchaseByKey/{keyid}", handlePurchaseByKey(log, st)},
+		{"POST /{$}", requireCaller(log, cfg.Senders, handleReceive(log, st, m, cfg.MongoTimeout))},
+		{"GET /buyList/{username}", requireCaller(log, cfg.Readers, handleBuyList(log, st))},
+		{"GET /purchaseByKey/{keyid}", requireCaller(log, cfg.Readers, handlePurchaseByKey(log, st))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
 		{"GET /metrics", m.Handler()},

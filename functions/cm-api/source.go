@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -27,45 +28,55 @@ const kubernetesIssuer = "https://kubernetes.default.svc"
 // serviceAccountDir holds the pod's own token and the cluster CA.
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
-// senders is who may POST events to cm-api: tokens for EVENTS_AUDIENCE from
-// the cluster's service-account issuer, optionally only from
-// EVENTS_ALLOWED_SUBJECTS. A nil Verifier lets every sender in.
-type senders struct {
+// callers is who may make one kind of request to cm-api: tokens for
+// <PREFIX>_AUDIENCE from the cluster's service-account issuer, optionally
+// only from <PREFIX>_ALLOWED_SUBJECTS. A nil Verifier lets every caller in.
+// The events (POST /) are the KafkaSource's, prefix EVENTS; the reads
+// (GET /buyList, /purchaseByKey) cm-server's, prefix READS.
+type callers struct {
 	Verifier *auth.Verifier
-	Subjects []string // EVENTS_ALLOWED_SUBJECTS: empty = any subject
+	Subjects []string // <PREFIX>_ALLOWED_SUBJECTS: empty = any subject
+	Prefix   string   // EVENTS or READS, named in refusals
+	Only     string   // who is let in, said in a 401: "events only from its KafkaSource"
 }
 
-// loadSenders reads EVENTS_*: EVENTS_AUDIENCE turns the check on; the
-// issuer is EVENTS_ISSUER_URL (discovery), or EVENTS_JWKS_URL with
-// EVENTS_ISSUER.
-func loadSenders(r *env.Reader, saDir string) (auth.Config, senders) {
-	cfg := auth.Config{Audience: r.String("EVENTS_AUDIENCE", ""), JWKSURL: r.String("EVENTS_JWKS_URL", ""),
-		Issuer: r.String("EVENTS_ISSUER", ""), DiscoveredIssuer: true,
-		RefreshInterval: r.Duration("EVENTS_JWKS_REFRESH_INTERVAL", auth.DefaultRefreshInterval)}
-	subjects := r.List("EVENTS_ALLOWED_SUBJECTS", "")
+// callerEnv is what <PREFIX>_* say, read where the names are spelt out
+// (config.go), so that a test finds every variable cm-api reads.
+type callerEnv struct {
+	Audience, IssuerURL, JWKSURL, Issuer string
+	Subjects                             []string
+	RefreshInterval                      time.Duration // <PREFIX>_JWKS_REFRESH_INTERVAL
+}
+
+// loadCallers turns <prefix>_* into callers: <prefix>_AUDIENCE turns the
+// check on; the issuer is <prefix>_ISSUER_URL (discovery, default the API
+// server), or <prefix>_JWKS_URL with <prefix>_ISSUER.
+func loadCallers(r *env.Reader, prefix, only string, e callerEnv, saDir string) (auth.Config, callers) {
+	cfg := auth.Config{Audience: e.Audience, JWKSURL: e.JWKSURL, Issuer: e.Issuer, DiscoveredIssuer: true,
+		RefreshInterval: e.RefreshInterval}
+	off := callers{Prefix: prefix, Only: only}
 	if cfg.Audience == "" {
-		if cfg.JWKSURL != "" || len(subjects) > 0 || r.String("EVENTS_ISSUER_URL", "") != "" {
-			r.Fail("EVENTS_ISSUER_URL, EVENTS_JWKS_URL and EVENTS_ALLOWED_SUBJECTS need EVENTS_AUDIENCE")
+		if e.JWKSURL != "" || len(e.Subjects) > 0 || e.IssuerURL != "" {
+			r.Fail("%[1]s_ISSUER_URL, %[1]s_JWKS_URL and %[1]s_ALLOWED_SUBJECTS need %[1]s_AUDIENCE", prefix)
 		}
-		return cfg, senders{}
+		return cfg, off
 	}
 	if cfg.JWKSURL == "" {
-		cfg.IssuerURL = r.String("EVENTS_ISSUER_URL", kubernetesIssuer)
+		cfg.IssuerURL = cmp.Or(e.IssuerURL, kubernetesIssuer)
+	} else if e.IssuerURL != "" {
+		cfg.IssuerURL = e.IssuerURL // Check refuses both
 	}
-	if err := cfg.Check("EVENTS"); err != nil {
+	if err := cfg.Check(prefix); err != nil {
 		r.Fail("%v", err)
-		return cfg, senders{}
+		return cfg, off
 	}
-	target := cfg.IssuerURL
-	if target == "" {
-		target = cfg.JWKSURL
-	}
+	target := cmp.Or(cfg.IssuerURL, cfg.JWKSURL)
 	client, err := apiServerClient(target, saDir)
 	if err != nil {
-		r.Fail("EVENTS_ISSUER_URL: %v", err)
+		r.Fail("%s_ISSUER_URL: %v", prefix, err)
 	}
 	cfg.Client = client
-	return cfg, senders{Verifier: auth.New(cfg), Subjects: subjects}
+	return cfg, callers{Verifier: auth.New(cfg), Subjects: e.Subjects, Prefix: prefix, Only: only}
 }
 
 // apiServerClient fetches discovery and keys. Like Knative's verifier, it
@@ -110,12 +121,13 @@ func (p *podToken) RoundTrip(req *http.Request) (*http.Response, error) {
 	return p.base.RoundTrip(req)
 }
 
-// requireSender answers 401 unless the request carries a valid token for
-// the events audience, 403 when its subject is not allowed, and 503 when
-// the issuer's keys cannot be fetched (the source retries a 503, and does
-// not retry a 401 or 403: such events go to the dead-letter sink).
-func requireSender(log *slog.Logger, s senders, next http.Handler) http.Handler {
-	if s.Verifier == nil {
+// requireCaller answers 401 unless the request carries a valid token for
+// the callers' audience, 403 when its subject is not allowed, and 503 when
+// the issuer's keys cannot be fetched. The KafkaSource retries a 503, and
+// does not retry a 401 or 403: such events go to the dead-letter sink;
+// cm-server answers its shopper a 5xx for any of them.
+func requireCaller(log *slog.Logger, c callers, next http.Handler) http.Handler {
+	if c.Verifier == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -123,23 +135,23 @@ func requireSender(log *slog.Logger, s senders, next http.Handler) http.Handler 
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cm-api"`)
 			server.Fail(w, r, log, &server.Problem{Status: http.StatusUnauthorized,
-				Message: "missing bearer token: cm-api takes events only from its KafkaSource"})
+				Message: "missing bearer token: cm-api takes " + c.Only})
 			return
 		}
-		tok, err := s.Verifier.Verify(r.Context(), token)
+		tok, err := c.Verifier.Verify(r.Context(), token)
 		var invalid *auth.InvalidError
 		switch {
 		case errors.As(err, &invalid):
-			log.Warn("event sender refused", "reason", invalid.Reason, "err", invalid.Err)
+			log.Warn("caller refused", "callers", c.Prefix, "reason", invalid.Reason, "err", invalid.Err)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cm-api", error="invalid_token", error_description="`+invalid.Reason+`"`)
 			server.Fail(w, r, log, &server.Problem{Status: http.StatusUnauthorized, Message: invalid.Error()})
 		case err != nil:
 			server.Fail(w, r, log, &server.Problem{Status: http.StatusServiceUnavailable,
-				Message: "the sender's token cannot be checked now", RetryAfter: 5 * time.Second, Err: err})
-		case len(s.Subjects) > 0 && !slices.Contains(s.Subjects, tok.Subject):
-			log.Warn("event sender not allowed", "subject", tok.Subject)
+				Message: "the caller's token cannot be checked now", RetryAfter: 5 * time.Second, Err: err})
+		case len(c.Subjects) > 0 && !slices.Contains(c.Subjects, tok.Subject):
+			log.Warn("caller not allowed", "callers", c.Prefix, "subject", tok.Subject)
 			server.Fail(w, r, log, &server.Problem{Status: http.StatusForbidden,
-				Message: "this sender may not send events here (EVENTS_ALLOWED_SUBJECTS)"})
+				Message: "this caller may not make this request here (" + c.Prefix + "_ALLOWED_SUBJECTS)"})
 		default:
 			next.ServeHTTP(w, r)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/pem"
 	"log/slog"
 	"net/http"
@@ -64,11 +65,87 @@ func TestSenderIdentity(t *testing.T) {
 			if rec.Code == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("401 without a Bearer challenge: %v", rec.Header())
 			}
-			// GET /buyList stays open to the cluster: cm-server calls it.
+			// The reads are READS_*'s business: without READS_AUDIENCE they stay open.
 			if rec := apitest.Do(h, "GET", "/buyList/joe", "", nil); rec.Code != http.StatusOK {
-				t.Errorf("GET /buyList: got %d, want 200", rec.Code)
+				t.Errorf("GET /buyList without READS_AUDIENCE: got %d, want 200", rec.Code)
 			}
 		})
+	}
+}
+
+// serverSubject is cm-server's service account, as the chart names it.
+const serverSubject = "system:serviceaccount:shop:cm-server"
+
+// TestReaderIdentity: with READS_AUDIENCE, cm-api answers its reads only to
+// cm-server's workload identity, and POST / keeps its own audience.
+func TestReaderIdentity(t *testing.T) {
+	t.Parallel()
+	iss := authtest.NewIssuer(t, "cm-api")
+	server1 := authtest.Claims{"sub": serverSubject}
+	stored := purchase.Purchase{ID: "p-1", KeyID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Username: "joe", UserID: "u1",
+		Price: purchase.Money(100), Timestamp: time.UnixMilli(1700000000000).UTC()}
+	cfg, err := loadConfigIn(apitest.Lookup(map[string]string{"READS_AUDIENCE": "cm-api", "READS_ISSUER_URL": iss.URL,
+		"READS_ALLOWED_SUBJECTS": serverSubject, "EVENTS_AUDIENCE": "cm-api-events", "EVENTS_ISSUER_URL": iss.URL}), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newMemStore()
+	if _, err := st.Save(context.Background(), stored); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	h := newServer(log, cfg, st, server.NewReadiness(log), testMetrics())
+	tests := []struct {
+		name       string
+		token      string
+		wantStatus int
+	}{
+		{"200_cm_server_token", iss.Token(t, "", server1), http.StatusOK},
+		{"401_no_token", "", http.StatusUnauthorized},
+		{"401_events_audience", iss.Token(t, "", authtest.Claims{"sub": serverSubject, "aud": "cm-api-events"}), http.StatusUnauthorized},
+		{"401_expired", iss.Token(t, "", authtest.Claims{"sub": serverSubject, "exp": 1}), http.StatusUnauthorized},
+		{"401_foreign_key", iss.Foreign(t, ""), http.StatusUnauthorized},
+		{"403_other_service_account", iss.Token(t, "", authtest.Claims{"sub": "system:serviceaccount:shop:default"}), http.StatusForbidden},
+		{"403_kafkasource", iss.Token(t, "", authtest.Claims{"sub": sourceSubject}), http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"/buyList/joe", "/purchaseByKey/" + stored.KeyID} {
+			t.Run(tt.name+path, func(t *testing.T) {
+				t.Parallel()
+				header := map[string]string{}
+				if tt.token != "" {
+					header["Authorization"] = "Bearer " + tt.token
+				}
+				rec := apitest.Do(h, "GET", path, "", header)
+				if rec.Code != tt.wantStatus {
+					t.Fatalf("GET %s: got %d, want %d (%s)", path, rec.Code, tt.wantStatus, rec.Body)
+				}
+				if rec.Code == http.StatusOK && !strings.Contains(rec.Body.String(), stored.ID) {
+					t.Errorf("GET %s: got %s, want purchase %s", path, rec.Body, stored.ID)
+				}
+				if rec.Code != http.StatusOK && strings.Contains(rec.Body.String(), stored.ID) {
+					t.Errorf("GET %s refused with %d but the body names the purchase: %s", path, rec.Code, rec.Body)
+				}
+				if rec.Code == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("401 without a Bearer challenge: %v", rec.Header())
+				}
+			})
+		}
+	}
+	// cm-server's read token is no event token: POST / keeps its audience.
+	t.Run("receive_401_read_token", func(t *testing.T) {
+		t.Parallel()
+		header := binary("src-2", purchase.EventType)
+		header["Authorization"] = "Bearer " + iss.Token(t, "", server1)
+		if rec := apitest.Do(h, "POST", "/", data, header); rec.Code != http.StatusUnauthorized {
+			t.Errorf("POST / with cm-server's read token: got %d, want 401 (%s)", rec.Code, rec.Body)
+		}
+	})
+	// The operational routes stay open: the kubelet and Prometheus carry no token.
+	for _, path := range []string{"/healthz", "/metrics", "/openapi.yaml"} {
+		if rec := apitest.Do(h, "GET", path, "", nil); rec.Code != http.StatusOK {
+			t.Errorf("GET %s without a token: got %d, want 200", path, rec.Code)
+		}
 	}
 }
 
@@ -78,8 +155,13 @@ func TestSenderConfig(t *testing.T) {
 	if err != nil || cfg.Events.IssuerURL != kubernetesIssuer || cfg.Senders.Verifier == nil {
 		t.Errorf("EVENTS_AUDIENCE alone: got issuer %q verifier %v err %v, want the API server's", cfg.Events.IssuerURL, cfg.Senders.Verifier, err)
 	}
-	if cfg, err := loadConfig(apitest.Lookup(nil)); err != nil || cfg.Senders.Verifier != nil {
-		t.Errorf("no EVENTS_AUDIENCE: got verifier %v err %v, want none", cfg.Senders.Verifier, err)
+	if cfg, err := loadConfig(apitest.Lookup(nil)); err != nil || cfg.Senders.Verifier != nil || cfg.Readers.Verifier != nil {
+		t.Errorf("no EVENTS_AUDIENCE, READS_AUDIENCE: got verifiers %v, %v err %v, want none", cfg.Senders.Verifier, cfg.Readers.Verifier, err)
+	}
+	cfg, err = loadConfigIn(apitest.Lookup(map[string]string{"READS_AUDIENCE": "cm-api"}), t.TempDir())
+	if err != nil || cfg.Reads.IssuerURL != kubernetesIssuer || cfg.Readers.Verifier == nil || cfg.Senders.Verifier != nil {
+		t.Errorf("READS_AUDIENCE alone: got issuer %q verifier %v events %v err %v, want the API server's for reads only",
+			cfg.Reads.IssuerURL, cfg.Readers.Verifier, cfg.Senders.Verifier, err)
 	}
 	cfg, err = loadConfigIn(apitest.Lookup(map[string]string{"EVENTS_AUDIENCE": "cm-api", "EVENTS_JWKS_REFRESH_INTERVAL": "30s"}), t.TempDir())
 	if err != nil || cfg.Events.RefreshInterval != 30*time.Second {
@@ -91,6 +173,9 @@ func TestSenderConfig(t *testing.T) {
 		{"EVENTS_ALLOWED_SUBJECTS": sourceSubject},
 		{"EVENTS_ISSUER_URL": "https://idp.example"},
 		{"EVENTS_AUDIENCE": "cm-api", "EVENTS_JWKS_URL": "https://kubernetes.default.svc/openid/v1/jwks"},
+		{"READS_ALLOWED_SUBJECTS": serverSubject},
+		{"READS_ISSUER_URL": "https://idp.example"},
+		{"READS_AUDIENCE": "cm-api", "READS_ISSUER_URL": "http://idp.example"},
 	} {
 		if _, err := loadConfig(apitest.Lookup(vars)); err == nil {
 			t.Errorf("%v: got no error, want one", vars)

@@ -22,6 +22,7 @@ type config struct {
 	Topic          string        // KAFKA_TOPIC
 	CMAPIURL       string        // CM_API_URL
 	CMAPITimeout   time.Duration // CM_API_TIMEOUT
+	CMAPITokenFile string        // CM_API_TOKEN_FILE: cm-server's token for cm-api; "" = none
 	SendTimeout    time.Duration // SEND_TIMEOUT: longest wait for the broker's ack
 	APIKeys        apiKeys       // API_KEYS, API_KEYS_FILE: none = no authentication
 	Auth           auth.Config   // AUTH_ISSUER_URL or AUTH_JWKS_URL + AUTH_ISSUER, AUTH_AUDIENCE
@@ -38,13 +39,14 @@ type config struct {
 func loadConfig(lookup env.Lookup) (config, error) {
 	r := env.NewReader(lookup)
 	cfg := config{
-		Runtime:      server.ReadRuntime(r, "cm-server"),
-		Sink:         r.String("K_SINK", ""),
-		SinkCACerts:  r.String("K_CA_CERTS", ""),
-		Topic:        r.String("KAFKA_TOPIC", "purchases"),
-		CMAPIURL:     strings.TrimRight(r.String("CM_API_URL", "http://localhost:8081"), "/"),
-		CMAPITimeout: r.Duration("CM_API_TIMEOUT", 5*time.Second),
-		SendTimeout:  r.Duration("SEND_TIMEOUT", 15*time.Second),
+		Runtime:        server.ReadRuntime(r, "cm-server"),
+		Sink:           r.String("K_SINK", ""),
+		SinkCACerts:    r.String("K_CA_CERTS", ""),
+		Topic:          r.String("KAFKA_TOPIC", "purchases"),
+		CMAPIURL:       strings.TrimRight(r.String("CM_API_URL", "http://localhost:8081"), "/"),
+		CMAPITimeout:   r.Duration("CM_API_TIMEOUT", 5*time.Second),
+		CMAPITokenFile: r.String("CM_API_TOKEN_FILE", ""),
+		SendTimeout:    r.Duration("SEND_TIMEOUT", 15*time.Second),
 	}
 	cfg.Kafka = broker.FromEnv(r, "localhost:9092", cfg.Service)
 	keys, err := loadAPIKeys(r.List("API_KEYS", ""), r.String("API_KEYS_FILE", ""))
@@ -137,6 +139,7 @@ func (c config) logValue() slog.Value {
 		slog.Bool("sink_ca_certs", c.SinkCACerts != ""),
 		slog.Any("kafka", c.Kafka.LogValue()), slog.String("kafka_topic", c.Topic),
 		slog.String("cm_api_url", env.RedactURL(c.CMAPIURL)), slog.Duration("cm_api_timeout", c.CMAPITimeout),
+		slog.String("cm_api_token_file", c.CMAPITokenFile),
 		slog.Duration("send_timeout", c.SendTimeout), slog.Int("api_keys", len(c.APIKeys.digests)),
 		slog.Float64("buy_rate_limit", c.RateLimit), slog.Int("buy_rate_burst", c.RateBurst),
 		slog.Float64("request_rate_limit", c.RequestLimit), slog.Int("request_rate_burst", c.RequestBurst),

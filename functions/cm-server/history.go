@@ -45,6 +45,28 @@ func newAPIClient(base string, timeout time.Duration) *apiClient {
 	return &apiClient{base: base, timeout: timeout, http: &http.Client{Timeout: timeout, Transport: telemetry.Transport(nil)}}
 }
 
+// withToken makes c send the token in file (CM_API_TOKEN_FILE: cm-server's
+// projected service-account token for cm-api's audience, which the kubelet
+// renews) as "Authorization: Bearer" on every call, read again at most
+// once a second by the clock now; "" sends none.
+func (c *apiClient) withToken(file string, now func() time.Time) *apiClient {
+	if file != "" {
+		c.http.Transport = telemetry.Transport(&fileToken{base: http.DefaultTransport, file: file, now: now})
+	}
+	return c
+}
+
+// errAPIRefused means cm-api refused cm-server itself (401 or 403): its
+// identity for cm-api (CM_API_TOKEN_FILE) and cm-api's READS_* disagree. A
+// deployment error, not the shopper's: the shopper gets a 502.
+var errAPIRefused = errors.New("cm-api refused cm-server's identity: check CM_API_TOKEN_FILE on cm-server against READS_AUDIENCE and READS_ALLOWED_SUBJECTS on cm-api")
+
+// refused is the problem for cm-api's 401 or 403 to cm-server.
+func refused(status int) error {
+	return &server.Problem{Status: http.StatusBadGateway, Message: "the purchase service is unavailable",
+		Err: fmt.Errorf("cm-api answered %d: %w", status, errAPIRefused)}
+}
+
 // buyList fetches one page. A 4xx from cm-api comes back as a *server.Problem
 // carrying cm-api's own message; anything else that fails is a 502 or, when
 // cm-api did not answer in time, a 504.
@@ -67,6 +89,8 @@ func (c *apiClient) buyList(ctx context.Context, username string, page purchase.
 		return buyList{}, c.upstreamProblem(err)
 	}
 	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return buyList{}, refused(resp.StatusCode)
 	case resp.StatusCode == http.StatusOK:
 		var out buyList
 		if err := json.Unmarshal(body, &out); err != nil {

@@ -85,6 +85,10 @@ func checkKey(ctx context.Context, log *slog.Logger, api keyLookup, p purchase.P
 	defer cancel()
 	stored, found, err := api.purchaseByKey(ctx, p.KeyID)
 	switch {
+	case errors.Is(err, errAPIRefused):
+		// A deployment error, said at every look-up until it is fixed.
+		log.Error("idempotency key look-up refused by cm-api; sending", "purchase_id", p.ID, "err", err)
+		return "", nil
 	case err != nil:
 		// Counted in shop_key_lookups_total; cm-api's outage shows in
 		// getAllUserBuys and its own readiness, not once per purchase here.
@@ -141,6 +145,8 @@ func (c *apiClient) purchaseByKey(ctx context.Context, keyID string) (purchase.P
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return purchase.Purchase{}, false, fmt.Errorf("look up key %s: %w", keyID, refused(resp.StatusCode))
 	case http.StatusNotFound:
 		return purchase.Purchase{}, false, nil
 	case http.StatusOK:

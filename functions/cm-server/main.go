@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
@@ -27,7 +28,7 @@ func (cfg config) start(ctx context.Context, log *slog.Logger) (http.Handler, se
 	if err != nil {
 		return nil, nil, err
 	}
-	api := newAPIClient(cfg.CMAPIURL, cfg.CMAPITimeout)
+	api := newAPIClient(cfg.CMAPIURL, cfg.CMAPITimeout).withToken(cfg.CMAPITokenFile, time.Now)
 	ready := server.NewReadiness(log, server.Check{Name: "events", Ping: snd.Ping})
 	ready.Info = map[string]string{"transport": cfg.transport()}
 	h := newServer(log, cfg, snd, api, ready, telemetry.NewMetrics("cm-server"))

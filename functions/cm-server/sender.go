@@ -99,7 +99,7 @@ func newHTTPSender(target, caCerts, tokenFile string) (*httpSender, error) {
 	// A client span per send carries the trace to the sink in traceparent,
 	// so a KafkaSink that traces joins the purchase's trace; the sender
 	// identity rides along.
-	client := http.Client{Transport: telemetry.Transport(&sinkToken{base: transport, file: tokenFile, now: time.Now})}
+	client := http.Client{Transport: telemetry.Transport(&fileToken{base: transport, file: tokenFile, now: time.Now})}
 	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(client))
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", env.RedactURL(target), err)
@@ -119,13 +119,14 @@ func (s *httpSender) Send(ctx context.Context, e event.Event) error {
 	return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, result)
 }
 
-// sinkToken adds "Authorization: Bearer" with the token in file, which the
-// SinkBinding's reconciler renews. The file is read again once a second at
+// fileToken adds "Authorization: Bearer" with the token in file, which the
+// SinkBinding's reconciler renews (the sink's token) or the kubelet
+// (cm-server's projected token for cm-api). The file is read again once a second at
 // most, not for every event (opening and reading it, or failing to find
 // it, was 2% of cm-server's CPU per /buy to the KafkaSink, issue 16): a
 // second's delay in taking up a renewed token is nothing next to a token's
 // lifetime (ten minutes at least for a Kubernetes service-account token).
-type sinkToken struct {
+type fileToken struct {
 	base http.RoundTripper
 	file string
 	now  func() time.Time
@@ -138,7 +139,7 @@ type sinkToken struct {
 // tokenReread is how long a token read from the file is used.
 const tokenReread = time.Second
 
-func (s *sinkToken) RoundTrip(req *http.Request) (*http.Response, error) {
+func (s *fileToken) RoundTrip(req *http.Request) (*http.Response, error) {
 	if bearer := s.header(); bearer != "" {
 		req = req.Clone(req.Context())
 		req.Header.Set("Authorization", bearer)
@@ -148,7 +149,7 @@ func (s *sinkToken) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // header is the Authorization value, from the file when the last read is
 // tokenReread old.
-func (s *sinkToken) header() string {
+func (s *fileToken) header() string {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -100,10 +100,10 @@ func TestHTTPSender_sendsTheSinkBindingsToken(t *testing.T) {
 	}
 }
 
-// TestSinkToken_rereadsTheFileOnceASecond: a renewed token (or one that
+// TestFileToken_rereadsTheFileOnceASecond: a renewed token (or one that
 // appears, or goes) is sent from the first request a second after the last
 // read, and the file is not read in between.
-func TestSinkToken_rereadsTheFileOnceASecond(t *testing.T) {
+func TestFileToken_rereadsTheFileOnceASecond(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "token")
 	var sent []string
@@ -112,7 +112,7 @@ func TestSinkToken_rereadsTheFileOnceASecond(t *testing.T) {
 		return &http.Response{StatusCode: http.StatusAccepted, Body: http.NoBody, Request: r}, nil
 	})
 	now := time.Unix(1000, 0)
-	tok := &sinkToken{base: base, file: file, now: func() time.Time { return now }}
+	tok := &fileToken{base: base, file: file, now: func() time.Time { return now }}
 	steps := []struct {
 		token string // written before the request; "-" removes the file
 		after time.Duration

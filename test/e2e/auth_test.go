@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +190,55 @@ func TestOnlyTheSourceSendsEvents(t *testing.T) {
 	}
 	if n := source.Retried.Load(); n != 0 {
 		t.Errorf("source retries: got %d, want 0", n)
+	}
+}
+
+// serverSubject is cm-server's service account, as the chart names it.
+const serverSubject = "system:serviceaccount:shop:cm-server"
+
+// TestOnlyCMServerReadsCMAPI: with READS_AUDIENCE, the shop's own reads go
+// through (cm-server sends the token in CM_API_TOKEN_FILE), while a pod
+// that asks cm-api directly, with no token or another identity, is refused.
+func TestOnlyCMServerReadsCMAPI(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	iss := authtest.NewIssuer(t, "cm-api")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	serverToken := iss.Token(t, "", authtest.Claims{"sub": serverSubject})
+	if err := os.WriteFile(tokenFile, []byte(serverToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+	shop.StartAPI(true, map[string]string{"READS_AUDIENCE": iss.Audience, "READS_ISSUER_URL": iss.URL,
+		"READS_ALLOWED_SUBJECTS": serverSubject})
+	shop.StartServer("", map[string]string{"CM_API_TOKEN_FILE": tokenFile})
+
+	id := buyOK(t, shop, joe, nil)
+	waitForPurchases(t, shop, "joe", id)
+
+	for _, c := range []struct {
+		name, token string
+		want        int
+	}{
+		{"no_token", "", http.StatusUnauthorized},
+		{"expired", iss.Token(t, "", authtest.Claims{"sub": serverSubject, "exp": 1}), http.StatusUnauthorized},
+		{"foreign_key", iss.Foreign(t, ""), http.StatusUnauthorized},
+		{"another_pod", iss.Token(t, "", authtest.Claims{"sub": "system:serviceaccount:shop:default"}), http.StatusForbidden},
+		{"cm_server", serverToken, http.StatusOK},
+	} {
+		header := map[string]string{}
+		if c.token != "" {
+			header["Authorization"] = "Bearer " + c.token
+		}
+		a := send("GET", shop.APIURL+"/buyList/joe", "", header, 10*time.Second)
+		_, bad := a.jsonError()
+		switch {
+		case a.err != nil || a.status != c.want:
+			t.Errorf("GET /buyList/joe %s: got %d %s %v, want %d", c.name, a.status, a.body, a.err, c.want)
+		case c.want == http.StatusOK && !strings.Contains(string(a.body), id):
+			t.Errorf("GET /buyList/joe %s: got %s, want purchase %s", c.name, a.body, id)
+		case c.want != http.StatusOK && (bad != "" || strings.Contains(string(a.body), id)):
+			t.Errorf("GET /buyList/joe %s: got %s, want a JSON error without the purchase", c.name, a.body)
+		}
 	}
 }

@@ -88,7 +88,7 @@ func TestValidator_rejectsBrokenManifests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			for _, m := range mutated(t, shipped, tt.kind, tt.object, tt.edit) {
-				if m.name() != tt.object {
+				if m.name() != tt.object || m.kind() != tt.kind {
 					continue
 				}
 				err := v.validate(m)

@@ -46,6 +46,10 @@ func (v *validator) validate(m manifest) error {
 		return decodeBuiltin(m, &corev1.ConfigMap{})
 	case m.apiVersion() == "v1" && m.kind() == "Service":
 		return decodeBuiltin(m, &corev1.Service{})
+	case m.apiVersion() == "v1" && m.kind() == "ServiceAccount":
+		return decodeBuiltin(m, &corev1.ServiceAccount{})
+	case m.apiVersion() == "networking.k8s.io/v1" && m.kind() == "NetworkPolicy":
+		return validateNetworkPolicy(m)
 	case m.apiVersion() == "apps/v1" && m.kind() == "Deployment":
 		return validateDeployment(m)
 	case m.apiVersion() == "serving.knative.dev/v1" && m.kind() == "Service":

@@ -148,6 +148,10 @@ OTEL_TRACES_SAMPLER_ARG: {{ . | quote }}
 {{- end }}
 {{- end }}
 {{- include "scalable-shop.kafkaAuthEnv" . }}
+{{- if .Values.readIdentity.enabled }}
+- name: CM_API_TOKEN_FILE
+  value: {{ include "scalable-shop.cmApiTokenDir" . }}/token
+{{- end }}
 {{- end }}
 
 {{/* cm-api's MongoDB env entries: the URI and, optionally, the credentials. */}}
@@ -381,13 +385,61 @@ keeps it whole). */}}
 {{- end }}
 {{- end }}
 
+{{/* The subject of cm-server's service account (readIdentity). */}}
+{{- define "scalable-shop.serverSubject" -}}
+{{- printf "system:serviceaccount:%s:cm-server" .Release.Namespace -}}
+{{- end }}
+
+{{/* Where cm-server reads its token for cm-api (readIdentity). */}}
+{{- define "scalable-shop.cmApiTokenDir" -}}
+/var/run/secrets/scalable-shop/cm-api
+{{- end }}
+
+{{/* cm-api's read-identity env entries (readIdentity.enabled). */}}
+{{- define "scalable-shop.readIdentityEnv" -}}
+{{- if .Values.readIdentity.enabled }}
+- name: READS_AUDIENCE
+  value: {{ .Values.readIdentity.audience | quote }}
+- name: READS_ALLOWED_SUBJECTS
+  value: {{ include "scalable-shop.serverSubject" . | quote }}
+{{- with .Values.readIdentity.issuerURL }}
+- name: READS_ISSUER_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* cm-server's identity for cm-api: a projected token of its own
+ServiceAccount for cm-api's audience, which the kubelet renews before it
+expires (kubernetes.io/docs/concepts/storage/projected-volumes,
+serviceAccountToken); cm-server reads it again at most once a second. */}}
+{{- define "scalable-shop.cmApiTokenVolume" -}}
+{{- if .Values.readIdentity.enabled }}
+- name: cm-api-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          audience: {{ .Values.readIdentity.audience | quote }}
+          path: token
+          expirationSeconds: 3600
+{{- end }}
+{{- end }}
+
+{{- define "scalable-shop.cmApiTokenMount" -}}
+{{- if .Values.readIdentity.enabled }}
+- name: cm-api-token
+  mountPath: {{ include "scalable-shop.cmApiTokenDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
 {{/* Sender identity: cm-api discovers the service-account issuer at the API
 server with a token of its own and the cluster CA, as Knative's verifier does
 (knative.dev/eventing pkg/auth/verifier.go). A projected, short-lived token in
 the usual place, rather than automountServiceAccountToken (which Knative
 Serving allows only as false). */}}
 {{- define "scalable-shop.apiServerTokenVolume" -}}
-{{- if .Values.senderIdentity.enabled }}
+{{- if or .Values.senderIdentity.enabled .Values.readIdentity.enabled }}
 - name: api-server-token
   projected:
     sources:
@@ -403,7 +455,7 @@ Serving allows only as false). */}}
 {{- end }}
 
 {{- define "scalable-shop.apiServerTokenMount" -}}
-{{- if .Values.senderIdentity.enabled }}
+{{- if or .Values.senderIdentity.enabled .Values.readIdentity.enabled }}
 - name: api-server-token
   mountPath: /var/run/secrets/kubernetes.io/serviceaccount
   readOnly: true
