@@ -27,7 +27,6 @@ func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *ser
 		{"GET /getAllUserBuys/{username}", authenticate(log, cfg.APIKeys, cfg.Shoppers, handleGetAllUserBuys(log, api))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
-		{"GET /metrics", m.Handler()},
 		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},
 		{"GET /{$}", handleUI()},
 		{"GET /assets/{name}", handleUIAsset(log)},
