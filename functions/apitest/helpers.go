@@ -1,9 +1,11 @@
 package apitest
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"testing"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 )
@@ -30,4 +32,20 @@ func WireHeader(v string) bool {
 // environment as a map.
 func Lookup(m map[string]string) env.Lookup {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// Get GETs url and returns the status and body; the test fails if the
+// request cannot be made.
+func Get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read the body: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
 }

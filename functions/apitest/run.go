@@ -12,7 +12,8 @@ import (
 
 // Running is a function started in the test process by StartRun.
 type Running struct {
-	Base string // http://127.0.0.1:<PORT>
+	Base    string // http://127.0.0.1:<PORT>
+	Metrics string // http://127.0.0.1:<METRICS_PORT>
 
 	cancel context.CancelFunc
 	errc   chan error
@@ -20,18 +21,19 @@ type Running struct {
 	err    error
 }
 
-// StartRun runs run with vars as its environment (PORT on a free port
-// unless vars has one) and its logs going to stdout, and returns once its
-// /healthz answers, that is, once it listens. The test's cleanup stops it
-// if Stop was not called.
+// StartRun runs run with vars as its environment (PORT and METRICS_PORT on
+// free ports unless vars has them) and its logs going to stdout, and
+// returns once its /healthz answers, that is, once it listens. The test's
+// cleanup stops it if Stop was not called.
 func StartRun(t testing.TB, run server.RunFunc, vars map[string]string, stdout io.Writer) *Running {
 	t.Helper()
-	lookup := map[string]string{"PORT": FreePort(t)}
+	lookup := map[string]string{"PORT": FreePort(t), "METRICS_PORT": FreePort(t)}
 	for k, v := range vars {
 		lookup[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Running{Base: "http://127.0.0.1:" + lookup["PORT"], cancel: cancel, errc: make(chan error, 1)}
+	r := &Running{Base: "http://127.0.0.1:" + lookup["PORT"], Metrics: "http://127.0.0.1:" + lookup["METRICS_PORT"],
+		cancel: cancel, errc: make(chan error, 1)}
 	go func() { r.errc <- run(ctx, nil, Lookup(lookup), stdout) }()
 	t.Cleanup(func() { _ = r.Stop(t) })
 	WaitReady(t, r.Base+"/healthz", 10*time.Second)

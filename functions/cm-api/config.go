@@ -41,7 +41,7 @@ func loadConfig(lookup env.Lookup) (config, error) {
 func loadConfigIn(lookup env.Lookup, saDir string) (config, error) {
 	r := env.NewReader(lookup)
 	cfg := config{
-		Runtime:       server.ReadRuntime(r, "cm-api"),
+		Runtime:       server.ReadRuntime(r, "cm-api", server.MetricsPortAPI),
 		MongoURI:      r.String("MONGODB_URI", "mongodb://127.0.0.1:27017"),
 		MongoUser:     r.String("MONGODB_USERNAME", ""),
 		MongoPassword: r.String("MONGODB_PASSWORD", ""),

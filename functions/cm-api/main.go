@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -38,10 +37,10 @@ func run(ctx context.Context, _ []string, lookup env.Lookup, stdout io.Writer) e
 // Kafka mode starts the consumer; writes from both paths share one group
 // commit. Once ctx ends (after the drain), stopping waits for the consumer
 // to commit what it stored, writes what is batched and disconnects.
-func (cfg config) start(ctx context.Context, log *slog.Logger) (http.Handler, server.Stopper, error) {
+func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers, server.Stopper, error) {
 	st, err := openMongo(cfg.mongo())
 	if err != nil {
-		return nil, nil, err
+		return server.Handlers{}, nil, err
 	}
 	var indexed atomic.Bool
 	go ensureIndexes(ctx, log, st, &indexed)
@@ -68,7 +67,9 @@ func (cfg config) start(ctx context.Context, log *slog.Logger) (http.Handler, se
 		defer cancel()
 		return errors.Join(consumeErr, st.Close(dctx))
 	}
-	return newServer(log, cfg, batch, server.NewReadiness(log, checks...), metrics), stop, nil
+	ready := server.NewReadiness(log, checks...)
+	h := server.Handlers{API: newServer(log, cfg, batch, ready, metrics), Ops: server.OpsHandler(metrics.Handler(), ready)}
+	return h, stop, nil
 }
 
 // ensureIndexes creates the store's indexes, retrying until it works: the

@@ -14,7 +14,8 @@ import (
 )
 
 // TestRunSmoke starts cm-api in HTTP mode through run, as main does, waits
-// for /readyz, stores an event, reads it back and shuts down cleanly.
+// for /readyz, stores an event, reads it back, finds it counted on the
+// metrics port (and no metrics on the public one) and shuts down cleanly.
 func TestRunSmoke(t *testing.T) {
 	uri := testMongoURI(t)
 	api := apitest.StartRun(t, run, map[string]string{"MONGODB_URI": uri, "MONGODB_DATABASE": "smoke_" + uuid.NewString()[:8]}, io.Discard)
@@ -37,6 +38,16 @@ func TestRunSmoke(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), `"_id":"smoke-1"`) {
 		t.Errorf("buyList: got %s, want the stored purchase", body)
+	}
+	if code, body := apitest.Get(t, api.Metrics+"/metrics"); code != http.StatusOK ||
+		!strings.Contains(body, `shop_events_total{function="cm-api",result="stored"} 1`) {
+		t.Errorf("metrics port /metrics: got %d %.200q, want 200 counting the stored event", code, body)
+	}
+	if code, body := apitest.Get(t, api.Metrics+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"mongodb":"ok"`) {
+		t.Errorf("metrics port /readyz: got %d %s, want 200 with mongodb ok", code, body)
+	}
+	if code, body := apitest.Get(t, base+"/metrics"); code != http.StatusNotFound || strings.Contains(body, "shop_") {
+		t.Errorf("public /metrics: got %d %.200q, want 404", code, body)
 	}
 	if err := api.Stop(t); err != nil {
 		t.Errorf("run: got %v, want a clean stop", err)

@@ -25,7 +25,6 @@ func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *
 		{"GET /purchaseByKey/{keyid}", requireCaller(log, cfg.Readers, handlePurchaseByKey(log, st))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
-		{"GET /metrics", m.Handler()},
 		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},
 	}
 }

@@ -39,7 +39,7 @@ type config struct {
 func loadConfig(lookup env.Lookup) (config, error) {
 	r := env.NewReader(lookup)
 	cfg := config{
-		Runtime:        server.ReadRuntime(r, "cm-server"),
+		Runtime:        server.ReadRuntime(r, "cm-server", server.MetricsPortServer),
 		Sink:           r.String("K_SINK", ""),
 		SinkCACerts:    r.String("K_CA_CERTS", ""),
 		Topic:          r.String("KAFKA_TOPIC", "purchases"),

@@ -15,6 +15,7 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/apitest"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
+	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // storingAPI stands in for cm-api's GET /purchaseByKey: what snd sent is
@@ -146,20 +147,20 @@ func TestBuyIdempotencyKeyRetryOfAnOlderPurchase(t *testing.T) {
 func TestKeyLookupsAreCounted(t *testing.T) {
 	t.Parallel()
 	snd := &fakeSender{}
-	h := newTestServer(t, snd, storingAPI(t, snd), time.Second)
-	down := newTestServer(t, &fakeSender{}, "http://127.0.0.1:1", time.Second)
+	h, hm := newMeteredServer(t, snd, storingAPI(t, snd))
+	down, downm := newMeteredServer(t, &fakeSender{}, "http://127.0.0.1:1")
 	header := map[string]string{"Content-Type": "application/json", "Idempotency-Key": "k-count"}
 	apitest.Do(h, "POST", "/buy", joe, header)    // not found, sent
 	apitest.Do(h, "POST", "/buy", joe, header)    // found
 	apitest.Do(down, "POST", "/buy", joe, header) // cm-api unreachable
 	for _, c := range []struct {
-		srv  http.Handler
+		m    *telemetry.Metrics
 		want []string
 	}{
-		{h, []string{`shop_key_lookups_total{function="cm-server",result="not_found"} 1`, `shop_key_lookups_total{function="cm-server",result="found"} 1`}},
-		{down, []string{`shop_key_lookups_total{function="cm-server",result="failed"} 1`}},
+		{hm, []string{`shop_key_lookups_total{function="cm-server",result="not_found"} 1`, `shop_key_lookups_total{function="cm-server",result="found"} 1`}},
+		{downm, []string{`shop_key_lookups_total{function="cm-server",result="failed"} 1`}},
 	} {
-		body := apitest.Do(c.srv, "GET", "/metrics", "", nil).Body.String()
+		body := apitest.Do(c.m.Handler(), "GET", "/metrics", "", nil).Body.String()
 		for _, w := range c.want {
 			if !strings.Contains(body, w) {
 				t.Errorf("metrics: want %s", w)

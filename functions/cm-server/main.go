@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
@@ -23,15 +22,16 @@ func main() { os.Exit(server.Main("cm-server", run)) }
 // start makes the event sender and the handler. The producer is closed only
 // after the last request finished: it flushes, and no acknowledged purchase
 // may still be in a buffer.
-func (cfg config) start(ctx context.Context, log *slog.Logger) (http.Handler, server.Stopper, error) {
+func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers, server.Stopper, error) {
 	snd, err := newSender(ctx, log, cfg)
 	if err != nil {
-		return nil, nil, err
+		return server.Handlers{}, nil, err
 	}
 	api := newAPIClient(cfg.CMAPIURL, cfg.CMAPITimeout).withToken(cfg.CMAPITokenFile, time.Now)
 	ready := server.NewReadiness(log, server.Check{Name: "events", Ping: snd.Ping})
 	ready.Info = map[string]string{"transport": cfg.transport()}
-	h := newServer(log, cfg, snd, api, ready, telemetry.NewMetrics("cm-server"))
+	m := telemetry.NewMetrics("cm-server")
+	h := server.Handlers{API: newServer(log, cfg, snd, api, ready, m), Ops: server.OpsHandler(m.Handler(), ready)}
 	return h, func() error {
 		if err := snd.Close(); err != nil {
 			return fmt.Errorf("close sender: %w", err)

@@ -17,7 +17,8 @@ import (
 
 // TestRunSmoke starts cm-server through run, as main does, with K_SINK
 // pointing at a sink that answers like a KafkaSink, waits for /readyz, buys
-// once and shuts down cleanly.
+// once, finds the purchase counted on the metrics port (and no metrics on
+// the public one) and shuts down cleanly.
 func TestRunSmoke(t *testing.T) {
 	var received atomic.Int32
 	var answer atomic.Int32
@@ -50,6 +51,16 @@ func TestRunSmoke(t *testing.T) {
 	answer.Store(http.StatusServiceUnavailable) // what a KafkaSink says when Kafka did not ack
 	if got := buy(); got != http.StatusServiceUnavailable {
 		t.Errorf("buy with a failing sink: got %d, want 503", got)
+	}
+	if code, body := apitest.Get(t, srv.Metrics+"/metrics"); code != http.StatusOK ||
+		!strings.Contains(body, `shop_events_sent_total{function="cm-server",result="acked"} 1`) {
+		t.Errorf("metrics port /metrics: got %d %.200q, want 200 counting the acked purchase", code, body)
+	}
+	if code, body := apitest.Get(t, srv.Metrics+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"transport":"http"`) {
+		t.Errorf("metrics port /readyz: got %d %s, want 200 with info.transport http", code, body)
+	}
+	if code, body := apitest.Get(t, base+"/metrics"); code != http.StatusNotFound || strings.Contains(body, "shop_") {
+		t.Errorf("public /metrics: got %d %.200q, want 404", code, body)
 	}
 	if err := srv.Stop(t); err != nil {
 		t.Errorf("run: got %v, want a clean stop", err)

@@ -52,7 +52,6 @@ func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *ser
 		{"GET /getAllUserBuys/{username}", limited(authenticated(handleGetAllUserBuys(log, api)))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
-		{"GET /metrics", m.Handler()},
 		{"GET /openapi.yaml", limited(server.HandleFile("application/yaml", openAPI))},
 		{"GET /{$}", limited(handleUI())},
 		{"GET /assets/{name}", limited(handleUIAsset(log))},

@@ -84,11 +84,11 @@ func TestGetAllUserBuys_spans(t *testing.T) {
 	}
 }
 
-// TestProbes_noSpans: probes and scrapes are not traced.
+// TestProbes_noSpans: probes are not traced.
 func TestProbes_noSpans(t *testing.T) {
 	sr := telemetrytest.Record(t)
 	h := newTestServer(t, &fakeSender{}, "http://127.0.0.1:1", time.Second)
-	for _, path := range []string{"/healthz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz"} {
 		apitest.Do(h, "GET", path, "", nil)
 	}
 	if n := len(sr.Ended()); n != 0 {

@@ -37,15 +37,21 @@ type function struct {
 	dir  string // directory `go build` runs in; empty means the current one
 	pkg  string // package to build, relative to dir
 	port int
+	// metricsPort is the function's METRICS_PORT (/metrics and the
+	// detailed /readyz); 0 leaves it unset.
+	metricsPort int
 	// env returns the variables specific to this function, given the
 	// running backing services.
 	env func(d *deps) []string
 }
 
-// The functions' ports under `make run`.
+// The functions' ports under `make run`, and their metrics ports (the
+// functions' own defaults, set explicitly so the banner can say them).
 const (
-	serverPort = 8080
-	apiPort    = 8081
+	serverPort        = 8080
+	apiPort           = 8081
+	serverMetricsPort = 9464
+	apiMetricsPort    = 9465
 )
 
 // passthroughEnv lists the variables handed from devstack's environment to
@@ -85,8 +91,8 @@ func defaultConfig(lookupEnv func(string) (string, bool)) (config, error) {
 		},
 		dataDir: get("DEVSTACK_DATA_DIR", ".data"),
 		functions: []function{
-			{name: "cm-api", pkg: "./functions/cm-api", port: apiPort, env: apiEnv},
-			{name: "cm-server", pkg: "./functions/cm-server", port: serverPort, env: serverEnv},
+			{name: "cm-api", pkg: "./functions/cm-api", port: apiPort, metricsPort: apiMetricsPort, env: apiEnv},
+			{name: "cm-server", pkg: "./functions/cm-server", port: serverPort, metricsPort: serverMetricsPort, env: serverEnv},
 		},
 		healthTimeout:   time.Minute,
 		shutdownTimeout: 25 * time.Second, // the functions drain for up to 20s

@@ -22,3 +22,19 @@ func TestDefaultConfig_passesTracingVariablesOn(t *testing.T) {
 		t.Errorf("got %q, want %q", cfg.env, want)
 	}
 }
+
+// TestDefaultConfig_givesEachFunctionItsMetricsPort: under `make run`
+// cm-server and cm-api serve /metrics on 9464 and 9465, their defaults.
+func TestDefaultConfig_givesEachFunctionItsMetricsPort(t *testing.T) {
+	t.Parallel()
+	cfg, err := defaultConfig(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"cm-server": "METRICS_PORT=9464", "cm-api": "METRICS_PORT=9465"}
+	for _, fn := range cfg.functions {
+		if env := childEnv(cfg, fn, &deps{}); !slices.Contains(env, want[fn.name]) {
+			t.Errorf("%s's environment: got %q, want %s", fn.name, env, want[fn.name])
+		}
+	}
+}

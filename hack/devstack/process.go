@@ -81,6 +81,9 @@ func exitText(err error) string {
 func childEnv(cfg config, fn function, d *deps) []string {
 	env := append([]string{}, cfg.env...)
 	env = append(env, fmt.Sprintf("PORT=%d", fn.port))
+	if fn.metricsPort != 0 {
+		env = append(env, fmt.Sprintf("METRICS_PORT=%d", fn.metricsPort))
+	}
 	if fn.env != nil {
 		env = append(env, fn.env(d)...)
 	}

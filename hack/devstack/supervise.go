@@ -46,7 +46,7 @@ func runStack(ctx context.Context, cfg config, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		log.Info("started", "function", b.fn.name, "pid", p.cmd.Process.Pid, "port", b.fn.port)
+		log.Info("started", "function", b.fn.name, "pid", p.cmd.Process.Pid, "port", b.fn.port, "metrics_port", b.fn.metricsPort)
 		procs = append(procs, p)
 	}
 	return supervise(ctx, log, cfg, procs, func() { printBanner(self, cfg, d, procs) })

@@ -156,10 +156,11 @@ func (b *bench) openStore(ctx context.Context, uri string) error {
 	return nil
 }
 
-// fn is one started function: its process and base URL.
+// fn is one started function: its process, base URL and the base URL of
+// its metrics port (/metrics, the detailed /readyz).
 type fn struct {
 	*child
-	url string
+	url, metrics string
 }
 
 // apiEnv is cm-api's environment; kafkaMode makes it consume topic itself.
@@ -183,29 +184,29 @@ func (b *bench) serverEnv(port, topic, apiURL string, extra ...string) []string 
 // startAPI starts cm-api, with extra KEY=VALUEs in its environment, and
 // waits until it is ready.
 func (b *bench) startAPI(ctx context.Context, db, topic string, kafkaMode bool, extra ...string) (fn, error) {
-	port, err := freePort()
+	port, mport, err := freePorts()
 	if err != nil {
 		return fn{}, err
 	}
-	c, err := b.procs.start("cm-api", b.bins["cm-api"], nil, append(b.apiEnv(port, db, topic, kafkaMode), extra...))
+	c, err := b.procs.start("cm-api", b.bins["cm-api"], nil, append(append(b.apiEnv(port, db, topic, kafkaMode), extra...), "METRICS_PORT="+mport))
 	if err != nil {
 		return fn{}, err
 	}
-	f := fn{c, "http://127.0.0.1:" + port}
+	f := fn{c, "http://127.0.0.1:" + port, "http://127.0.0.1:" + mport}
 	return f, waitReady(ctx, f, 60*time.Second)
 }
 
 // startServer starts cm-server and waits until it is ready.
 func (b *bench) startServer(ctx context.Context, topic, apiURL string, extra ...string) (fn, error) {
-	port, err := freePort()
+	port, mport, err := freePorts()
 	if err != nil {
 		return fn{}, err
 	}
-	c, err := b.procs.start("cm-server", b.bins["cm-server"], nil, b.serverEnv(port, topic, apiURL, extra...))
+	c, err := b.procs.start("cm-server", b.bins["cm-server"], nil, append(b.serverEnv(port, topic, apiURL, extra...), "METRICS_PORT="+mport))
 	if err != nil {
 		return fn{}, err
 	}
-	f := fn{c, "http://127.0.0.1:" + port}
+	f := fn{c, "http://127.0.0.1:" + port, "http://127.0.0.1:" + mport}
 	return f, waitReady(ctx, f, 60*time.Second)
 }
 
@@ -231,6 +232,15 @@ func waitReady(ctx context.Context, f fn, timeout time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return f.failure(fmt.Errorf("not ready after %v: %s", timeout, last))
+}
+
+// freePorts is a function's PORT and METRICS_PORT, free a moment ago.
+func freePorts() (port, metricsPort string, err error) {
+	if port, err = freePort(); err != nil {
+		return "", "", err
+	}
+	metricsPort, err = freePort()
+	return port, metricsPort, err
 }
 
 // freePort is a loopback port that was free a moment ago.

@@ -46,7 +46,7 @@ func (b *bench) coldRuns(ctx context.Context, name, topic string) ([]time.Durati
 	var times []time.Duration
 	var idle float64
 	for i := range b.cfg.ColdRuns {
-		port, err := freePort()
+		port, mport, err := freePorts()
 		if err != nil {
 			return nil, 0, err
 		}
@@ -54,13 +54,13 @@ func (b *bench) coldRuns(ctx context.Context, name, topic string) ([]time.Durati
 		if name == "cm-api" {
 			env = b.apiEnv(port, b.database("cold"), topic, true)
 		}
-		c, err := b.procs.start(name, b.bins[name], nil, env)
+		c, err := b.procs.start(name, b.bins[name], nil, append(env, "METRICS_PORT="+mport))
 		if err != nil {
 			return nil, 0, err
 		}
 		d, err := firstOK(ctx, c, "127.0.0.1:"+port, 10*time.Second)
 		if err == nil && i == b.cfg.ColdRuns-1 {
-			if err = waitReady(ctx, fn{c, "http://127.0.0.1:" + port}, 60*time.Second); err == nil {
+			if err = waitReady(ctx, fn{c, "http://127.0.0.1:" + port, "http://127.0.0.1:" + mport}, 60*time.Second); err == nil {
 				time.Sleep(2 * time.Second)
 				idle, err = rssMiB(c.pid())
 			}

@@ -256,7 +256,7 @@ func (b *bench) caughtUp(ctx context.Context, api fn, want int64, timeout time.D
 	client := &http.Client{Timeout: 5 * time.Second}
 	var n int64
 	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
-		k, err := storedEvents(ctx, client, api.url)
+		k, err := storedEvents(ctx, client, api.metrics)
 		if err == nil {
 			n = k
 		}

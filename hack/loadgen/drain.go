@@ -86,16 +86,16 @@ func (b *bench) drainKafka(ctx context.Context, n int) (float64, []row, error) {
 	}
 	db := b.database("drain_kafka")
 	defer func() { _ = b.store.Database(db).Drop(context.Background()) }()
-	port, err := freePort()
+	port, mport, err := freePorts()
 	if err != nil {
 		return 0, nil, err
 	}
 	b.logf("  starting cm-api (Kafka mode) on the backlog")
-	c, err := b.procs.start("cm-api", b.bins["cm-api"], nil, b.apiEnv(port, db, topic, true))
+	c, err := b.procs.start("cm-api", b.bins["cm-api"], nil, append(b.apiEnv(port, db, topic, true), "METRICS_PORT="+mport))
 	if err != nil {
 		return 0, nil, err
 	}
-	api := fn{c, "http://127.0.0.1:" + port}
+	api := fn{c, "http://127.0.0.1:" + port, "http://127.0.0.1:" + mport}
 	defer api.stop(20 * time.Second)
 	peak := sampleRSS(api.pid())
 	first, all, err := b.waitStored(ctx, api, n)
@@ -136,7 +136,7 @@ func (b *bench) produceBacklog(ctx context.Context, topic string, n int) error {
 	return nil
 }
 
-// waitStored follows cm-api's count of written events (its /metrics) every
+// waitStored follows cm-api's count of written events (its metrics port's /metrics) every
 // 20 ms until it reaches n, and returns the times from exec to the first
 // and to the n-th. It does not ask the store: on the embedded FerretDB even
 // a lookup by _id reads the whole collection, so polling the store would
@@ -160,7 +160,7 @@ func (b *bench) waitStored(ctx context.Context, api fn, n int) (first, all time.
 			return 0, 0, fmt.Errorf("%d of %d stored after %v", stored.Load(), n, b.cfg.DrainTimeout)
 		}
 		// Until cm-api listens, the request fails: nothing is stored yet.
-		if k, err := storedEvents(ctx, client, api.url); err == nil {
+		if k, err := storedEvents(ctx, client, api.metrics); err == nil {
 			stored.Store(k)
 		}
 		el := time.Since(api.started)

@@ -51,7 +51,8 @@ func (b *bench) makeRun(ctx context.Context) error {
 		return err
 	}
 	defer stack.stop(40 * time.Second)
-	srv, api := fn{stack, "http://127.0.0.1:8080"}, fn{stack, "http://127.0.0.1:8081"}
+	// make run's ports, and the functions' default METRICS_PORTs.
+	srv, api := fn{stack, "http://127.0.0.1:8080", "http://127.0.0.1:9464"}, fn{stack, "http://127.0.0.1:8081", "http://127.0.0.1:9465"}
 	b.logf("  waiting for make run's stack (it builds both functions first)")
 	if err := waitReady(ctx, srv, 5*time.Minute); err != nil {
 		return err
@@ -158,7 +159,7 @@ func (b *bench) makeRunWrk(ctx context.Context, api fn, srvURL, bareURL string, 
 		}
 		// The shop's window ends when cm-api has stored every purchase
 		// acknowledged in it.
-		before, err := storedEvents(ctx, metrics, api.url)
+		before, err := storedEvents(ctx, metrics, api.metrics)
 		if err != nil {
 			return err
 		}

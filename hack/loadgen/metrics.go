@@ -11,8 +11,8 @@ import (
 	"strings"
 )
 
-// storedEvents is how many purchase events cm-api at url has written to
-// the store, new or already there: the sum of its shop_events_total
+// storedEvents is how many purchase events cm-api, whose metrics port is
+// at url, has written to the store, new or already there: the sum of its shop_events_total
 // counters for the results stored and duplicate. cm-api counts an event
 // only after its batch's majority-acknowledged insertMany returned.
 func storedEvents(ctx context.Context, client *http.Client, url string) (int64, error) {

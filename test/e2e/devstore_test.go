@@ -42,7 +42,7 @@ func TestDevStoreAnswersEveryQueryFromAnIndex(t *testing.T) {
 	}
 	waitForPurchases(t, shop, "dev-store", "dev-store-event", first)
 	harness.Eventually(t, 10*time.Second, func() string {
-		if dup := metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="duplicate"}`); dup < 1 {
+		if dup := metricValue(t, shop.APIMetrics, `shop_events_total{function="cm-api",result="duplicate"}`); dup < 1 {
 			return fmt.Sprintf("cm-api counted %v duplicates, want the redelivery", dup)
 		}
 		return ""

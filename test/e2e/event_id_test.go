@@ -38,13 +38,13 @@ func TestCloudEventIDsAreScopedBySource(t *testing.T) {
 		}
 	}
 	harness.Eventually(t, 10*time.Second, func() string {
-		if dup := metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="duplicate"}`); dup != 1 {
+		if dup := metricValue(t, shop.APIMetrics, `shop_events_total{function="cm-api",result="duplicate"}`); dup != 1 {
 			return "waiting for the redelivery to be counted as the one duplicate"
 		}
 		return ""
 	})
 	for _, result := range []string{"dead_lettered", "rejected"} {
-		if n := metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="`+result+`"}`); n != 0 {
+		if n := metricValue(t, shop.APIMetrics, `shop_events_total{function="cm-api",result="`+result+`"}`); n != 0 {
 			t.Errorf("cm-api %s %v events, want 0", result, n)
 		}
 	}

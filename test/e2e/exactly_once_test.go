@@ -40,10 +40,10 @@ func TestIdempotencyKeyRetriesAreOnePurchase(t *testing.T) {
 	// was stored is answered without sending; the others are sent and must
 	// each be counted as a duplicate. Wait for every sent event to be
 	// handled, then the list must still hold the purchase once.
-	sent := metricValue(t, shop.ServerURL, `shop_events_sent_total{function="cm-server",result="acked"}`)
+	sent := metricValue(t, shop.ServerMetrics, `shop_events_sent_total{function="cm-server",result="acked"}`)
 	harness.Eventually(t, visibleWithin, func() string {
 		api := func(result string) float64 {
-			return metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="`+result+`"}`)
+			return metricValue(t, shop.APIMetrics, `shop_events_total{function="cm-api",result="`+result+`"}`)
 		}
 		if stored, dup := api("stored"), api("duplicate"); stored != 2 || stored+dup != sent {
 			return fmt.Sprintf("cm-api counted %v stored and %v duplicates of %v sent, want 2 stored and the rest duplicates", stored, dup, sent)
@@ -117,7 +117,7 @@ func TestDuplicateEventIsOneDocument(t *testing.T) {
 			// mode a partition's records are written concurrently, so the
 			// marker may be stored before the last copy is counted.
 			api := func(result string) float64 {
-				return metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="`+result+`"}`)
+				return metricValue(t, shop.APIMetrics, `shop_events_total{function="cm-api",result="`+result+`"}`)
 			}
 			harness.Eventually(t, 10*time.Second, func() string {
 				if dup, dead, rej := api("duplicate"), api("dead_lettered"), api("rejected"); dup < 2 || dead != 0 || rej != 0 {
@@ -173,8 +173,8 @@ func TestStoreOutageLosesNothing(t *testing.T) {
 	// (measured from the brokers' high-water marks every 5 s, not frozen
 	// when pulling stops), and the oldest pending record keeps ageing.
 	harness.Eventually(t, 20*time.Second, func() string {
-		lag := metricSeries(t, shop.APIURL, "shop_consumer_lag")
-		age := metricSeries(t, shop.APIURL, "shop_consumer_oldest_pending_seconds")
+		lag := metricSeries(t, shop.APIMetrics, "shop_consumer_lag")
+		age := metricSeries(t, shop.APIMetrics, "shop_consumer_oldest_pending_seconds")
 		if sum(lag) != 20 || slices.Max(append(age, 0)) < 2 {
 			return fmt.Sprintf("during the outage: lag %v, oldest pending ages %v s; want 20 in all and one over 2 s", lag, age)
 		}
@@ -351,7 +351,7 @@ func TestIdempotencyKeyReusedForAnotherPurchaseIs422(t *testing.T) {
 	if e, bad := a.jsonError(); a.status != http.StatusUnprocessableEntity || bad != "" || e.Errors["Idempotency-Key"] == "" {
 		t.Errorf("same key, other purchase: got %d %s, want 422 naming Idempotency-Key", a.status, a.body)
 	}
-	if sent := metricValue(t, shop.ServerURL, `shop_events_sent_total{function="cm-server",result="acked"}`); sent != 1 {
+	if sent := metricValue(t, shop.ServerMetrics, `shop_events_sent_total{function="cm-server",result="acked"}`); sent != 1 {
 		t.Errorf("events sent: got %v, want 1 (the stored retry and the reuse send nothing)", sent)
 	}
 	marker := buyOK(t, shop, `{"username":"reuser","userid":"ru-1","price":"0.01"}`, nil)

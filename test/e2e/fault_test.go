@@ -182,7 +182,7 @@ func TestCMAPIKilledLosesNothing(t *testing.T) {
 	// been given every stored, uncommitted record again, and found each a
 	// duplicate (a rebalance may deliver a few more again, never fewer).
 	harness.Eventually(t, storedWithin, func() string {
-		if got := metricValue(t, shop.APIURL, `shop_events_total{function="cm-api",result="duplicate"}`); got < float64(uncommitted) {
+		if got := metricValue(t, shop.APIMetrics, `shop_events_total{function="cm-api",result="duplicate"}`); got < float64(uncommitted) {
 			return fmt.Sprintf("restarted cm-api: got %v duplicates, want at least %d (the records stored but not committed at the kill)", got, uncommitted)
 		}
 		return ""

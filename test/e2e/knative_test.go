@@ -73,7 +73,7 @@ func TestKnativeSinkOverTLS(t *testing.T) {
 	shop.StartServer(sink, map[string]string{"K_CA_CERTS": ca})
 	id := buyOK(t, shop, joe, nil)
 	waitForPurchases(t, shop, "joe", id)
-	if got := readyInfo(t, shop.ServerURL)["transport"]; got != "http" {
+	if got := readyInfo(t, shop.ServerMetrics)["transport"]; got != "http" {
 		t.Errorf("/readyz info.transport: got %q, want http", got)
 	}
 
@@ -86,8 +86,9 @@ func TestKnativeSinkOverTLS(t *testing.T) {
 // TestMissingTopicIsReportedNotCreated: the broker here creates topics on
 // request (auto.create.topics.enable=true, the Kafka default), so a function
 // that asked for one would create it with the broker's default partitions.
-// Neither function may: both stay unready, say which topic is missing, and
-// the topics still do not exist after they tried.
+// Neither function may: both stay unready, say which topic is missing (on
+// the metrics port; the public /readyz says only "not ready"), and the
+// topics still do not exist after they tried.
 func TestMissingTopicIsReportedNotCreated(t *testing.T) {
 	t.Parallel()
 	brokers := harness.Integration(t)
@@ -105,14 +106,18 @@ func TestMissingTopicIsReportedNotCreated(t *testing.T) {
 	}{{"http://127.0.0.1:" + serverPort, "events", server}, {"http://127.0.0.1:" + apiPort, "kafka", api}} {
 		want := "topic " + topic + " does not exist"
 		harness.Eventually(t, 30*time.Second, func() string {
-			a := send("GET", c.url+"/readyz", "", nil, 5*time.Second)
+			a := send("GET", c.proc.MetricsURL+"/readyz", "", nil, 5*time.Second)
 			var body struct{ Checks map[string]string }
 			_ = json.Unmarshal(a.body, &body)
 			if a.status != http.StatusServiceUnavailable || body.Checks[c.check] != want {
-				return fmt.Sprintf("%s /readyz: got %d %s, want 503 with %s: %q", c.proc.Name, a.status, a.body, c.check, want)
+				return fmt.Sprintf("%s metrics port /readyz: got %d %s, want 503 with %s: %q", c.proc.Name, a.status, a.body, c.check, want)
 			}
 			return ""
 		})
+		if a := send("GET", c.url+"/readyz", "", nil, 5*time.Second); a.status != http.StatusServiceUnavailable ||
+			strings.TrimSpace(string(a.body)) != `{"status":"not ready"}` {
+			t.Errorf("%s public /readyz: got %d %s, want 503 {\"status\":\"not ready\"} only", c.proc.Name, a.status, a.body)
+		}
 		harness.Eventually(t, 10*time.Second, func() string {
 			if !strings.Contains(c.proc.Output(), want) {
 				return c.proc.Name + "'s log does not say " + want
@@ -150,7 +155,8 @@ func waitAllDispatched(t *testing.T, shop *harness.Shop) {
 	})
 }
 
-// readyInfo is the info object of a function's /readyz answer.
+// readyInfo is the info object of the /readyz answer on a function's
+// metrics port, base.
 func readyInfo(t *testing.T, base string) map[string]string {
 	t.Helper()
 	a := send("GET", base+"/readyz", "", nil, 5*time.Second)

@@ -8,7 +8,8 @@ import (
 	"testing"
 )
 
-// scrape reads base's /metrics.
+// scrape reads base's /metrics; base is a function's metrics port
+// (shop.ServerMetrics, shop.APIMetrics).
 func scrape(t *testing.T, base string) string {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
@@ -16,6 +17,9 @@ func scrape(t *testing.T, base string) string {
 		t.Fatalf("scrape %s/metrics: %v", base, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s/metrics: got status %d, want 200", base, resp.StatusCode)
+	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("read %s/metrics: %v", base, err)

@@ -49,8 +49,8 @@ func TestTraceAndMetrics(t *testing.T) {
 	}
 
 	for url, wants := range map[string][]string{
-		shop.ServerURL + "/metrics": {`shop_events_sent_total{function="cm-server",result="acked"} 1`, `route="POST /buy"`},
-		shop.APIURL + "/metrics":    {`shop_events_total{function="cm-api",result="stored"} 1`, "shop_store_batch_size_count", "shop_consumer_lag{"},
+		shop.ServerMetrics + "/metrics": {`shop_events_sent_total{function="cm-server",result="acked"} 1`, `route="POST /buy"`},
+		shop.APIMetrics + "/metrics":    {`shop_events_total{function="cm-api",result="stored"} 1`, "shop_store_batch_size_count", "shop_consumer_lag{"},
 	} {
 		resp, err := http.Get(url)
 		if err != nil {

@@ -21,14 +21,25 @@ type Process struct {
 	out  *SyncBuffer
 	done chan struct{}
 	err  error
+
+	// MetricsURL is http://127.0.0.1:<METRICS_PORT>, where the function
+	// serves /metrics and the detailed /readyz.
+	MetricsURL string
 }
 
-// Start runs bin with env (on top of PATH and HOME only) and stops it with
-// SIGTERM when the test ends. Its output is shown if the test fails.
+// Start runs bin with env (on top of PATH and HOME only, and METRICS_PORT
+// on a free port unless env has one, so that functions started side by side
+// do not share their defaults) and stops it with SIGTERM when the test ends.
+// Its output is shown if the test fails.
 func Start(t testing.TB, name, bin string, env map[string]string) *Process {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	metricsPort, ok := env["METRICS_PORT"]
+	if !ok {
+		metricsPort = FreePort(t)
+		cmd.Env = append(cmd.Env, "METRICS_PORT="+metricsPort)
+	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -38,7 +49,7 @@ func Start(t testing.TB, name, bin string, env map[string]string) *Process {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	p := &Process{Name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	p := &Process{Name: name, MetricsURL: "http://127.0.0.1:" + metricsPort, cmd: cmd, out: out, done: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.Stop(10 * time.Second)

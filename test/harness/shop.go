@@ -32,6 +32,11 @@ type Shop struct {
 	Authorization string
 	// SourceToken, when set, is the KafkaSource's sender identity.
 	SourceToken func() string
+
+	// ServerMetrics and APIMetrics are the base URLs of the functions'
+	// metrics ports (/metrics, the detailed /readyz), set at each start.
+	ServerMetrics string
+	APIMetrics    string
 }
 
 // NewShop creates the shop's topics (3 partitions) and names its database.
@@ -58,6 +63,7 @@ func (s *Shop) StartAPI(kafkaMode bool, extra map[string]string) *Process {
 		env[k] = v
 	}
 	s.API = Start(s.t, "cm-api", Binary(s.t, "cm-api"), env)
+	s.APIMetrics = s.API.MetricsURL
 	WaitReady(s.t, s.APIURL+"/readyz", 30*time.Second)
 	return s.API
 }
@@ -78,6 +84,7 @@ func (s *Shop) StartServer(sink string, extra map[string]string) *Process {
 	}
 	s.ServerURL = "http://127.0.0.1:" + port
 	s.Server = Start(s.t, "cm-server", Binary(s.t, "cm-server"), env)
+	s.ServerMetrics = s.Server.MetricsURL
 	WaitReady(s.t, s.ServerURL+"/readyz", 30*time.Second)
 	return s.Server
 }

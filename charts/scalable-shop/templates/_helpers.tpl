@@ -461,3 +461,26 @@ Serving allows only as false). */}}
   readOnly: true
 {{- end }}
 {{- end }}
+
+{{/*
+A function's METRICS_PORT, where it serves /metrics and the detailed /readyz:
+the functions' defaults (functions/internal/server/ops.go), so make run, the
+chart and config/ agree. Call with "cm-server" or "cm-api".
+*/}}
+{{- define "scalable-shop.metricsPort" -}}
+{{- if eq . "cm-server" }}9464{{ else }}9465{{ end -}}
+{{- end }}
+
+{{/*
+Pod annotations that point an annotation-driven Prometheus (the
+kubernetes-pods job of Prometheus's example configuration, and the Helm
+chart's) at the metrics port: the pod IP, not the Knative route, which
+never forwards that port. Call with (dict "ctx" $ "name" "cm-server").
+*/}}
+{{- define "scalable-shop.scrapeAnnotations" -}}
+{{- if .ctx.Values.metrics.scrapeAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ include "scalable-shop.metricsPort" .name | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}

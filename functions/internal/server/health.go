@@ -31,8 +31,9 @@ type Check struct {
 // Readiness runs checks with a short timeout and caches the answer briefly,
 // so a burst of probes does not become a burst of pings.
 type Readiness struct {
-	// Info is shown with every answer: facts about the configuration, such
-	// as which transport events take. Set it before serving.
+	// Info is shown on the metrics port's /readyz: facts about the
+	// configuration, such as which transport events take. Set it before
+	// serving.
 	Info map[string]string
 
 	log     *slog.Logger
@@ -42,8 +43,14 @@ type Readiness struct {
 
 	mu      sync.Mutex
 	checked time.Time
-	result  map[string]string
-	ready   bool
+	last    *report
+}
+
+// report is the outcome of one round of checks.
+type report struct {
+	ready  bool
+	checks map[string]string // per check: "ok", a detailer's Detail, or "unavailable"
+	errors map[string]string // per failed check: its error's text
 }
 
 // NewReadiness returns a Readiness over checks.
@@ -52,56 +59,83 @@ func NewReadiness(log *slog.Logger, checks ...Check) *Readiness {
 }
 
 // detailer is an error that can say what is wrong without naming a host or a
-// secret, such as a missing Kafka topic; readiness shows its Detail.
+// secret, such as a missing Kafka topic; the checks show its Detail.
 type detailer interface{ Detail() string }
 
-// Ready reports whether every check passed, and each check's outcome. Causes
-// are logged when a check's outcome changes, and shown only when they can say what
-// is wrong without naming hosts (a detailer); otherwise "unavailable".
-func (rd *Readiness) Ready(ctx context.Context) (bool, map[string]string) {
+// Ready reports whether every check passed.
+func (rd *Readiness) Ready(ctx context.Context) bool { return rd.report(ctx).ready }
+
+// report runs the checks, or returns the last outcome while it is fresh. A
+// check's failure is logged when its state changes, not on every probe.
+func (rd *Readiness) report(ctx context.Context) report {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
-	if rd.result != nil && time.Since(rd.checked) < rd.ttl {
-		return rd.ready, rd.result
+	if rd.last != nil && time.Since(rd.checked) < rd.ttl {
+		return *rd.last
 	}
 	ctx, cancel := context.WithTimeout(ctx, rd.timeout)
 	defer cancel()
-	result, ready := make(map[string]string, len(rd.checks)), true
+	r := report{ready: true, checks: make(map[string]string, len(rd.checks)), errors: map[string]string{}}
 	for _, c := range rd.checks {
-		result[c.Name] = "ok"
+		r.checks[c.Name] = "ok"
 		if err := c.Ping(ctx); err != nil {
-			result[c.Name], ready = "unavailable", false
+			r.checks[c.Name], r.ready, r.errors[c.Name] = "unavailable", false, err.Error()
 			var d detailer
 			if errors.As(err, &d) {
-				result[c.Name] = d.Detail()
+				r.checks[c.Name] = d.Detail()
 			}
-			if rd.result == nil || rd.result[c.Name] != result[c.Name] {
+			if rd.last == nil || rd.last.checks[c.Name] != r.checks[c.Name] {
 				rd.log.Warn("dependency unavailable", "dependency", c.Name, "err", err)
 			}
 		}
 	}
-	if ready && !rd.ready && rd.result != nil {
+	if r.ready && rd.last != nil && !rd.last.ready {
 		rd.log.Info("dependencies available again")
 	}
-	rd.checked, rd.result, rd.ready = time.Now(), result, ready
-	return ready, result
+	rd.checked, rd.last = time.Now(), &r
+	return r
 }
 
+// readyStatus is the public /readyz answer: ready or not, nothing more.
+type readyStatus struct {
+	Status string `json:"status"`
+}
+
+// readyBody is the metrics port's /readyz answer.
 type readyBody struct {
 	Status  string            `json:"status"`
 	Version string            `json:"version"`
 	Checks  map[string]string `json:"checks"`
+	Errors  map[string]string `json:"errors,omitempty"`
 	Info    map[string]string `json:"info,omitempty"`
 }
 
-// HandleReadyz answers 200 when every dependency answers, else 503.
+// HandleReadyz is readiness on the public port: 200 {"status":"ready"} when
+// every dependency answers, else 503 {"status":"not ready"}. It names no
+// dependency and shows no error: the Knative route exposes it to anyone.
+// The causes are in the log and on the metrics port (OpsHandler).
 func HandleReadyz(rd *Readiness) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ready, checks := rd.Ready(r.Context())
-		if !ready {
-			Encode(w, http.StatusServiceUnavailable, readyBody{"not ready", buildinfo.Version, checks, rd.Info})
+		if !rd.Ready(r.Context()) {
+			Encode(w, http.StatusServiceUnavailable, readyStatus{"not ready"})
 			return
 		}
-		Encode(w, http.StatusOK, readyBody{"ready", buildinfo.Version, checks, rd.Info})
+		Encode(w, http.StatusOK, readyStatus{"ready"})
+	})
+}
+
+// handleReadyDetails is readiness for operators, on the metrics port: the
+// same status, the version, each check's state, each failure's error text
+// (which may name hosts) and Info.
+func handleReadyDetails(rd *Readiness) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rep := rd.report(r.Context())
+		body := readyBody{"ready", buildinfo.Version, rep.checks, rep.errors, rd.Info}
+		if !rep.ready {
+			body.Status = "not ready"
+			Encode(w, http.StatusServiceUnavailable, body)
+			return
+		}
+		Encode(w, http.StatusOK, body)
 	})
 }

@@ -39,7 +39,7 @@ func TestReadRuntime_pprofOnLoopbackOnly(t *testing.T) {
 				}
 				return "", false
 			})
-			rt := ReadRuntime(r, "fn")
+			rt := ReadRuntime(r, "fn", MetricsPortServer)
 			if err := r.Err(); (err == nil) != tc.ok {
 				t.Fatalf("DEBUG_PPROF_ADDR=%q: got error %v, want ok=%v", tc.addr, err, tc.ok)
 			}
@@ -54,14 +54,14 @@ func TestReadRuntime_pprofOnLoopbackOnly(t *testing.T) {
 // that address and the function's own port does not serve it.
 func TestRun_pprofOnItsOwnPort(t *testing.T) {
 	t.Parallel()
-	port, pport := freePort(t), freePort(t)
+	port, pport, mport := freePort(t), freePort(t), freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, io.Discard, Function{Name: "fn", Runtime: Runtime{Port: port, Drain: time.Second, Pprof: "127.0.0.1:" + pport},
+		done <- Run(ctx, io.Discard, Function{Name: "fn", Runtime: Runtime{Port: port, MetricsPort: mport, Drain: time.Second, Pprof: "127.0.0.1:" + pport},
 			Config: slog.StringValue("cfg"),
-			Start: func(context.Context, *slog.Logger) (http.Handler, Stopper, error) {
-				return http.NotFoundHandler(), nil, nil
+			Start: func(context.Context, *slog.Logger) (Handlers, Stopper, error) {
+				return Handlers{API: http.NotFoundHandler(), Ops: http.NotFoundHandler()}, nil, nil
 			}})
 	}()
 	get := func(url string) (int, string) {
@@ -81,8 +81,10 @@ func TestRun_pprofOnItsOwnPort(t *testing.T) {
 	if code, body := get("http://127.0.0.1:" + pport + "/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
 		t.Errorf("profiler index: got %d %.80q, want 200 listing goroutine", code, body)
 	}
-	if code, _ := get("http://127.0.0.1:" + port + "/debug/pprof/"); code != http.StatusNotFound {
-		t.Errorf("the function's port: got %d for /debug/pprof/, want 404", code)
+	for _, p := range []string{port, mport} {
+		if code, _ := get("http://127.0.0.1:" + p + "/debug/pprof/"); code != http.StatusNotFound {
+			t.Errorf("port %s: got %d for /debug/pprof/, want 404", p, code)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -109,7 +111,7 @@ func TestReadRuntime_gcIsTunedOnlyWithoutGOGC(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			rt := ReadRuntime(env.NewReader(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }), "fn")
+			rt := ReadRuntime(env.NewReader(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }), "fn", MetricsPortServer)
 			if rt.OwnGC != tc.own || rt.MemLimitSet != tc.limitSet {
 				t.Errorf("got OwnGC %v, MemLimitSet %v; want %v, %v", rt.OwnGC, rt.MemLimitSet, tc.own, tc.limitSet)
 			}

@@ -23,12 +23,13 @@ import (
 // Runtime is the part of a function's configuration that the Knative
 // runtime contract sets or that both functions read alike.
 type Runtime struct {
-	Port     string        // PORT
-	LogLevel string        // LOG_LEVEL
-	Drain    time.Duration // DRAIN_TIMEOUT: how long in-flight requests may finish at SIGTERM
-	Service  string        // K_SERVICE: names the function (and its event source)
-	Revision string        // K_REVISION: set only on Knative
-	Pprof    string        // DEBUG_PPROF_ADDR: loopback host:port of the profiler; "" = off
+	Port        string        // PORT
+	MetricsPort string        // METRICS_PORT: /metrics and the detailed /readyz, off the Knative route (OpsHandler)
+	LogLevel    string        // LOG_LEVEL
+	Drain       time.Duration // DRAIN_TIMEOUT: how long in-flight requests may finish at SIGTERM
+	Service     string        // K_SERVICE: names the function (and its event source)
+	Revision    string        // K_REVISION: set only on Knative
+	Pprof       string        // DEBUG_PPROF_ADDR: loopback host:port of the profiler; "" = off
 	// OwnGC is true when GOGC is unset: the function then sets the Go
 	// runtime's GC target and, unless GOMEMLIMIT is set, its soft memory
 	// limit (see tuneGC).
@@ -36,8 +37,9 @@ type Runtime struct {
 	MemLimitSet bool
 }
 
-// ReadRuntime reads the runtime settings; name is K_SERVICE's default.
-func ReadRuntime(r *env.Reader, name string) Runtime {
+// ReadRuntime reads the runtime settings; name is K_SERVICE's default and
+// metricsPort METRICS_PORT's.
+func ReadRuntime(r *env.Reader, name string, metricsPort int) Runtime {
 	rt := Runtime{
 		Port:     r.String("PORT", "8080"),
 		LogLevel: r.String("LOG_LEVEL", "info"),
@@ -49,6 +51,7 @@ func ReadRuntime(r *env.Reader, name string) Runtime {
 		OwnGC:       r.String("GOGC", "") == "",
 		MemLimitSet: r.String("GOMEMLIMIT", "") != "",
 	}
+	rt.MetricsPort = readMetricsPort(r, rt.Port, metricsPort)
 	if rt.Pprof != "" {
 		if err := checkPprofAddr(rt.Pprof); err != nil {
 			r.Fail("DEBUG_PPROF_ADDR=%q: %v", rt.Pprof, err)
@@ -74,19 +77,25 @@ func Main(name string, run RunFunc) int {
 	return 0
 }
 
+// Handlers are what a function serves.
+type Handlers struct {
+	API http.Handler // on PORT, through the Knative route: the function's API
+	Ops http.Handler // on METRICS_PORT, by pod IP only: OpsHandler's endpoints
+}
+
 // Function is what a function's run assembles: its name and runtime
-// settings, and Start, which makes its dependencies and its handler.
+// settings, and Start, which makes its dependencies and its handlers.
 type Function struct {
 	Name    string     // "cm-server", "cm-api": on every log line
 	Runtime Runtime    // port, log level, drain
 	Config  slog.Value // the effective configuration, secrets redacted, logged once
 	Lookup  env.Lookup // the environment: the OpenTelemetry variables (nil: none set)
 	// Start connects (in the background: start-up must not wait for
-	// dependencies) and returns the handler to serve and what to stop once
+	// dependencies) and returns the handlers to serve and what to stop once
 	// the last request is drained. Its ctx ends when shutdown begins (or
 	// serving fails), so background work such as a consumer winds down while
 	// requests drain.
-	Start func(ctx context.Context, log *slog.Logger) (http.Handler, Stopper, error)
+	Start func(ctx context.Context, log *slog.Logger) (Handlers, Stopper, error)
 }
 
 // Stopper stops what a function started, after its requests are drained:
@@ -95,9 +104,10 @@ type Stopper func() error
 
 // Run is the lifecycle both functions share, as the Knative runtime contract
 // wants it: log in JSON to stdout, listen on the port first (Knative counts
-// cold start to the first byte), start, serve until ctx ends, drain in-flight
-// requests for at most Drain, then stop. It returns every error of serving
-// and stopping, joined.
+// cold start to the first byte), and on the metrics port, start, serve both
+// until ctx ends, drain in-flight requests for at most Drain, close the
+// metrics port, then stop. It returns every error of serving and stopping,
+// joined.
 func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	log, err := logging.New(stdout, f.Runtime.LogLevel, f.Name)
 	if err != nil {
@@ -107,34 +117,44 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	if err != nil {
 		return err
 	}
+	opsLn, err := Listen(f.Runtime.MetricsPort)
+	if err != nil {
+		return errors.Join(fmt.Errorf("METRICS_PORT: %w", err), ln.Close())
+	}
+	closeAll := func(err error) error { return errors.Join(err, ln.Close(), opsLn.Close()) }
 	gc := tuneGC(f.Runtime)
-	log.Info("starting", "version", buildinfo.Version, "config", f.Config, "gc", gc)
+	log.Info("starting", "version", buildinfo.Version, "config", f.Config, "gc", gc, "metrics_port", f.Runtime.MetricsPort)
 	stopTracing, err := telemetry.StartTracing(ctx, log, f.lookup(), f.Name)
 	if err != nil {
-		return errors.Join(err, ln.Close())
+		return closeAll(err)
 	}
 	appCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopPprof := func() {}
 	if f.Runtime.Pprof != "" {
 		if stopPprof, err = servePprof(ctx, log, f.Runtime.Pprof); err != nil {
-			return errors.Join(err, ln.Close())
+			return closeAll(err)
 		}
 	}
 	h, stop, err := f.Start(appCtx, log)
 	if err != nil {
 		stopPprof()
-		return errors.Join(err, ln.Close())
+		return closeAll(err)
 	}
-	serveErr := Serve(ctx, log, ln, h, f.Runtime.Drain)
+	if h.Ops == nil {
+		h.Ops = http.NotFoundHandler()
+	}
+	stopOps := serveOps(log, opsLn, h.Ops)
+	serveErr := Serve(ctx, log, ln, h.API, f.Runtime.Drain)
 	cancel()
+	opsErr := stopOps(ctx)
 	var stopErr error
 	if stop != nil {
 		stopErr = stop()
 	}
 	stopPprof()
 	log.Info("stopped")
-	return errors.Join(serveErr, stopErr, stopTracing(context.WithoutCancel(ctx)))
+	return errors.Join(serveErr, opsErr, stopErr, stopTracing(context.WithoutCancel(ctx)))
 }
 
 // The functions' GC settings when GOGC is unset. The Go runtime's default,

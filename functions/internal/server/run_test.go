@@ -16,10 +16,11 @@ import (
 // TestRun_listensStartsServesDrainsThenStops follows one function through
 // its life: it is served on its port; at shutdown Start's context ends (a
 // consumer winds down) while a request under way is still answered; Stop
-// runs once, after that request, and its error is returned.
+// runs once, after that request, and its error is returned. The metrics
+// port answers during the drain and is closed when Run returns.
 func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port, mport := freePort(t), freePort(t)
 
 	var (
 		mu     sync.Mutex
@@ -32,15 +33,15 @@ func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
 	var logs bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, &logs, Function{Name: "fn", Runtime: Runtime{Port: port, Drain: 5 * time.Second}, Config: slog.StringValue("cfg"),
-			Start: func(appCtx context.Context, _ *slog.Logger) (http.Handler, Stopper, error) {
+		done <- Run(ctx, &logs, Function{Name: "fn", Runtime: Runtime{Port: port, MetricsPort: mport, Drain: 5 * time.Second}, Config: slog.StringValue("cfg"),
+			Start: func(appCtx context.Context, _ *slog.Logger) (Handlers, Stopper, error) {
 				go func() { <-appCtx.Done(); note("start context ended"); close(startEnded) }()
 				h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 					close(inHandler)
 					<-release
 					note("request answered")
 				})
-				return h, func() error { note("stopped"); return stopErr }, nil
+				return Handlers{API: h}, func() error { note("stopped"); return stopErr }, nil
 			}})
 	}()
 	answered := make(chan error, 1)
@@ -74,12 +75,23 @@ func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
 			t.Fatal("the port still accepts connections 10 s after shutdown began")
 		}
 	}
+	// The metrics port serves through the drain, so what it counts can
+	// still be scraped, and closes with the function.
+	if resp, err := http.Get("http://127.0.0.1:" + mport + "/metrics"); err != nil {
+		t.Errorf("metrics port during the drain: %v, want an answer", err)
+	} else {
+		resp.Body.Close()
+	}
 	close(release)
 	if err := <-answered; err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; !errors.Is(err, stopErr) {
 		t.Errorf("Run: got %v, want Stop's error", err)
+	}
+	if c, err := net.Dial("tcp", "127.0.0.1:"+mport); err == nil {
+		c.Close()
+		t.Error("the metrics port still accepts connections after Run returned")
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -95,18 +107,20 @@ func TestRun_listensStartsServesDrainsThenStops(t *testing.T) {
 
 func TestRun_startFailureClosesTheListener(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port, mport := freePort(t), freePort(t)
 	boom := errors.New("no store")
-	err := Run(context.Background(), &bytes.Buffer{}, Function{Name: "fn", Runtime: Runtime{Port: port},
-		Start: func(context.Context, *slog.Logger) (http.Handler, Stopper, error) { return nil, nil, boom }})
+	err := Run(context.Background(), &bytes.Buffer{}, Function{Name: "fn", Runtime: Runtime{Port: port, MetricsPort: mport},
+		Start: func(context.Context, *slog.Logger) (Handlers, Stopper, error) { return Handlers{}, nil, boom }})
 	if !errors.Is(err, boom) {
 		t.Fatalf("Run: got %v, want Start's error", err)
 	}
-	again, err := net.Listen("tcp", "127.0.0.1:"+port)
-	if err != nil {
-		t.Fatalf("port %s still held after a failed start: %v", port, err)
+	for _, p := range []string{port, mport} {
+		again, err := net.Listen("tcp", "127.0.0.1:"+p)
+		if err != nil {
+			t.Fatalf("port %s still held after a failed start: %v", p, err)
+		}
+		again.Close()
 	}
-	again.Close()
 }
 
 // freePort is a loopback port that was free a moment ago.

@@ -10,11 +10,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// untraced are the paths of probes and scrapes: they would drown the
-// purchases' traces and say nothing about them.
-var untraced = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+// untraced are the paths of probes: they would drown the purchases' traces
+// and say nothing about them. Scrapes go to the metrics port, which is not
+// traced at all.
+var untraced = map[string]bool{"/healthz": true, "/readyz": true}
 
-// ServerSpans wraps h so that each request (but probes and scrapes) is a
+// ServerSpans wraps h so that each request (but probes) is a
 // server span continuing the caller's traceparent, named after the route
 // pattern that took it ("POST /buy"). Metrics stay Prometheus: otelhttp's
 // own are sent to a no-op meter. While no provider records, it only passes

@@ -1,5 +1,5 @@
 // Package telemetry holds what makes both functions observable in
-// production: Prometheus metrics on /metrics and the OpenTelemetry spans
+// production: Prometheus metrics (served on the metrics port) and the OpenTelemetry spans
 // that follow a purchase from POST /buy through Kafka into the store.
 package telemetry
 
