@@ -141,8 +141,9 @@ func TestReaderIdentity(t *testing.T) {
 			t.Errorf("POST / with cm-server's read token: got %d, want 401 (%s)", rec.Code, rec.Body)
 		}
 	})
-	// The operational routes stay open: the kubelet and Prometheus carry no token.
-	for _, path := range []string{"/healthz", "/metrics", "/openapi.yaml"} {
+	// The probes and the API document stay open: the kubelet carries no
+	// token. (Metrics are on METRICS_PORT, not on this handler.)
+	for _, path := range []string{"/healthz", "/readyz", "/openapi.yaml"} {
 		if rec := apitest.Do(h, "GET", path, "", nil); rec.Code != http.StatusOK {
 			t.Errorf("GET %s without a token: got %d, want 200", path, rec.Code)
 		}
