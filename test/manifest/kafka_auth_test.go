@@ -114,7 +114,7 @@ func checkKafkaAuthWiring(b bundle, mode string) []error {
 		return append(errs, checkKafkaUsers(b, mode, roles)...)
 	}
 	if len(b.all(strimziAPI, "Kafka")) > 0 {
-		return []error{fmt.Errorf("the in-chart Kafka: got the components sharing one Kafka user (or none), want a user per component")}
+		return []error{fmt.Errorf("the in-chart Kafka: got components that share a Kafka user or lack a password Secret of their own, want a user per component, each password from a Secret")}
 	}
 	server, err := b.workload("cm-server")
 	if err != nil {

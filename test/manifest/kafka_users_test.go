@@ -51,7 +51,7 @@ func wantACLs(role, topic, dlq, group string) []string {
 
 // perComponentKafka reports whether the bundle gives each component a Kafka
 // user of its own: the KafkaSinks read different Secrets (knative), or the
-// functions authenticate as different users (kubernetes).
+// functions read their passwords from different Secrets (kubernetes).
 func perComponentKafka(b bundle, mode string) bool {
 	if mode == "knative" {
 		secrets := map[string]bool{}
@@ -62,8 +62,14 @@ func perComponentKafka(b bundle, mode string) bool {
 		}
 		return len(secrets) > 1
 	}
-	server, api := configData(b, "cm-server-config"), configData(b, "cm-api-config")
-	return server["KAFKA_SASL_USERNAME"] != "" && server["KAFKA_SASL_USERNAME"] != api["KAFKA_SASL_USERNAME"]
+	var secrets [2]string
+	for i, name := range []string{"cm-server", "cm-api"} {
+		if w, err := b.workload(name); err == nil {
+			auth, _ := kafkaAuthOf(b, w)
+			secrets[i] = refName(auth)
+		}
+	}
+	return secrets[0] != "" && secrets[1] != "" && secrets[0] != secrets[1]
 }
 
 // kafkaTopics are the topics and group the bundle uses.
