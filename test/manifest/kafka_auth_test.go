@@ -105,7 +105,17 @@ func sameRef(a, b *corev1.SecretKeySelector) bool {
 
 // checkKafkaAuthWiring: what the functions use to reach Kafka is what the
 // KafkaSinks and KafkaSource (knative) or KEDA's scaler (kubernetes) use.
+// With a user per component (the in-chart Strimzi cluster, or
+// kafka.auth.sasl.userPerComponent) checkKafkaUsersWiring and
+// checkKafkaUsers hold instead.
 func checkKafkaAuthWiring(b bundle, mode string) []error {
+	if perComponentKafka(b, mode) {
+		roles, errs := checkKafkaUsersWiring(b, mode)
+		return append(errs, checkKafkaUsers(b, mode, roles)...)
+	}
+	if len(b.all(strimziAPI, "Kafka")) > 0 {
+		return []error{fmt.Errorf("the in-chart Kafka: got components that share a Kafka user or lack a password Secret of their own, want a user per component, each password from a Secret")}
+	}
 	server, err := b.workload("cm-server")
 	if err != nil {
 		return []error{err}

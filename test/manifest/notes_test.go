@@ -150,6 +150,11 @@ func TestHelmNotes_kafkaSecretMatchesSettings(t *testing.T) {
 		{"kubernetes_needs_no_knative_secret", append([]string{"mode=kubernetes"}, kafkaAuthValues...), []string{"--from-literal=password="},
 			[]string{"--from-literal=protocol=", "user.skip"}},
 		{"off", nil, nil, []string{"Kafka:", "--from-literal=protocol=", "client.properties"}},
+		// A user per component: each Secret names the KafkaUser it serves.
+		{"strimzi_users", []string{"strimzi.enabled=true"}, []string{"create secret generic kafka-user-purchases-sink \\\n    --from-literal=protocol=SASL_PLAINTEXT --from-literal=sasl.mechanism=SCRAM-SHA-512 \\\n    --from-literal=user=purchases-sink ",
+			"--from-literal=user=purchases-dlq-sink ", "--from-literal=user=cm-api-source "}, []string{"kafka-auth", "user=cm-server", "client.properties"}},
+		{"strimzi_users_kubernetes", []string{"strimzi.enabled=true", "mode=kubernetes"}, []string{"create secret generic kafka-user-cm-server ",
+			"--from-literal=user=cm-server ", "--from-literal=user=cm-api ", "--from-literal=user=cm-api-lag "}, []string{"kafka-auth", "user=purchases-sink"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -71,6 +71,9 @@ func (v *validator) validate(m manifest) error {
 		}
 		return nil
 	}
+	if gk == kafkaUserKind {
+		return validateKafkaUserShape(m)
+	}
 	if m.apiVersion() == "keda.sh/v1alpha1" && m.kind() == "ScaledObject" {
 		return validateScaledObject(m)
 	}

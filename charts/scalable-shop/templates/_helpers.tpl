@@ -76,10 +76,66 @@ connectionString.standard
 {{- end -}}
 {{- end }}
 
-{{/* Whether any Kafka authentication or encryption is on ("true" or ""). */}}
+{{/* Whether any Kafka authentication or encryption is on ("true" or ""):
+always with the in-chart Strimzi cluster, which takes SCRAM only. */}}
 {{- define "scalable-shop.kafkaAuth" -}}
-{{- if or .Values.kafka.auth.sasl.enabled .Values.kafka.auth.tls.enabled }}true{{ end -}}
+{{- if or .Values.strimzi.enabled .Values.kafka.auth.sasl.enabled .Values.kafka.auth.tls.enabled }}true{{ end -}}
 {{- end }}
+
+{{/* The SASL mechanism towards Kafka, "" for none. */}}
+{{- define "scalable-shop.kafkaMechanism" -}}
+{{- if .Values.strimzi.enabled -}}
+SCRAM-SHA-512
+{{- else if .Values.kafka.auth.sasl.enabled -}}
+{{ .Values.kafka.auth.sasl.mechanism }}
+{{- end -}}
+{{- end }}
+
+{{/* Whether each component has its own Kafka user from kafka.users ("true"
+or ""): always with strimzi.enabled, whose KafkaUsers they are. */}}
+{{- define "scalable-shop.kafkaUserPerComponent" -}}
+{{- if or .Values.strimzi.enabled (and .Values.kafka.auth.sasl.enabled .Values.kafka.auth.sasl.userPerComponent) }}true{{ end -}}
+{{- end }}
+
+{{/*
+The Kafka user a function authenticates as, as JSON {"name", "secret", "key"}
+(the password's Secret and key), or {} for none. Call with
+(dict "ctx" $ "component" "cmServer"|"cmApi"). With a user per component,
+cm-server has none in knative mode: it sends through the KafkaSink, whose
+own user writes the topic.
+*/}}
+{{- define "scalable-shop.kafkaFunctionUser" -}}
+{{- $v := .ctx.Values -}}
+{{- if include "scalable-shop.kafkaUserPerComponent" .ctx -}}
+{{- if and (eq .component "cmServer") (eq $v.mode "knative") -}}
+{}
+{{- else -}}
+{{- $u := get $v.kafka.users .component -}}
+{{- toJson (dict "name" $u.name "secret" $u.secret "key" "password") -}}
+{{- end -}}
+{{- else if $v.kafka.auth.sasl.enabled -}}
+{{- with $v.kafka.auth.sasl -}}
+{{- toJson (dict "name" .username "secret" .passwordSecret.name "key" .passwordSecret.key) -}}
+{{- end -}}
+{{- else -}}
+{}
+{{- end -}}
+{{- end }}
+
+{{/*
+The Secret in Knative's layout that a KafkaSink or the KafkaSource reads, ""
+for none. Call with (dict "ctx" $ "component" "purchasesSink"|"dlqSink"|"source").
+*/}}
+{{- define "scalable-shop.kafkaKnativeSecret" -}}
+{{- if include "scalable-shop.kafkaUserPerComponent" .ctx -}}
+{{ (get .ctx.Values.kafka.users .component).secret }}
+{{- else if include "scalable-shop.kafkaAuth" .ctx -}}
+{{ .ctx.Values.kafka.auth.knativeSecretName }}
+{{- end -}}
+{{- end }}
+
+{{/* The prefix of the Secrets Strimzi's User Operator writes per KafkaUser. */}}
+{{- define "scalable-shop.strimziUserSecretPrefix" -}}strimzi-user-{{- end }}
 
 {{/* Where the Kafka and MongoDB CA bundles are mounted (read-only). */}}
 {{- define "scalable-shop.kafkaCADir" -}}/etc/scalable-shop/kafka-ca{{- end }}
@@ -88,17 +144,19 @@ connectionString.standard
 {{/*
 ConfigMap entries for a function that talks to Kafka: the SASL mechanism and
 user and the TLS switch. The password is never here (see kafkaAuthEnv).
+Call with (dict "ctx" $ "component" "cmServer"|"cmApi").
 */}}
 {{- define "scalable-shop.kafkaAuthConfig" -}}
-{{- with .Values.kafka.auth }}
-{{- if .sasl.enabled }}
-KAFKA_SASL_MECHANISM: {{ .sasl.mechanism | quote }}
-KAFKA_SASL_USERNAME: {{ .sasl.username | quote }}
+{{- $u := include "scalable-shop.kafkaFunctionUser" . | fromJson }}
+{{- if $u.name }}
+KAFKA_SASL_MECHANISM: {{ include "scalable-shop.kafkaMechanism" .ctx | quote }}
+KAFKA_SASL_USERNAME: {{ $u.name | quote }}
 {{- end }}
+{{- with .ctx.Values.kafka.auth }}
 {{- if .tls.enabled }}
 KAFKA_TLS: "true"
 {{- if .tls.caSecret.name }}
-KAFKA_TLS_CA_FILE: {{ printf "%s/ca.crt" (include "scalable-shop.kafkaCADir" $) | quote }}
+KAFKA_TLS_CA_FILE: {{ printf "%s/ca.crt" (include "scalable-shop.kafkaCADir" $.ctx) | quote }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -123,16 +181,16 @@ OTEL_TRACES_SAMPLER_ARG: {{ . | quote }}
 {{- end }}
 {{- end }}
 
-{{/* Container env entries with the Kafka password, from its Secret. */}}
+{{/* Container env entries with the Kafka password, from its Secret. Call
+with (dict "ctx" $ "component" "cmServer"|"cmApi"). */}}
 {{- define "scalable-shop.kafkaAuthEnv" -}}
-{{- with .Values.kafka.auth.sasl }}
-{{- if .enabled }}
+{{- $u := include "scalable-shop.kafkaFunctionUser" . | fromJson }}
+{{- if $u.name }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ .passwordSecret.name }}
-      key: {{ .passwordSecret.key }}
-{{- end }}
+      name: {{ $u.secret }}
+      key: {{ $u.key }}
 {{- end }}
 {{- end }}
 
@@ -147,7 +205,7 @@ OTEL_TRACES_SAMPLER_ARG: {{ . | quote }}
       key: {{ .secret.key }}
 {{- end }}
 {{- end }}
-{{- include "scalable-shop.kafkaAuthEnv" . }}
+{{- include "scalable-shop.kafkaAuthEnv" (dict "ctx" . "component" "cmServer") }}
 {{- if .Values.readIdentity.enabled }}
 - name: CM_API_TOKEN_FILE
   value: {{ include "scalable-shop.cmApiTokenDir" . }}/token
@@ -226,7 +284,7 @@ container may need; each is rendered only when its Secret is configured.
 {{/* Whether KEDA needs a TriggerAuthentication: a password or a CA to read. */}}
 {{- define "scalable-shop.kedaAuth" -}}
 {{- with .Values.kafka.auth }}
-{{- if or .sasl.enabled (and .tls.enabled .tls.caSecret.name) }}true{{ end }}
+{{- if or (include "scalable-shop.kafkaMechanism" $) (and .tls.enabled .tls.caSecret.name) }}true{{ end }}
 {{- end }}
 {{- end }}
 
@@ -347,11 +405,25 @@ autoscaling.knative.dev/initial-scale: {{ .initialScale | quote }}
 {{- if gt (int .Values.cmApi.keda.minReplicas) (int .Values.cmApi.keda.maxReplicas) }}
 {{- fail (printf "cmApi.keda.minReplicas (%v) exceeds cmApi.keda.maxReplicas (%v)" .Values.cmApi.keda.minReplicas .Values.cmApi.keda.maxReplicas) }}
 {{- end }}
-{{- if and .Values.kafka.auth.sasl.enabled (not .Values.kafka.auth.sasl.username) }}
-{{- fail "kafka.auth.sasl.enabled needs kafka.auth.sasl.username" }}
+{{- with .Values.kafka.auth.sasl }}
+{{- if and .enabled (not .username) (not .userPerComponent) }}
+{{- fail "kafka.auth.sasl.enabled needs kafka.auth.sasl.username, or userPerComponent with kafka.users" }}
 {{- end }}
-{{- if and .Values.strimzi.enabled (include "scalable-shop.kafkaAuth" .) }}
-{{- fail "kafka.auth: the in-chart Strimzi cluster (strimzi.enabled) has a plaintext listener only; use your own Kafka for SASL/TLS (docs/deploy.md shows a SCRAM listener and KafkaUser)" }}
+{{- end }}
+{{- if and .Values.strimzi.enabled (or .Values.kafka.auth.sasl.enabled .Values.kafka.auth.tls.enabled) }}
+{{- fail "kafka.auth: leave it off with strimzi.enabled; the in-chart Strimzi cluster always takes SCRAM-SHA-512 with a user per component (kafka.users), over its plain internal listener" }}
+{{- end }}
+{{- if include "scalable-shop.kafkaUserPerComponent" . }}
+{{- $seen := dict }}
+{{- range $role, $u := .Values.kafka.users }}
+{{- if hasKey $seen $u.secret }}
+{{- fail (printf "kafka.users: %s and %s share Secret %s; each component needs its own" (get $seen $u.secret) $role $u.secret) }}
+{{- end }}
+{{- $_ := set $seen $u.secret $role }}
+{{- if and $.Values.strimzi.enabled (eq $u.secret (printf "%s%s" (include "scalable-shop.strimziUserSecretPrefix" $) $u.name)) }}
+{{- fail (printf "kafka.users.%s.secret: %s is the Secret Strimzi's User Operator writes for user %s; name another" $role $u.secret $u.name) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if and .Values.mongodbCommunity.enabled .Values.mongodb.credentialsSecret.name }}
 {{- fail "mongodb.credentialsSecret: with mongodbCommunity.enabled the operator's connection string already carries cm-api's credentials; leave it empty" }}
