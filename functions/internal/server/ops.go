@@ -64,15 +64,7 @@ func OpsHandler(metrics http.Handler, rd *Readiness) http.Handler {
 // against slow clients as the API. Its error is the server's, if it failed
 // before stop.
 func serveOps(log *slog.Logger, ln net.Listener, h http.Handler) (stop func(ctx context.Context) error) {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(log, h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	return func(ctx context.Context) error {

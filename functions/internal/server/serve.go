@@ -30,10 +30,10 @@ func Listen(port string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves h on ln until ctx is done, then stops accepting and waits up
-// to drain for in-flight requests to finish.
-func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, drain time.Duration) error {
-	srv := &http.Server{
+// newServer is an http.Server for h with the timeouts and header limit that
+// keep slow or greedy clients from holding connections, logging through log.
+func newServer(log *slog.Logger, h http.Handler) *http.Server {
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -42,6 +42,12 @@ func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// Serve serves h on ln until ctx is done, then stops accepting and waits up
+// to drain for in-flight requests to finish.
+func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, drain time.Duration) error {
+	srv := newServer(log, h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
