@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"log/slog"
 	"time"
 
@@ -92,7 +93,7 @@ func (c config) mongo() mongoConfig {
 }
 
 // logValue is the effective configuration as logged at start-up, with the
-// MongoDB credentials redacted.
+// MongoDB credentials redacted; *_jwks_url is where the keys are fetched.
 func (c config) logValue() slog.Value {
 	mode := "http"
 	if c.kafkaMode() {
@@ -108,9 +109,9 @@ func (c config) logValue() slog.Value {
 		slog.Int("batch_max_size", c.BatchSize), slog.Duration("batch_max_delay", c.BatchDelay),
 		slog.Int("batch_writers", c.BatchWriters),
 		slog.String("events_audience", c.Events.Audience), slog.String("events_issuer_url", c.Events.IssuerURL),
-		slog.String("events_jwks_url", c.Events.JWKSURL), slog.Duration("events_jwks_refresh_interval", c.Events.RefreshInterval), slog.Int("events_allowed_subjects", len(c.Senders.Subjects)),
+		slog.String("events_jwks_url", cmp.Or(c.Events.JWKSURL, c.Events.KeysURL)), slog.Duration("events_jwks_refresh_interval", c.Events.RefreshInterval), slog.Int("events_allowed_subjects", len(c.Senders.Subjects)),
 		slog.String("reads_audience", c.Reads.Audience), slog.String("reads_issuer_url", c.Reads.IssuerURL),
-		slog.String("reads_jwks_url", c.Reads.JWKSURL), slog.Duration("reads_jwks_refresh_interval", c.Reads.RefreshInterval), slog.Int("reads_allowed_subjects", len(c.Readers.Subjects)),
+		slog.String("reads_jwks_url", cmp.Or(c.Reads.JWKSURL, c.Reads.KeysURL)), slog.Duration("reads_jwks_refresh_interval", c.Reads.RefreshInterval), slog.Int("reads_allowed_subjects", len(c.Readers.Subjects)),
 		slog.String("revision", c.Revision),
 	)
 }

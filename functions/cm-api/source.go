@@ -25,6 +25,15 @@ import (
 // (knative.dev/eventing pkg/apis/feature, DefaultOIDCDiscoveryBaseURL).
 const kubernetesIssuer = "https://kubernetes.default.svc"
 
+// kubernetesKeys is where the API server serves its service-account keys
+// itself (kubernetes/kubernetes pkg/serviceaccount/openidmetadata.go,
+// JWKSPath; routes installed by pkg/routes/openidmetadata.go), for any
+// service account to read (the ClusterRoleBinding
+// system:service-account-issuer-discovery to the group
+// system:serviceaccounts, plugin/pkg/auth/authorizer/rbac/bootstrappolicy/
+// policy.go). Its discovery document's jwks_uri often names another host.
+const kubernetesKeys = kubernetesIssuer + "/openid/v1/jwks"
+
 // serviceAccountDir holds the pod's own token and the cluster CA.
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -50,7 +59,9 @@ type callerEnv struct {
 
 // loadCallers turns <prefix>_* into callers: <prefix>_AUDIENCE turns the
 // check on; the issuer is <prefix>_ISSUER_URL (discovery, default the API
-// server), or <prefix>_JWKS_URL with <prefix>_ISSUER.
+// server), or <prefix>_JWKS_URL with <prefix>_ISSUER. At the API server the
+// issuer's name comes from discovery and the keys from the API server
+// itself, where the pod's token goes, whatever host jwks_uri names.
 func loadCallers(r *env.Reader, prefix, only string, e callerEnv, saDir string) (auth.Config, callers) {
 	cfg := auth.Config{Audience: e.Audience, JWKSURL: e.JWKSURL, Issuer: e.Issuer, DiscoveredIssuer: true,
 		RefreshInterval: e.RefreshInterval}
@@ -63,6 +74,9 @@ func loadCallers(r *env.Reader, prefix, only string, e callerEnv, saDir string) 
 	}
 	if cfg.JWKSURL == "" {
 		cfg.IssuerURL = cmp.Or(e.IssuerURL, kubernetesIssuer)
+		if strings.TrimSuffix(cfg.IssuerURL, "/") == kubernetesIssuer {
+			cfg.KeysURL = kubernetesKeys
+		}
 	} else if e.IssuerURL != "" {
 		cfg.IssuerURL = e.IssuerURL // Check refuses both
 	}
@@ -82,7 +96,8 @@ func loadCallers(r *env.Reader, prefix, only string, e callerEnv, saDir string) 
 // apiServerClient fetches discovery and keys. Like Knative's verifier, it
 // trusts the cluster CA and sends the pod's own service-account token, but
 // only to the host of the configured issuer (or JWKS) URL: a jwks_uri on
-// another host gets no credential.
+// another host gets no credential (and at the API server is not asked:
+// KeysURL).
 func apiServerClient(issuer, saDir string) (*http.Client, error) {
 	u, err := url.Parse(issuer)
 	if err != nil {

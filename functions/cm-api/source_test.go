@@ -184,6 +184,54 @@ func TestSenderConfig(t *testing.T) {
 	}
 }
 
+// TestCallersKeysURL: at the cluster's own issuer the keys come from the API
+// server itself, where the pod's token goes; an issuer named otherwise keeps
+// its discovered jwks_uri, and an explicit JWKS URL stays as set.
+func TestCallersKeysURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                    string
+		vars                    map[string]string
+		prefix                  string
+		wantIssuer, wantJWKS    string
+		wantKeys, wantLoggedURL string
+	}{
+		{"reads_default_in_cluster", map[string]string{"READS_AUDIENCE": "cm-api"}, "READS",
+			kubernetesIssuer, "", kubernetesKeys, kubernetesKeys},
+		{"events_default_in_cluster", map[string]string{"EVENTS_AUDIENCE": "cm-api"}, "EVENTS",
+			kubernetesIssuer, "", kubernetesKeys, kubernetesKeys},
+		{"reads_api_server_named", map[string]string{"READS_AUDIENCE": "cm-api", "READS_ISSUER_URL": kubernetesIssuer + "/"}, "READS",
+			kubernetesIssuer + "/", "", kubernetesKeys, kubernetesKeys},
+		{"reads_other_issuer_discovered", map[string]string{"READS_AUDIENCE": "cm-api", "READS_ISSUER_URL": "https://idp.example"}, "READS",
+			"https://idp.example", "", "", ""},
+		{"events_explicit_jwks", map[string]string{"EVENTS_AUDIENCE": "cm-api", "EVENTS_JWKS_URL": "https://idp.example/keys",
+			"EVENTS_ISSUER": "https://idp.example"}, "EVENTS", "", "https://idp.example/keys", "", "https://idp.example/keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfigIn(apitest.Lookup(tt.vars), t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := cfg.Reads
+			if tt.prefix == "EVENTS" {
+				got = cfg.Events
+			}
+			if got.IssuerURL != tt.wantIssuer || got.JWKSURL != tt.wantJWKS || got.KeysURL != tt.wantKeys {
+				t.Errorf("got issuer %q, JWKS %q, keys %q; want %q, %q, %q",
+					got.IssuerURL, got.JWKSURL, got.KeysURL, tt.wantIssuer, tt.wantJWKS, tt.wantKeys)
+			}
+			key := strings.ToLower(tt.prefix) + "_jwks_url"
+			for _, a := range cfg.logValue().Group() {
+				if a.Key == key && a.Value.String() != tt.wantLoggedURL {
+					t.Errorf("logged %s: got %q, want %q", key, a.Value.String(), tt.wantLoggedURL)
+				}
+			}
+		})
+	}
+}
+
 // TestPodTokenOnlyToIssuer: the pod's service-account token goes to the
 // issuer's host, over TLS checked against the cluster CA, and nowhere else.
 func TestPodTokenOnlyToIssuer(t *testing.T) {

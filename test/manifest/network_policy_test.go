@@ -230,14 +230,15 @@ func TestNetworkPolicies_admitOnlyWhatCarriesTheTraffic(t *testing.T) {
 		prom    peer
 	}{
 		{"knative_kourier", nil, kourier, prom},
-		{"knative_read_identity", []string{"readIdentity.enabled=true", "senderIdentity.enabled=true"}, kourier, prom},
+		{"knative_sender_identity", []string{"senderIdentity.enabled=true"}, kourier, prom},
+		{"knative_no_read_identity", []string{"readIdentity.enabled=false"}, kourier, prom},
 		{"knative_istio", []string{
 			`networkPolicy.gateways[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=istio-system`,
 			`networkPolicy.gateways[0].podSelector.matchLabels.istio=ingressgateway`}, istio, prom},
 		{"knative_own_prometheus", []string{
 			`networkPolicy.prometheus[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=observability`},
 			kourier, peer{"observability", prom.labels}},
-		{"kubernetes", []string{"mode=kubernetes", "readIdentity.enabled=true"}, kourier, prom},
+		{"kubernetes", []string{"mode=kubernetes"}, kourier, prom},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -364,11 +365,12 @@ func TestReadIdentity_wiredTogether(t *testing.T) {
 		set     []string
 		enabled bool
 	}{
-		{"defaults_off", nil, false},
-		{"knative", []string{"readIdentity.enabled=true"}, true},
-		{"knative_with_sender_identity", []string{"readIdentity.enabled=true", "senderIdentity.enabled=true"}, true},
-		{"knative_own_audience", []string{"readIdentity.enabled=true", "readIdentity.audience=shop-cm-api"}, true},
-		{"kubernetes", []string{"mode=kubernetes", "readIdentity.enabled=true"}, true},
+		{"defaults_on", nil, true},
+		{"knative_off", []string{"readIdentity.enabled=false"}, false},
+		{"knative_with_sender_identity", []string{"senderIdentity.enabled=true"}, true},
+		{"knative_own_audience", []string{"readIdentity.audience=shop-cm-api"}, true},
+		{"kubernetes", []string{"mode=kubernetes"}, true},
+		{"kubernetes_off", []string{"mode=kubernetes", "readIdentity.enabled=false"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -381,18 +383,19 @@ func TestReadIdentity_wiredTogether(t *testing.T) {
 			}
 		})
 	}
-	for _, err := range checkReadIdentity(bundle(shippedManifests(t)), false) {
+	// config/ ships the chart's defaults: the read identity on.
+	for _, err := range checkReadIdentity(bundle(shippedManifests(t)), true) {
 		t.Errorf("config/: %v", err)
 	}
 	// The check itself fails a bundle that is not what it is checked as.
-	on, err := helmTemplate(t, "readIdentity.enabled=true")
+	on, err := helmTemplate(t)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if errs := checkReadIdentity(bundle(on), false); len(errs) == 0 {
 		t.Error("an enabled bundle checked as off: got no error, want one")
 	}
-	off, err := helmTemplate(t)
+	off, err := helmTemplate(t, "readIdentity.enabled=false")
 	if err != nil {
 		t.Fatal(err)
 	}

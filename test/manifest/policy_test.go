@@ -24,6 +24,11 @@ func isSecretEnv(name string) bool {
 	if secretEnv[name] {
 		return true
 	}
+	// A *_FILE holds a path (CM_API_TOKEN_FILE): the secret is the file's
+	// content, which comes from a volume, not from the variable.
+	if strings.HasSuffix(name, "_FILE") {
+		return false
+	}
 	for _, word := range []string{"PASSWORD", "URI", "TOKEN", "SECRET", "API_KEY", "CREDENTIAL"} {
 		if strings.Contains(name, word) {
 			return true

@@ -16,6 +16,7 @@ import (
 // can reach the API server's discovery with its own token, and every
 // EventPolicy names resources of the bundle. With enabled false, none of it
 // may be there: cm-api would refuse the events of a source that sends no token.
+// (The API server token stays when the read identity needs it.)
 func checkSenderIdentity(b bundle, enabled bool) []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -32,9 +33,10 @@ func checkSenderIdentity(b bundle, enabled bool) []error {
 	vars := containerEnv(b, api.containers[0])
 	token := apiServerToken(api)
 	if !enabled {
-		if audience != "" || vars["EVENTS_AUDIENCE"].literal != "" || len(b.all(kafkaSinkAPI, "EventPolicy")) > 0 || token {
-			fail("sender identity off: got sink audience %q, EVENTS_AUDIENCE %q, %d EventPolicies, API server token %v; want none of them",
-				audience, vars["EVENTS_AUDIENCE"].literal, len(b.all(kafkaSinkAPI, "EventPolicy")), token)
+		unneeded := token && vars["READS_AUDIENCE"].literal == ""
+		if audience != "" || vars["EVENTS_AUDIENCE"].literal != "" || len(b.all(kafkaSinkAPI, "EventPolicy")) > 0 || unneeded {
+			fail("sender identity off: got sink audience %q, EVENTS_AUDIENCE %q, %d EventPolicies, API server token without READS_AUDIENCE %v; want none of them",
+				audience, vars["EVENTS_AUDIENCE"].literal, len(b.all(kafkaSinkAPI, "EventPolicy")), unneeded)
 		}
 		return errs
 	}
@@ -86,7 +88,9 @@ func TestSenderIdentity_wiredTogether(t *testing.T) {
 		enabled bool
 	}{
 		{"defaults_off", nil, false},
+		{"off_without_read_identity", []string{"readIdentity.enabled=false"}, false},
 		{"on", []string{"senderIdentity.enabled=true"}, true},
+		{"on_without_read_identity", []string{"senderIdentity.enabled=true", "readIdentity.enabled=false"}, true},
 		{"on_own_audience", []string{"senderIdentity.enabled=true", "senderIdentity.audience=cm-api-events"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -141,7 +145,7 @@ func TestSenderIdentity_checkCatchesMismatches(t *testing.T) {
 	if errs := checkSenderIdentity(bundle(ms), false); len(errs) == 0 {
 		t.Error("an enabled bundle checked as off: got no error, want one")
 	}
-	off, err := helmTemplate(t)
+	off, err := helmTemplate(t, "readIdentity.enabled=false") // no API server token either
 	if err != nil {
 		t.Fatalf("helm template: %v", err)
 	}

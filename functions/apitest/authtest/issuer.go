@@ -6,6 +6,7 @@
 package authtest
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -35,6 +36,7 @@ type Issuer struct {
 	served    []*key
 	fetches   int
 	throttled bool
+	jwksURI   string // what discovery names; "" = URL + "/keys"
 }
 
 type key struct {
@@ -53,7 +55,10 @@ func NewIssuer(t testing.TB, audience string) *Issuer {
 	i.served = []*key{i.rsa, i.ec}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]any{"issuer": i.URL, "jwks_uri": i.URL + "/keys",
+		i.mu.Lock()
+		jwks := cmp.Or(i.jwksURI, i.URL+"/keys")
+		i.mu.Unlock()
+		writeJSON(w, map[string]any{"issuer": i.URL, "jwks_uri": jwks,
 			"id_token_signing_alg_values_supported": []string{"RS256", "ES256"}})
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
@@ -110,6 +115,15 @@ func (i *Issuer) Throttle(on bool) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.throttled = on
+}
+
+// NameJWKSURI makes the discovery document name uri as its jwks_uri while
+// the keys stay at URL + "/keys", as the Kubernetes API server names its
+// advertise address but serves its keys at /openid/v1/jwks itself.
+func (i *Issuer) NameJWKSURI(uri string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.jwksURI = uri
 }
 
 // KeyFetches counts the JWKS requests served, throttled ones included.

@@ -59,6 +59,14 @@ type Config struct {
 	IssuerURL string
 	// JWKSURL and Issuer replace discovery for issuers without it.
 	JWKSURL, Issuer string
+	// KeysURL, with IssuerURL, is where the keys are fetched whatever
+	// jwks_uri the discovery document names. The Kubernetes API server
+	// serves its own keys at /openid/v1/jwks, while its document names
+	// --service-account-jwks-uri or, unset, its external address
+	// (kubernetes/kubernetes pkg/serviceaccount/openidmetadata.go,
+	// NewOpenIDMetadataProvider): kubeadm's and kind's advertise address, a
+	// host a pod's credential should not go to. Ignored with JWKSURL.
+	KeysURL string
 	// Audience must be one of the token's aud values.
 	Audience string
 	// DiscoveredIssuer accepts the issuer the discovery document names even
@@ -97,7 +105,7 @@ func (c Config) Check(prefix string) error {
 	case c.RefreshInterval > c.keyCacheTTL():
 		return fmt.Errorf("%s_JWKS_REFRESH_INTERVAL=%s: at most the key cache lifetime, %s", prefix, c.RefreshInterval, c.keyCacheTTL())
 	}
-	for _, u := range []string{c.IssuerURL, c.JWKSURL} {
+	for _, u := range []string{c.IssuerURL, c.JWKSURL, c.KeysURL} {
 		if u == "" {
 			continue
 		}

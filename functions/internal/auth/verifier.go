@@ -181,7 +181,7 @@ func (v *Verifier) keySet(ctx context.Context) (*oidc.RemoteKeySet, string, erro
 	return v.keys, v.issuer, nil
 }
 
-// discover finds the issuer and its JWKS URL.
+// discover finds the issuer and its JWKS URL (KeysURL, when set).
 func (v *Verifier) discover(ctx context.Context) error {
 	if v.cfg.JWKSURL != "" {
 		v.issuer, v.jwksURL = v.cfg.Issuer, v.cfg.JWKSURL
@@ -206,6 +206,10 @@ func (v *Verifier) discover(ctx context.Context) error {
 	}
 	if err := provider.Claims(&doc); err != nil {
 		return fmt.Errorf("read discovery document: %w", err)
+	}
+	if v.cfg.KeysURL != "" {
+		v.issuer, v.jwksURL = doc.Issuer, v.cfg.KeysURL
+		return nil
 	}
 	if doc.JWKSURL == "" {
 		return fmt.Errorf("discovery document at %s names no jwks_uri", v.cfg.IssuerURL)

@@ -3,6 +3,8 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -238,5 +240,52 @@ func TestConfigCheck(t *testing.T) {
 	}
 	if auth.New(auth.Config{}) != nil {
 		t.Error("New without an issuer: got a Verifier, want nil")
+	}
+}
+
+// TestKeysURL: discovery names a jwks_uri on another host, as the Kubernetes
+// API server names its advertise address; with KeysURL the issuer still comes
+// from the document, the keys from KeysURL, and the other host is never asked.
+func TestKeysURL(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		elsewhere.Add(1)
+		http.Error(w, "Unauthorized", http.StatusUnauthorized) // as the API server without a token
+	}))
+	t.Cleanup(other.Close)
+	tests := []struct {
+		name       string
+		keysURL    string
+		want       string
+		wantIssuer int // JWKS fetches the issuer serves
+		wantOther  bool
+	}{
+		{"keys_url_accepted", "/keys", "", 1, false},
+		{"document_jwks_uri_unavailable", "", "unavailable", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			iss := authtest.NewIssuer(t, audience)
+			iss.NameJWKSURI(other.URL + "/openid/v1/jwks")
+			cfg := auth.Config{IssuerURL: iss.URL, Audience: audience, DiscoveredIssuer: true}
+			if tt.keysURL != "" {
+				cfg.KeysURL = iss.URL + tt.keysURL
+			}
+			before := elsewhere.Load()
+			if got := reason(t, auth.New(cfg), iss.Token(t, "joe", nil)); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if n := iss.KeyFetches(); n != tt.wantIssuer {
+				t.Errorf("JWKS fetches at the issuer: got %d, want %d", n, tt.wantIssuer)
+			}
+			if asked := elsewhere.Load() > before; asked != tt.wantOther {
+				t.Errorf("the document's jwks_uri host asked: got %v, want %v", asked, tt.wantOther)
+			}
+		})
+	}
+	if err := (auth.Config{IssuerURL: "https://kubernetes.default.svc", Audience: "cm-api",
+		KeysURL: "http://10.0.0.1/openid/v1/jwks"}).Check("READS"); err == nil || !strings.Contains(err.Error(), "http only on a loopback address") {
+		t.Errorf("KeysURL over plain http: got %v, want refused", err)
 	}
 }
