@@ -45,7 +45,7 @@ func (r *refusal) Is(target error) bool { return target == errRefused }
 // permanentCodes are the per-document write errors that say something about
 // the document itself, so that no retry can succeed: MongoDB's
 // src/mongo/base/error_codes.yml names them. A duplicate key (11000) is
-// permanent only on an index other than _id (duplicateOnID); on _id it is
+// permanent only on an index other than _id (duplicateOn); on _id it is
 // a redelivery or a conflict, decided by reading the stored purchase.
 //
 // Nothing else is permanent, on purpose: an error this list does not name
@@ -54,7 +54,7 @@ func (r *refusal) Is(target error) bool { return target == errRefused }
 // missing privileges, a full disk) is transient and retried without limit.
 // A purchase was acknowledged to its buyer; dead-lettering it on an error
 // not understood would trade a stalled partition, which the lag metrics
-// show and an operator can fix, for a purchase set aside silently. And an
+// show and an operator can fix, for a purchase quietly not stored. And an
 // error of the whole insert command (mongo.CommandError, whatever its code)
 // is never permanent: it says nothing about one purchase, and refusing all
 // of a batch would dead-letter its innocent batch-mates.
