@@ -73,10 +73,21 @@ func (s *mongoStore) insertCommand(ctx context.Context, docs []bsoncore.Document
 	cmd = bsoncore.AppendDocumentElement(cmd, "writeConcern", majority)
 	cmd, _ = bsoncore.AppendDocumentEnd(cmd, start)
 	err := s.coll.Database().RunCommand(ctx, bson.Raw(cmd), options.RunCmd().SetReadPreference(readpref.Primary())).Err()
-	// The driver turns a reply's writeErrors and writeConcernError into a
-	// WriteException, as it does for InsertMany.
+	return writeErrors(err, len(docs), first)
+}
+
+// writeErrors splits the outcome of an insert command of n documents, the
+// first at index first of the batch, into the documents it refused and an
+// error of the whole command. The driver turns a reply's writeErrors and
+// writeConcernError into a WriteException, as it does for InsertMany. The
+// insert is unordered: the server tries every document and reports each
+// one it refused, by index, among writeErrors; the others are written.
+// Those are per-document outcomes unless the command as a whole failed in
+// a way that passes (transientStoreError: a write-concern error, a
+// retryable label), when the whole batch is retried.
+func writeErrors(err error, n, first int) ([]mongo.WriteError, error) {
 	var wex mongo.WriteException
-	if errors.As(err, &wex) && wex.WriteConcernError == nil && len(wex.WriteErrors) > 0 {
+	if errors.As(err, &wex) && !transientStoreError(err) && len(wex.WriteErrors) > 0 {
 		refused := slices.Clone(wex.WriteErrors)
 		for i := range refused {
 			refused[i].Index += first
@@ -84,7 +95,7 @@ func (s *mongoStore) insertCommand(ctx context.Context, docs []bsoncore.Document
 		return refused, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("insert %d purchases: %w", len(docs), err)
+		return nil, fmt.Errorf("insert %d purchases: %w", n, err)
 	}
 	return nil, nil
 }

@@ -9,7 +9,7 @@ import (
 // shopMetrics are cm-api's own metrics, beside the HTTP ones.
 type shopMetrics struct {
 	*telemetry.Metrics
-	events       *prometheus.CounterVec // stored, duplicate, dead_lettered, rejected
+	events       *prometheus.CounterVec // stored, duplicate, dead_lettered, rejected, refused
 	batchSize    prometheus.Histogram
 	batchSeconds prometheus.Histogram
 	lag          *prometheus.GaugeVec // Kafka mode, per partition
@@ -21,7 +21,7 @@ func newShopMetrics(m *telemetry.Metrics) *shopMetrics {
 	return &shopMetrics{
 		Metrics: m,
 		events: m.Counter("shop_events_total",
-			"Purchase events by outcome: stored, duplicate (already stored), dead_lettered (Kafka mode) or rejected (HTTP 400).", "result"),
+			"Purchase events by outcome: stored, duplicate (already stored), dead_lettered (Kafka mode), rejected (HTTP 400) or refused (the store refused it for good: dead-lettered in Kafka mode, HTTP 422).", "result"),
 		batchSize: m.Histogram("shop_store_batch_size", "Purchases per insert command (group commit).",
 			[]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}),
 		batchSeconds: m.Histogram("shop_store_batch_duration_seconds", "Time to write one batch.", telemetry.LatencyBuckets),

@@ -44,8 +44,9 @@ func (r receiveResponse) AppendJSON(dst []byte) []byte {
 
 // handleReceive stores one purchase CloudEvent, as a KafkaSource delivers
 // it. It answers 2xx only after the write was acknowledged; 400 for an event
-// that can never be stored (not retried: it goes to the dead-letter sink);
-// 503 for a store failure (retried by the source).
+// that can never be stored and 422 for one the store refuses for good (not
+// retried: it goes to the dead-letter sink); 503 for a store failure
+// (retried by the source).
 func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := server.ReadBody(w, r, maxEventBody)
@@ -91,8 +92,12 @@ func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 	defer cancel()
 	dup, err := st.Save(ctx, p)
 	telemetry.End(span, err)
-	if errors.Is(err, errConflict) {
+	switch {
+	case errors.Is(err, errConflict):
 		m.events.WithLabelValues("rejected").Inc()
+	case errors.Is(err, errRefused):
+		m.events.WithLabelValues("refused").Inc()
+		log.WarnContext(ctx, "purchase refused by the store", "purchase_id", p.ID, "reason", err.Error())
 	}
 	if err != nil {
 		server.Fail(w, r, log, storeProblem(err))
@@ -108,12 +113,21 @@ func eventTraceParent(e event.Event) string {
 	return tp
 }
 
-// storeProblem maps a store error: a conflicting id is a bad event (400),
-// anything else is transient (503, retry).
+// storeProblem maps a store error: a conflicting id is a bad event (400); a
+// purchase the store refuses for good is 422 with the store's reason (code,
+// name, message cut short); anything else is transient (503, retry). 400
+// and 422 are answers a KafkaSource does not retry: it sends the event to
+// its dead-letter sink at once. It retries >= 500, 404, 408, 409 and 429
+// (eventing-kafka-broker knative-v1.23.0,
+// data-plane/dispatcher/src/main/java/dev/knative/eventing/kafka/broker/dispatcher/impl/http/WebClientCloudEventSender.java,
+// isRetryableStatusCode).
 func storeProblem(err error) error {
 	if errors.Is(err, errConflict) {
 		return &server.Problem{Status: http.StatusBadRequest, Message: errConflict.Error(),
 			Fields: map[string]string{"id": "already used by a different purchase"}}
+	}
+	if r := (*refusal)(nil); errors.As(err, &r) {
+		return &server.Problem{Status: http.StatusUnprocessableEntity, Message: r.Error()}
 	}
 	var p *server.Problem
 	if errors.As(err, &p) {

@@ -157,19 +157,24 @@ func (h *recordHandler) start(ctx context.Context, msg *sarama.ConsumerMessage, 
 	})
 }
 
-// handle stores one record, or dead-letters it when it is not a valid
-// purchase event. It returns an error only when ctx ended first.
+// handle stores one record, or dead-letters it when it can never be
+// stored: it is not a valid purchase event, its id is taken by another
+// purchase, or the store refuses it for good (errRefused). Any other store
+// error is retried in place. It returns an error only when ctx ended first.
 func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage) (err error) {
 	ctx, span := startRecordSpan(ctx, msg)
 	defer func() { telemetry.End(span, err) }()
 	p, err := decodeRecord(ctx, msg)
 	if err != nil {
-		return h.retry(ctx, msg, func(ctx context.Context) error { return h.deadLetter(ctx, msg, err) })
+		return h.retry(ctx, msg, func(ctx context.Context) error { return h.deadLetter(ctx, msg, err, "dead_lettered") })
 	}
 	return h.retry(ctx, msg, func(ctx context.Context) error {
 		dup, err := h.store.Save(ctx, p)
-		if errors.Is(err, errConflict) {
-			return h.deadLetter(ctx, msg, err)
+		switch {
+		case errors.Is(err, errConflict):
+			return h.deadLetter(ctx, msg, err, "dead_lettered")
+		case errors.Is(err, errRefused):
+			return h.deadLetter(ctx, msg, err, "refused")
 		}
 		if err == nil {
 			h.log.DebugContext(ctx, "purchase stored", "purchase_id", p.ID, "duplicate", dup, "partition", msg.Partition,
@@ -196,8 +201,9 @@ func (h *recordHandler) retry(ctx context.Context, msg *sarama.ConsumerMessage, 
 	})
 }
 
-// deadLetter copies the record to the dead-letter topic with the reason.
-func (h *recordHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason error) (err error) {
+// deadLetter copies the record to the dead-letter topic with the reason,
+// and counts it under result in shop_events_total.
+func (h *recordHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason error, result string) (err error) {
 	span := startDeadLetterSpan(ctx, msg, h.dlqTopic)
 	defer func() { telemetry.End(span, err) }()
 	headers := make([]sarama.RecordHeader, 0, len(msg.Headers)+4)
@@ -220,7 +226,7 @@ func (h *recordHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMess
 	if err := sendDeadLetter(h.dlq, out, span); err != nil {
 		return fmt.Errorf("dead-letter record %s/%d/%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
 	}
-	h.metrics.events.WithLabelValues("dead_lettered").Inc()
+	h.metrics.events.WithLabelValues(result).Inc()
 	h.log.WarnContext(ctx, "record dead-lettered", "partition", msg.Partition, "offset", msg.Offset, "reason", reason.Error())
 	return nil
 }

@@ -128,47 +128,68 @@ func (s *mongoStore) Save(ctx context.Context, p purchase.Purchase) (bool, error
 
 // SaveMany inserts the items with unordered inserts (insertAll) and reports
 // each one's outcome as Save would: an id already stored is a duplicate
-// when it is the same purchase and errConflict when not. An error of the
-// whole write (a write-concern error too: the writes are not known to be
-// durable, and their retries are duplicates) fails all.
+// when it is the same purchase and errConflict when not; a purchase the
+// store refuses for good (refusalOf) is a *refusal, errRefused, and fails
+// alone, its batch-mates written. Any other write error is transient. An
+// error of the whole write (a write-concern error too: the writes are not
+// known to be durable, and their retries are duplicates) fails all, as
+// transient.
 func (s *mongoStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
-	results := make([]saveResult, len(items))
-	refused, err := s.insertAll(ctx, items)
-	if err != nil {
-		for i := range results {
-			results[i].err = fmt.Errorf("store %d purchases: %w", len(items), err)
-		}
-		return results
-	}
 	ps := make([]purchase.Purchase, len(items))
 	for i, it := range items {
 		ps[i] = it.p
 	}
-	var dups []int
-	for _, we := range refused {
-		if we.Code == duplicateKeyCode {
-			dups = append(dups, we.Index)
-			continue
-		}
-		results[we.Index].err = fmt.Errorf("store purchase %s: %w", ps[we.Index].ID, we)
-	}
+	refused, err := s.insertAll(ctx, items)
+	results, dups := outcomes(ps, refused, err)
 	s.checkDuplicates(ctx, ps, dups, results)
 	return results
 }
 
-// duplicateKeyCode is MongoDB's E11000.
-const duplicateKeyCode = 11000
+// outcomes turns what insertAll returned for ps into each purchase's
+// result, and the duplicate-key errors on _id (or on an index the server
+// did not name) that checkDuplicates must settle by reading.
+func outcomes(ps []purchase.Purchase, refused []mongo.WriteError, err error) ([]saveResult, []mongo.WriteError) {
+	results := make([]saveResult, len(ps))
+	if err != nil {
+		for i := range results {
+			results[i].err = fmt.Errorf("store %d purchases: %w", len(ps), err)
+		}
+		return results, nil
+	}
+	var dups []mongo.WriteError
+	for _, we := range refused {
+		id := ps[we.Index].ID
+		switch {
+		case we.Code == duplicateKeyCode && duplicateOn(we) == dupOnOther:
+			results[we.Index].err = fmt.Errorf("store purchase %s: %w", id, duplicateElsewhere(we))
+		case we.Code == duplicateKeyCode:
+			dups = append(dups, we)
+		case refusalOf(we) != nil:
+			results[we.Index].err = fmt.Errorf("store purchase %s: %w", id, refusalOf(we))
+		default:
+			results[we.Index].err = fmt.Errorf("store purchase %s: %w", id, we)
+		}
+	}
+	return results, dups
+}
 
-// checkDuplicates compares the purchases at indexes dups with the stored
-// ones. Each is read by its _id alone: one index look-up on MongoDB, and the
-// only kind of query every store the shop runs on serves from an index
-// (FerretDB, the dev store, reads the whole collection for an _id $in).
-// Duplicates are rare (redeliveries), so one read each costs little.
-func (s *mongoStore) checkDuplicates(ctx context.Context, ps []purchase.Purchase, dups []int, results []saveResult) {
-	for _, d := range dups {
+// checkDuplicates compares the purchases of the duplicate-key errors dups
+// with the stored ones. Each is read by its _id alone: one index look-up on
+// MongoDB, and the only kind of query every store the shop runs on serves
+// from an index (FerretDB, the dev store, reads the whole collection for an
+// _id $in). Duplicates are rare (redeliveries), so one read each costs
+// little. When the server did not say which index the duplicate is on
+// (FerretDB) and no purchase has the id, it is on another unique index: a
+// refusal. When it said _id and none has it, the stored one was rolled
+// back meanwhile: transient.
+func (s *mongoStore) checkDuplicates(ctx context.Context, ps []purchase.Purchase, dups []mongo.WriteError, results []saveResult) {
+	for _, we := range dups {
+		d := we.Index
 		var stored document
 		err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: ps[d].ID}}).Decode(&stored)
 		switch {
+		case errors.Is(err, mongo.ErrNoDocuments) && duplicateOn(we) == dupOnUnknown:
+			results[d].err = fmt.Errorf("store purchase %s: %w", ps[d].ID, duplicateElsewhere(we))
 		case errors.Is(err, mongo.ErrNoDocuments):
 			results[d].err = fmt.Errorf("store purchase %s: duplicate key but no stored document", ps[d].ID)
 		case err != nil:
