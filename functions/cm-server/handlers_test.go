@@ -104,7 +104,7 @@ func TestBuy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			snd := &fakeSender{err: tt.sendErr}
-			rec := apitest.Do(newTestServer(t, snd, "http://127.0.0.1:1", time.Second), "POST", "/buy", tt.body, tt.header)
+			rec := apitest.Do(newTestServer(t, snd, claimsAPI(t, snd), time.Second), "POST", "/buy", tt.body, tt.header)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status: got %d, want %d (body %s)", rec.Code, tt.wantStatus, rec.Body)
 			}
@@ -145,7 +145,7 @@ func TestBuy(t *testing.T) {
 func TestBuyIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	snd := &fakeSender{}
-	h := newTestServer(t, snd, "http://127.0.0.1:1", time.Second)
+	h := newTestServer(t, snd, claimsAPI(t, snd), time.Second)
 	buy := func(body, key string) string {
 		rec := apitest.Do(h, "POST", "/buy", body, map[string]string{"Content-Type": "application/json", "Idempotency-Key": key})
 		if rec.Code != http.StatusAccepted {
@@ -188,7 +188,7 @@ func TestBuyCloudEvent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			snd := &fakeSender{}
-			rec := apitest.Do(newTestServer(t, snd, "http://127.0.0.1:1", time.Second), "POST", "/buy", tt.body, tt.header)
+			rec := apitest.Do(newTestServer(t, snd, claimsAPI(t, snd), time.Second), "POST", "/buy", tt.body, tt.header)
 			if rec.Code != http.StatusAccepted {
 				t.Fatalf("status: got %d, want 202 (%s)", rec.Code, rec.Body)
 			}
@@ -216,7 +216,7 @@ func TestBuyCloudEventIDsAreScopedBySource(t *testing.T) {
 	t.Parallel()
 	data := `{"username":"joe","userid":"005","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`
 	snd := &fakeSender{}
-	h := newTestServer(t, snd, "http://127.0.0.1:1", time.Second)
+	h := newTestServer(t, snd, claimsAPI(t, snd), time.Second)
 	buy := func(source, id string, extra ...string) string {
 		t.Helper()
 		header := map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0",
