@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -431,6 +432,35 @@ func BenchmarkBuyHandler(b *testing.B) {
 	cfg, _ := loadConfig(apitest.Lookup(nil))
 	log := slog.New(slog.DiscardHandler)
 	benchmarkBuy(b, newServer(log, cfg, discardSender{}, newAPIClient("http://127.0.0.1:1", time.Second), server.NewReadiness(log), telemetry.NewMetrics("cm-server")))
+}
+
+// BenchmarkBuyHandlerKeyed is BenchmarkBuyHandler with a new
+// Idempotency-Key on every purchase, as the web page sends: the difference
+// is cm-server's share of the claim (one PUT /claims to a cm-api stand-in
+// on loopback that answers 201; the store's share is cm-api's
+// BenchmarkMongoStoreClaim).
+func BenchmarkBuyHandlerKeyed(b *testing.B) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		server.Encode(w, http.StatusCreated, map[string]any{"status": "Ok!", "stored": false})
+	}))
+	b.Cleanup(api.Close)
+	cfg, _ := loadConfig(apitest.Lookup(map[string]string{"CM_API_URL": api.URL}))
+	log := slog.New(slog.DiscardHandler)
+	h := newServer(log, cfg, discardSender{}, newAPIClient(api.URL, time.Second), server.NewReadiness(log), telemetry.NewMetrics("cm-server"))
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		req := httptest.NewRequest("POST", "/buy", strings.NewReader(joe))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "bench-"+strconv.Itoa(n))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
 }
 
 // benchmarkBuy posts joe's purchase to h's /buy, wanting 202 each time.
