@@ -26,7 +26,7 @@ type saveResult struct {
 type batchStore interface {
 	SaveMany(ctx context.Context, items []saveItem) []saveResult
 	List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error)
-	FindByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error)
+	Claim(ctx context.Context, c claim) (claimOutcome, error)
 }
 
 // batcher is group commit: concurrent Saves (HTTP requests, consumed
@@ -121,9 +121,9 @@ func (b *batcher) queue(ctx context.Context, req *saveRequest) error {
 	}
 }
 
-// FindByKey reads straight from the store.
-func (b *batcher) FindByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error) {
-	return b.store.FindByKey(ctx, keyID)
+// Claim goes straight to the store: claims are not batched.
+func (b *batcher) Claim(ctx context.Context, c claim) (claimOutcome, error) {
+	return b.store.Claim(ctx, c)
 }
 
 // List reads straight from the store: reads are not batched.

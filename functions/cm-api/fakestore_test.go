@@ -12,9 +12,10 @@ import (
 // memStore is an in-memory store with the same duplicate and conflict
 // semantics as mongoStore, for handler tests. err, when set, fails every call.
 type memStore struct {
-	mu  sync.Mutex
-	ps  map[string]purchase.Purchase
-	err error
+	mu     sync.Mutex
+	ps     map[string]purchase.Purchase
+	claims map[string]claim
+	err    error
 }
 
 func newMemStore() *memStore { return &memStore{ps: map[string]purchase.Purchase{}} }
@@ -56,18 +57,26 @@ func (m *memStore) List(_ context.Context, username string, page purchase.Page) 
 	return out, "", nil
 }
 
-func (m *memStore) FindByKey(_ context.Context, keyID string) (purchase.Purchase, bool, error) {
+// Claim is mongoStore.Claim in memory: the first claim of a key holds it.
+func (m *memStore) Claim(_ context.Context, c claim) (claimOutcome, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
-		return purchase.Purchase{}, false, m.err
+		return claimOutcome{}, m.err
 	}
-	for _, p := range m.ps {
-		if p.KeyID == keyID || p.ID == keyID {
-			return p, true, nil
+	held, ok := m.claims[c.Key]
+	if !ok {
+		if m.claims == nil {
+			m.claims = map[string]claim{}
 		}
+		m.claims[c.Key] = c
+		return claimOutcome{created: true}, nil
 	}
-	return purchase.Purchase{}, false, nil
+	if held.PurchaseID != c.PurchaseID || held.Fingerprint != c.Fingerprint {
+		return claimOutcome{}, errClaimedByOther
+	}
+	_, stored := m.ps[c.PurchaseID]
+	return claimOutcome{stored: stored}, nil
 }
 
 func (m *memStore) count() int {

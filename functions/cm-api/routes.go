@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
@@ -22,7 +23,7 @@ func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *
 	return []route{
 		{"POST /{$}", requireCaller(log, cfg.Senders, handleReceive(log, st, m, cfg.MongoTimeout))},
 		{"GET /buyList/{username}", requireCaller(log, cfg.Readers, handleBuyList(log, st))},
-		{"GET /purchaseByKey/{keyid}", requireCaller(log, cfg.Readers, handlePurchaseByKey(log, st))},
+		{"PUT /claims/{key}", requireCaller(log, cfg.Readers, handleClaim(log, st, time.Now))},
 		{"GET /healthz", server.HandleHealthz()},
 		{"GET /readyz", server.HandleReadyz(ready)},
 		{"GET /openapi.yaml", server.HandleFile("application/yaml", openAPI)},

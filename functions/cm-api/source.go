@@ -41,7 +41,7 @@ const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 // <PREFIX>_AUDIENCE from the cluster's service-account issuer, optionally
 // only from <PREFIX>_ALLOWED_SUBJECTS. A nil Verifier lets every caller in.
 // The events (POST /) are the KafkaSource's, prefix EVENTS; the reads
-// (GET /buyList, /purchaseByKey) cm-server's, prefix READS.
+// (GET /buyList, PUT /claims) cm-server's, prefix READS.
 type callers struct {
 	Verifier *auth.Verifier
 	Subjects []string // <PREFIX>_ALLOWED_SUBJECTS: empty = any subject

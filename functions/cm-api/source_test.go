@@ -82,7 +82,7 @@ func TestReaderIdentity(t *testing.T) {
 	t.Parallel()
 	iss := authtest.NewIssuer(t, "cm-api")
 	server1 := authtest.Claims{"sub": serverSubject}
-	stored := purchase.Purchase{ID: "p-1", KeyID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Username: "joe", UserID: "u1",
+	stored := purchase.Purchase{ID: "1b4e28ba-2fa1-11d2-883f-0016d3cca427", KeyID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Username: "joe", UserID: "u1",
 		Price: purchase.Money(100), Timestamp: time.UnixMilli(1700000000000).UTC()}
 	cfg, err := loadConfigIn(apitest.Lookup(map[string]string{"READS_AUDIENCE": "cm-api", "READS_ISSUER_URL": iss.URL,
 		"READS_ALLOWED_SUBJECTS": serverSubject, "EVENTS_AUDIENCE": "cm-api-events", "EVENTS_ISSUER_URL": iss.URL}), t.TempDir())
@@ -91,6 +91,9 @@ func TestReaderIdentity(t *testing.T) {
 	}
 	st := newMemStore()
 	if _, err := st.Save(context.Background(), stored); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Claim(context.Background(), claim{Key: stored.KeyID, PurchaseID: stored.ID, Fingerprint: "f"}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
@@ -109,16 +112,21 @@ func TestReaderIdentity(t *testing.T) {
 		{"403_kafkasource", iss.Token(t, "", authtest.Claims{"sub": sourceSubject}), http.StatusForbidden},
 	}
 	for _, tt := range tests {
-		for _, path := range []string{"/buyList/joe", "/purchaseByKey/" + stored.KeyID} {
+		for _, rq := range []struct{ method, path, body string }{
+			{"GET", "/buyList/joe", ""},
+			// A claim of the stored purchase's own key: answered 200.
+			{"PUT", "/claims/" + stored.KeyID, `{"purchase_id":"` + stored.ID + `","fingerprint":"f"}`},
+		} {
+			path := rq.path
 			t.Run(tt.name+path, func(t *testing.T) {
 				t.Parallel()
 				header := map[string]string{}
 				if tt.token != "" {
 					header["Authorization"] = "Bearer " + tt.token
 				}
-				rec := apitest.Do(h, "GET", path, "", header)
+				rec := apitest.Do(h, rq.method, path, rq.body, header)
 				if rec.Code != tt.wantStatus {
-					t.Fatalf("GET %s: got %d, want %d (%s)", path, rec.Code, tt.wantStatus, rec.Body)
+					t.Fatalf("%s %s: got %d, want %d (%s)", rq.method, path, rec.Code, tt.wantStatus, rec.Body)
 				}
 				if rec.Code == http.StatusOK && !strings.Contains(rec.Body.String(), stored.ID) {
 					t.Errorf("GET %s: got %s, want purchase %s", path, rec.Body, stored.ID)

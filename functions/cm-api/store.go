@@ -24,8 +24,8 @@ var errConflict = errors.New("purchase id already used by a different purchase")
 type store interface {
 	Save(ctx context.Context, p purchase.Purchase) (duplicate bool, err error)
 	List(ctx context.Context, username string, page purchase.Page) (ps []purchase.Purchase, next string, err error)
-	// FindByKey returns a purchase stored with this Idempotency-Key id.
-	FindByKey(ctx context.Context, keyID string) (p purchase.Purchase, found bool, err error)
+	// Claim binds a key to one purchase, atomically (claims.go).
+	Claim(ctx context.Context, c claim) (claimOutcome, error)
 }
 
 // document is a purchase as stored. Money is an integer of minor units and
@@ -80,6 +80,7 @@ var listProjection = bson.D{{Key: "username", Value: 1}, {Key: "userid", Value: 
 type mongoStore struct {
 	client *mongo.Client
 	coll   *mongo.Collection
+	claims *mongo.Collection
 }
 
 // mongoConfig is how to reach the store. TLS is set in the URI
@@ -104,18 +105,16 @@ func openMongo(c mongoConfig) (*mongoStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure MongoDB client: %w", err)
 	}
-	coll := client.Database(c.Database).Collection("purchases",
-		options.Collection().SetWriteConcern(writeconcern.Majority()))
-	return &mongoStore{client: client, coll: coll}, nil
+	majority := options.Collection().SetWriteConcern(writeconcern.Majority())
+	db := client.Database(c.Database)
+	return &mongoStore{client: client, coll: db.Collection("purchases", majority),
+		claims: db.Collection(claimsCollection, majority)}, nil
 }
 
 // EnsureIndexes creates the index List needs; it is a no-op when it exists.
 func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 	if _, err := s.coll.Indexes().CreateOne(ctx, listIndex()); err != nil {
 		return fmt.Errorf("create index %s: %w", listIndexName, err)
-	}
-	if _, err := s.coll.Indexes().CreateOne(ctx, keyIndex()); err != nil {
-		return fmt.Errorf("create index %s: %w", keyIndexName, err)
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func (r buyResponse) AppendJSON(dst []byte) []byte {
 
 // handleBuy accepts a purchase (JSON, or a CloudEvent in binary or
 // structured mode) and answers "Ok!" only after the event was acknowledged.
-func handleBuy(log *slog.Logger, snd sender, keys keyLookup, source string, timeout time.Duration) http.Handler {
+func handleBuy(log *slog.Logger, snd sender, keys claimer, source string, timeout time.Duration) http.Handler {
 	var busy keysInFlight
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := readPurchase(w, r, time.Now())
@@ -73,20 +73,23 @@ func handleBuy(log *slog.Logger, snd sender, keys keyLookup, source string, time
 			server.Fail(w, r, log, err)
 			return
 		}
-		if p.KeyID != "" {
-			if !busy.claim(p.KeyID) {
+		// A purchase with a key (an Idempotency-Key, or a CloudEvent's
+		// source and id) is sent only once its key is claimed for it in
+		// the store: one atomic step across every replica (claimPurchase).
+		if key := claimKey(p); key != "" {
+			if !busy.claim(key) {
 				server.Fail(w, r, log, &server.Problem{Status: http.StatusConflict, RetryAfter: time.Second,
-					Message: "a request with this Idempotency-Key is in progress; retry once it is answered"})
+					Message: "a request with this Idempotency-Key (or CloudEvent source and id) is in progress; retry once it is answered"})
 				return
 			}
-			defer busy.release(p.KeyID)
-			storedID, err := checkKey(r.Context(), log, keys, p)
+			defer busy.release(key)
+			stored, err := claimPurchase(r.Context(), keys, key, p)
 			if err != nil {
 				server.Fail(w, r, log, err)
 				return
 			}
-			if storedID != "" {
-				server.Encode(w, http.StatusAccepted, buyResponse{server.StatusOK, "Message successfully sent to Kafka!", storedID})
+			if stored {
+				server.Encode(w, http.StatusAccepted, buyResponse{server.StatusOK, "Message successfully sent to Kafka!", p.ID})
 				return
 			}
 		}

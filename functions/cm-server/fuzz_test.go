@@ -75,7 +75,7 @@ func FuzzBuy(f *testing.F) {
 			req.Header.Set("Ce-Type", purchase.EventType)
 		}
 		rec := httptest.NewRecorder()
-		newTestServer(t, snd, "http://127.0.0.1:1", time.Second).ServeHTTP(rec, req)
+		newTestServer(t, snd, claimsAPI(t, snd), time.Second).ServeHTTP(rec, req)
 
 		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 			t.Fatalf("Content-Type: got %q, want application/json (status %d, body %q)", ct, rec.Code, rec.Body)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
@@ -19,15 +21,22 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
-// keyLookupTimeout bounds the look-up of an Idempotency-Key in cm-api. A
-// look-up that fails or takes longer does not stop the purchase: buying
-// does not depend on cm-api (see checkKey).
-const keyLookupTimeout = time.Second
-
-// keyLookup finds the purchase stored with an Idempotency-Key id.
-type keyLookup interface {
-	purchaseByKey(ctx context.Context, keyID string) (stored purchase.Purchase, found bool, err error)
+// claimer binds a key to the one purchase it may be used for, in one
+// atomic step in the store (cm-api's PUT /claims/{key}). It fails with
+// errKeyClaimed when another purchase holds the key.
+type claimer interface {
+	claim(ctx context.Context, key, purchaseID, fingerprint string) (claimed, error)
 }
+
+// claimed is what a successful claim came to: the key is now this
+// purchase's (created), or was already, and then stored says whether the
+// purchase is stored.
+type claimed struct {
+	created, stored bool
+}
+
+// errKeyClaimed means a key is held by a different purchase.
+var errKeyClaimed = errors.New("key claimed by a different purchase")
 
 // keyIDs derives, from an Idempotency-Key and the purchase it came with,
 // the key's id (the key and the user) and the purchase id (the key, the
@@ -39,31 +48,47 @@ func keyIDs(key string, p purchase.Purchase) (keyID, purchaseID string) {
 		uuid.NewSHA1(idempotencyNamespace, []byte(user+"\x00"+p.Price.String())).String()
 }
 
-// keysInFlight are the Idempotency-Key ids of requests this process is
-// handling; a second request with one of them is answered 409 until the
-// first is answered, as the IETF Idempotency-Key draft says.
-type keysInFlight struct {
-	mu   sync.Mutex
-	keys map[string]struct{}
+// claimKey is the key p is claimed under before it is sent: its
+// Idempotency-Key id, or for a client's CloudEvent its purchase id (a UUID
+// of the event's source and id, the event's key), or "" for neither.
+func claimKey(p purchase.Purchase) string {
+	if p.KeyID != "" {
+		return p.KeyID
+	}
+	if p.Origin != (purchase.Origin{}) {
+		return p.ID
+	}
+	return ""
 }
 
-func (k *keysInFlight) claim(keyID string) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, busy := k.keys[keyID]; busy {
-		return false
-	}
-	if k.keys == nil {
-		k.keys = map[string]struct{}{}
-	}
-	k.keys[keyID] = struct{}{}
-	return true
+// fingerprint is what p is, as Equivalent compares it (the user and the
+// price; not the timestamp, which a retry may leave to the server).
+func fingerprint(p purchase.Purchase) string {
+	sum := sha256.Sum256([]byte(p.UserID + "\x00" + p.Username + "\x00" + p.Price.String()))
+	return hex.EncodeToString(sum[:])
 }
 
-func (k *keysInFlight) release(keyID string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.keys, keyID)
+// claimPurchase claims p's key for p before it is sent. It answers stored
+// when p is stored already (answer as the first time, send nothing), and
+// fails with a 422 when the key is another purchase's, a 502 when cm-api
+// refuses cm-server, and a 503 with Retry-After when cm-api cannot answer:
+// sending unchecked would let two replicas acknowledge two purchases for
+// one key, so the client retries with the same key instead.
+func claimPurchase(ctx context.Context, api claimer, key string, p purchase.Purchase) (stored bool, err error) {
+	out, err := api.claim(ctx, key, p.ID, fingerprint(p))
+	switch {
+	case errors.Is(err, errKeyClaimed) && p.KeyID != "":
+		return false, errKeyReused
+	case errors.Is(err, errKeyClaimed):
+		return false, errEventReused
+	case errors.Is(err, errAPIRefused):
+		return false, err // a *server.Problem: 502, logged with its cause
+	case err != nil:
+		return false, &server.Problem{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
+			Message: "the purchase could not be checked against earlier uses of its key; nothing was sent: retry with the same Idempotency-Key (or CloudEvent source and id)",
+			Err:     err}
+	}
+	return out.stored, nil
 }
 
 // errKeyReused answers a key that was already used for another purchase.
@@ -71,92 +96,106 @@ var errKeyReused = &server.Problem{Status: http.StatusUnprocessableEntity,
 	Message: "this Idempotency-Key was already used for a different purchase; use a new key for a new purchase",
 	Fields:  map[string]string{"Idempotency-Key": "already used for a different purchase"}}
 
-// checkKey asks cm-api whether p's key is stored already. It returns the
-// id of the stored purchase when it is p (answer as the first time, send
-// nothing), or fails with errKeyReused when it is another purchase. The
-// stored purchase is compared by content, not id: one stored before ids
-// included the price has the key's id as its own. When cm-api cannot
-// tell, p is sent anyway: its id is derived from key and purchase, so the
-// worst case, a key reused with another purchase while the first was not
-// yet stored, stores two purchases; nothing acknowledged is lost or
-// overwritten.
-func checkKey(ctx context.Context, log *slog.Logger, api keyLookup, p purchase.Purchase) (storedID string, err error) {
-	ctx, cancel := context.WithTimeout(ctx, keyLookupTimeout)
-	defer cancel()
-	stored, found, err := api.purchaseByKey(ctx, p.KeyID)
-	switch {
-	case errors.Is(err, errAPIRefused):
-		// A deployment error, said at every look-up until it is fixed.
-		log.Error("idempotency key look-up refused by cm-api; sending", "purchase_id", p.ID, "err", err)
-		return "", nil
-	case err != nil:
-		// Counted in shop_key_lookups_total; cm-api's outage shows in
-		// getAllUserBuys and its own readiness, not once per purchase here.
-		log.Debug("idempotency key look-up failed; sending", "purchase_id", p.ID, "err", err)
-		return "", nil
-	case !found:
-		return "", nil
-	case stored.Username != p.Username || stored.UserID != p.UserID || stored.Price != p.Price:
-		return "", errKeyReused
-	}
-	return stored.ID, nil
+// errEventReused answers a CloudEvent whose source and id were already
+// used for another purchase: cm-api would store the first and dead-letter
+// this one, so it is refused before anything is sent.
+var errEventReused = &server.Problem{Status: http.StatusUnprocessableEntity,
+	Message: "this CloudEvent source and id were already used for a different purchase; send a new purchase with a new id",
+	Fields:  map[string]string{"id": "already used with this source for a different purchase"}}
+
+// keysInFlight are the keys of requests this process is handling; a second
+// request with one of them is answered 409 until the first is answered, as
+// the IETF Idempotency-Key draft says.
+type keysInFlight struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
 }
 
-// countingLookup counts what a keyLookup's look-ups came to.
-type countingLookup struct {
-	keyLookup
+func (k *keysInFlight) claim(key string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, busy := k.keys[key]; busy {
+		return false
+	}
+	if k.keys == nil {
+		k.keys = map[string]struct{}{}
+	}
+	k.keys[key] = struct{}{}
+	return true
+}
+
+func (k *keysInFlight) release(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, key)
+}
+
+// countingClaimer counts what a claimer's claims came to.
+type countingClaimer struct {
+	claimer
 	results *prometheus.CounterVec
 }
 
-func (c countingLookup) purchaseByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error) {
-	p, found, err := c.keyLookup.purchaseByKey(ctx, keyID)
+func (c countingClaimer) claim(ctx context.Context, key, purchaseID, fp string) (claimed, error) {
+	out, err := c.claimer.claim(ctx, key, purchaseID, fp)
 	switch {
+	case errors.Is(err, errKeyClaimed):
+		c.results.WithLabelValues("other").Inc()
 	case err != nil:
 		c.results.WithLabelValues("failed").Inc()
-	case found:
-		c.results.WithLabelValues("found").Inc()
+	case out.created:
+		c.results.WithLabelValues("new").Inc()
+	case out.stored:
+		c.results.WithLabelValues("stored").Inc()
 	default:
-		c.results.WithLabelValues("not_found").Inc()
+		c.results.WithLabelValues("same").Inc()
 	}
-	return p, found, err
+	return out, err
 }
 
-// keyedPurchase is the part of cm-api's GET /purchaseByKey answer read here.
-type keyedPurchase struct {
-	Purchase struct {
-		ID       string         `json:"_id"`
-		Username string         `json:"username"`
-		UserID   string         `json:"userid"`
-		Price    purchase.Money `json:"price"`
-	} `json:"purchase"`
+// claimBody is the body of cm-api's PUT /claims/{key}.
+type claimBody struct {
+	PurchaseID  string `json:"purchase_id"`
+	Fingerprint string `json:"fingerprint"`
 }
 
-// purchaseByKey asks cm-api for the purchase stored with keyID, or found
-// false on 404.
-func (c *apiClient) purchaseByKey(ctx context.Context, keyID string) (purchase.Purchase, bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/purchaseByKey/"+url.PathEscape(keyID), nil)
+// claimAnswer is the part of cm-api's 200 answer read here.
+type claimAnswer struct {
+	Stored bool `json:"stored"`
+}
+
+// claim asks cm-api to bind key to the purchase, bounded by c.timeout.
+func (c *apiClient) claim(ctx context.Context, key, purchaseID, fp string) (claimed, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	body, err := json.Marshal(claimBody{purchaseID, fp})
 	if err != nil {
-		return purchase.Purchase{}, false, fmt.Errorf("build cm-api request: %w", err)
+		return claimed{}, fmt.Errorf("encode claim of key %s: %w", key, err)
 	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+"/claims/"+url.PathEscape(key), bytes.NewReader(body))
+	if err != nil {
+		return claimed{}, fmt.Errorf("build cm-api request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return purchase.Purchase{}, false, fmt.Errorf("look up key %s: %w", keyID, err)
+		return claimed{}, fmt.Errorf("claim key %s: %w", key, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return purchase.Purchase{}, false, fmt.Errorf("look up key %s: %w", keyID, refused(resp.StatusCode))
-	case http.StatusNotFound:
-		return purchase.Purchase{}, false, nil
+	case http.StatusCreated:
+		return claimed{created: true}, nil
 	case http.StatusOK:
-		var out keyedPurchase
-		if err := json.NewDecoder(io.LimitReader(resp.Body, maxListBody)).Decode(&out); err != nil || out.Purchase.ID == "" {
-			return purchase.Purchase{}, false, fmt.Errorf("look up key %s: decode cm-api answer: %w", keyID,
-				errors.Join(err, errors.New("no purchase id")))
+		var out claimAnswer
+		if err := json.NewDecoder(io.LimitReader(resp.Body, maxListBody)).Decode(&out); err != nil {
+			return claimed{}, fmt.Errorf("claim key %s: decode cm-api answer: %w", key, err)
 		}
-		k := out.Purchase
-		return purchase.Purchase{ID: k.ID, Username: k.Username, UserID: k.UserID, Price: k.Price}, true, nil
+		return claimed{stored: out.Stored}, nil
+	case http.StatusConflict:
+		return claimed{}, fmt.Errorf("claim key %s: %w", key, errKeyClaimed)
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return claimed{}, fmt.Errorf("claim key %s: %w", key, refused(resp.StatusCode))
 	}
-	return purchase.Purchase{}, false, fmt.Errorf("look up key %s: cm-api answered %d", keyID, resp.StatusCode)
+	return claimed{}, fmt.Errorf("claim key %s: cm-api answered %d", key, resp.StatusCode)
 }

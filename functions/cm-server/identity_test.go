@@ -19,7 +19,7 @@ import (
 )
 
 // recordingAPI is a cm-api stand-in that answers status (an empty list or
-// no purchase for 200/404) and records each call's Authorization.
+// a new claim for 200/201) and records each call's Authorization.
 type recordingAPI struct {
 	mu     sync.Mutex
 	auth   []string
@@ -35,7 +35,7 @@ func (a *recordingAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case status == http.StatusOK && strings.HasPrefix(r.URL.Path, "/buyList/"):
 		server.Encode(w, http.StatusOK, buyList{Status: server.StatusOK})
 	case status == http.StatusOK:
-		server.Encode(w, http.StatusNotFound, server.ErrorBody{Status: "Error", Message: "no purchase with this key"})
+		server.Encode(w, http.StatusCreated, map[string]any{"status": "Ok!", "stored": false}) // a new claim
 	default:
 		server.Encode(w, status, server.ErrorBody{Status: "Error", Message: "cm-api's own refusal text"})
 	}
@@ -117,8 +117,9 @@ func TestAPIClient_sendsItsTokenFromTheFile(t *testing.T) {
 }
 
 // TestCMAPIRefusal_isADeploymentError: when cm-api refuses cm-server's
-// identity (401, 403), the shopper's list gets a 502 without cm-api's text,
-// a keyed purchase is still sent, and both say why in the log.
+// identity (401, 403), the shopper's list and a keyed purchase get a 502
+// without cm-api's text (the purchase is not sent unchecked), and both say
+// why in the log.
 func TestCMAPIRefusal_isADeploymentError(t *testing.T) {
 	t.Parallel()
 	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
@@ -140,11 +141,12 @@ func TestCMAPIRefusal_isADeploymentError(t *testing.T) {
 				t.Errorf("GET /getAllUserBuys: got %d %s, want 502 without cm-api's message", rec.Code, rec.Body)
 			}
 			header := map[string]string{"Content-Type": "application/json", "Idempotency-Key": "k-1"}
-			if rec := apitest.Do(h, "POST", "/buy", joe, header); rec.Code != http.StatusAccepted || len(snd.sent()) != 1 {
-				t.Errorf("POST /buy with a key: got %d and %d events, want 202 and 1 (buying does not depend on cm-api)", rec.Code, len(snd.sent()))
+			if rec := apitest.Do(h, "POST", "/buy", joe, header); rec.Code != http.StatusBadGateway || len(snd.sent()) != 0 ||
+				strings.Contains(rec.Body.String(), "refusal text") {
+				t.Errorf("POST /buy with a key: got %d %s and %d events, want 502 without cm-api's message and none sent", rec.Code, rec.Body, len(snd.sent()))
 			}
 			if n := strings.Count(logs.String(), "CM_API_TOKEN_FILE"); n != 2 {
-				t.Errorf("log lines naming CM_API_TOKEN_FILE: got %d, want 2 (the list and the look-up):\n%s", n, logs.String())
+				t.Errorf("log lines naming CM_API_TOKEN_FILE: got %d, want 2 (the list and the claim):\n%s", n, logs.String())
 			}
 		})
 	}

@@ -28,8 +28,8 @@ type route struct {
 // from the queue-proxy on loopback, and a limited probe would take a
 // healthy pod out of service. Both are cheap (/readyz caches its answer).
 func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) []route {
-	keys := countingLookup{api, m.Counter("shop_key_lookups_total",
-		"Idempotency-Key look-ups in cm-api before a keyed purchase: found, not_found or failed (the purchase is then sent unchecked).", "result")}
+	keys := countingClaimer{api, m.Counter("shop_key_claims_total",
+		"Claims of a purchase's key (Idempotency-Key or CloudEvent source and id) in cm-api before it is sent: new, same (sent again), stored (answered, not sent), other (422) or failed (503, not sent).", "result")}
 	address := cfg.Proxies.clientOf
 	requests := newLimiter(cfg.RequestLimit, cfg.RequestBurst)
 	limited := func(next http.Handler) http.Handler {

@@ -16,7 +16,7 @@ import (
 // query, even by _id, read the whole table. ginIndexSQL installs an event
 // trigger that gives every such index a GIN index on its leading field: the
 // fields MongoDB would serve from the index (username for the purchase list,
-// key_id for Idempotency-Key look-ups, _id for duplicate checks), now served
+// _id for duplicate checks and for the claims of Idempotency-Keys), now served
 // by PostgreSQL too. Nothing in the functions knows about it; the MongoDB
 // indexes cm-api declares decide which fields get one.
 //   - A unique index (the _id) stays, as the constraint, and gets a GIN twin.

@@ -15,8 +15,8 @@ import (
 
 // TestDevStoreAnswersEveryQueryFromAnIndex runs the shop on make run's dev
 // store (FerretDB on PostgreSQL) and makes cm-api use every query it has:
-// the insert, the duplicate check of a redelivered event, both Idempotency-Key
-// look-ups and the purchase list. PostgreSQL must have read the purchases
+// the insert, the duplicate check of a redelivered event, the claims of an
+// Idempotency-Key (the second reads the purchase by _id) and the purchase list. PostgreSQL must have read the purchases
 // table through indexes only: a query that reads the whole collection slows
 // the dev stack down as purchases pile up (hack/stack/pgindex.go says why).
 func TestDevStoreAnswersEveryQueryFromAnIndex(t *testing.T) {
@@ -36,7 +36,7 @@ func TestDevStoreAnswersEveryQueryFromAnIndex(t *testing.T) {
 		produceEvent(t, brokers, shop.Topic, purchaseEvent(t, "dev-store-event", data))
 	}
 	keyed := map[string]string{"Idempotency-Key": "dev-store-key"}
-	first := buyOK(t, shop, strings.Replace(data, "9.99", "1.00", 1), keyed) // looked up, not found
+	first := buyOK(t, shop, strings.Replace(data, "9.99", "1.00", 1), keyed) // claimed
 	if again := buyOK(t, shop, strings.Replace(data, "9.99", "1.00", 1), keyed); again != first {
 		t.Errorf("keyed retry: got id %s, want %s", again, first)
 	}
@@ -49,8 +49,10 @@ func TestDevStoreAnswersEveryQueryFromAnIndex(t *testing.T) {
 	})
 
 	_, after := restartForScans(t, store, dir)
-	if seq, idx := after.seq-before.seq, after.idx-before.idx; seq != 0 || idx < 4 {
-		t.Errorf("purchases table: got %d whole-table and %d index reads, want none of the whole table and at least 4 index reads", seq, idx)
+	// The duplicate check, the keyed retry's read of its claimed purchase
+	// and the list: at least 3.
+	if seq, idx := after.seq-before.seq, after.idx-before.idx; seq != 0 || idx < 3 {
+		t.Errorf("purchases table: got %d whole-table and %d index reads, want none of the whole table and at least 3 index reads", seq, idx)
 	}
 }
 

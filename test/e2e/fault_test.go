@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"syscall"
@@ -136,8 +137,8 @@ func TestKafkaOutageLosesNothing(t *testing.T) {
 }
 
 // TestCMAPIKilledLosesNothing kills cm-api with SIGKILL in the middle of a
-// stream of buys (it commits nothing on the way out), keeps buying while it
-// is dead, and starts it again on the same port and consumer group. Every
+// stream of buys (it commits nothing on the way out), keeps buying without
+// a key while it is dead (a keyed purchase waits: 503), and starts it again on the same port and consumer group. Every
 // acknowledged purchase is stored exactly once: records it stored but had
 // not committed come again and are duplicates of stored ones.
 func TestCMAPIKilledLosesNothing(t *testing.T) {
@@ -157,8 +158,18 @@ func TestCMAPIKilledLosesNothing(t *testing.T) {
 		return ""
 	})
 	shop.API.Kill()
-	killed := len(stream.Acked())
-	stream.WaitAcked(t, killed+40, 30*time.Second) // buying goes on without cm-api
+	// Buying without a key goes on without cm-api; a keyed purchase is
+	// not sent while its key cannot be claimed (503, retried by the stream).
+	keyed := send("POST", shop.ServerURL+"/buy", `{"username":"killed","userid":"probe","price":"0.01"}`,
+		with(jsonType, "Idempotency-Key", "killed-probe"), 10*time.Second)
+	if keyed.status != http.StatusServiceUnavailable || keyed.header.Get("Retry-After") == "" {
+		t.Errorf("keyed buy while cm-api is dead: got %d %s, want 503 with Retry-After", keyed.status, keyed.body)
+	}
+	unkeyed := map[string]string{}
+	for i := range 40 {
+		price := fmt.Sprintf("%d.50", i+1)
+		unkeyed[buyOK(t, shop, `{"username":"killed","userid":"k-dead","price":"`+price+`"}`, nil)] = price
+	}
 	// A write sent just before the kill may still land: count once it settled.
 	var uncommitted int64
 	harness.Eventually(t, 10*time.Second, func() string {
@@ -177,7 +188,9 @@ func TestCMAPIKilledLosesNothing(t *testing.T) {
 	stream.WaitAcked(t, len(stream.Acked())+40, 30*time.Second)
 	stream.Stop()
 	stream.Check(t)
-	harness.WaitStoredOnce(t, shop, "killed", stream.Acked(), storedWithin)
+	acked := stream.Acked()
+	maps.Copy(acked, unkeyed)
+	harness.WaitStoredOnce(t, shop, "killed", acked, storedWithin)
 	// The restarted cm-api starts from the committed offsets: it must have
 	// been given every stored, uncommitted record again, and found each a
 	// duplicate (a rebalance may deliver a few more again, never fewer).
