@@ -39,6 +39,17 @@ func (r *recordingStore) SaveMany(ctx context.Context, items []saveItem) []saveR
 	return out
 }
 
+// written is how many purchases were given to SaveMany, failed or not.
+func (r *recordingStore) written() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, b := range r.batches {
+		n += b
+	}
+	return n
+}
+
 func testPurchase(i int) purchase.Purchase {
 	return purchase.Purchase{ID: fmt.Sprintf("p-%d", i), Username: "u", UserID: "1", Price: purchase.Money(i),
 		Timestamp: time.Unix(int64(i), 0).UTC()}

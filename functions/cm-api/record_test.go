@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -26,7 +27,7 @@ func TestConsumeClaimBoundsRecordsInFlightAcrossPartitions(t *testing.T) {
 	const inflight, partitions, perPartition = 8, 3, 40
 	st := &slowStore{memStore: newMemStore(), delay: 2 * time.Millisecond}
 	h := newRecordHandler(slog.New(slog.DiscardHandler), st, nil, "purchases-dlq", time.Second, inflight, testMetrics())
-	sess, wait := consumeClaims(t, h, partitions, perPartition)
+	sess, _, wait := consumeClaims(t, h, partitions, perPartition)
 	wait()
 	if got := st.max.Load(); got > inflight || got < 2 {
 		t.Errorf("at most %d saves at once, want between 2 and %d", got, inflight)
@@ -39,7 +40,8 @@ func TestConsumeClaimBoundsRecordsInFlightAcrossPartitions(t *testing.T) {
 
 // consumeClaims runs h on partitions claims at once, each of perPartition
 // purchase records, within 30 s; wait waits until every claim is done.
-func consumeClaims(t *testing.T, h *recordHandler, partitions int32, perPartition int64) (sess *fakeSession, wait func()) {
+func consumeClaims(t *testing.T, h *recordHandler, partitions int32, perPartition int64) (sess *fakeSession,
+	claims []*fakeClaim, wait func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	sess = &fakeSession{ctx: ctx, marked: map[int32][]int64{}}
@@ -50,13 +52,14 @@ func consumeClaims(t *testing.T, h *recordHandler, partitions int32, perPartitio
 			claim.msgs <- purchaseRecord(t, part, off)
 		}
 		close(claim.msgs)
+		claims = append(claims, claim)
 		wg.Go(func() {
 			if err := h.ConsumeClaim(sess, claim); err != nil {
 				t.Errorf("partition %d: %v", part, err)
 			}
 		})
 	}
-	return sess, func() { wg.Wait(); cancel() }
+	return sess, claims, func() { wg.Wait(); cancel() }
 }
 
 // checkMarkedInOrder wants every partition's records marked, in offset order.
@@ -147,29 +150,37 @@ func (c *fakeClaim) InitialOffset() int64                     { return c.initial
 // TestConsumeClaimThroughBatcherRetriesFailedWrites: records go through the
 // batcher without a goroutine each; while the store fails, nothing is
 // marked, and once it works again every record is stored once and every
-// partition marked completely, in offset order.
+// partition marked completely, in offset order. It runs in a bubble
+// (testing/synctest): the store is looked at only when every goroutine is
+// blocked and each record the handler holds has been refused twice (queued,
+// then retried), so a mark that followed a failed write would have happened.
 func TestConsumeClaimThroughBatcherRetriesFailedWrites(t *testing.T) {
 	t.Parallel()
-	const partitions, perPartition = 3, 100
-	st := &recordingStore{memStore: newMemStore(), delay: time.Millisecond, fail: errors.New("store down")}
-	b := newBatcher(st, testMetrics(), 50, time.Millisecond, time.Second, 2)
-	defer b.Close()
-	h := newRecordHandler(slog.New(slog.DiscardHandler), b, nil, "purchases-dlq", time.Second, 64, testMetrics())
-	sess, wait := consumeClaims(t, h, partitions, perPartition)
-	time.Sleep(50 * time.Millisecond)
-	sess.mu.Lock()
-	for part, offs := range sess.marked {
-		t.Errorf("partition %d: marked %v while the store failed, want nothing", part, offs)
-	}
-	sess.mu.Unlock()
-	st.mu.Lock()
-	st.fail = nil
-	st.mu.Unlock()
-	wait()
-	if got := st.count(); got != partitions*perPartition {
-		t.Errorf("%d purchases stored, want %d", got, partitions*perPartition)
-	}
-	checkMarkedInOrder(t, sess, partitions, perPartition)
+	synctest.Test(t, func(t *testing.T) {
+		const partitions, perPartition, inflight = 3, 100, 64
+		st := &recordingStore{memStore: newMemStore(), delay: time.Millisecond, fail: errors.New("store down")}
+		b := newBatcher(st, testMetrics(), 50, time.Millisecond, time.Second, 2)
+		defer b.Close()
+		h := newRecordHandler(slog.New(slog.DiscardHandler), b, nil, "purchases-dlq", time.Second, inflight, testMetrics())
+		sess, _, wait := consumeClaims(t, h, partitions, perPartition)
+		for st.written() < 2*inflight {
+			time.Sleep(storeBackoff.First) // the bubble's clock: the retries come due, no real time passes
+		}
+		synctest.Wait()
+		sess.mu.Lock()
+		for part, offs := range sess.marked {
+			t.Errorf("partition %d: marked %v while the store failed, want nothing", part, offs)
+		}
+		sess.mu.Unlock()
+		st.mu.Lock()
+		st.fail = nil
+		st.mu.Unlock()
+		wait()
+		if got := st.count(); got != partitions*perPartition {
+			t.Errorf("%d purchases stored, want %d", got, partitions*perPartition)
+		}
+		checkMarkedInOrder(t, sess, partitions, perPartition)
+	})
 }
 
 // BenchmarkConsumeRecord is one record of the topic through the consumer's

@@ -77,7 +77,7 @@ func TestConsumeClaimDeadLettersStoreRefusals(t *testing.T) {
 			log, _ := logging.New(&logs, "info", "cm-api")
 			m := testMetrics()
 			h := newRecordHandler(log, b, dl.expect(t, 1), "purchases-dlq", time.Second, 8, m)
-			sess, wait := consumeClaims(t, h, 1, perPartition)
+			sess, _, wait := consumeClaims(t, h, 1, perPartition)
 			wait()
 			checkMarkedInOrder(t, sess, 1, perPartition)
 			if got := st.count(); got != perPartition-1 {
@@ -125,7 +125,7 @@ func TestConsumeClaimRetriesTransientStoreErrors(t *testing.T) {
 			var dl deadLetters
 			m := testMetrics()
 			h := newRecordHandler(slog.New(slog.DiscardHandler), b, dl.expect(t, 0), "purchases-dlq", time.Second, 8, m)
-			sess, wait := consumeClaims(t, h, 1, perPartition)
+			sess, _, wait := consumeClaims(t, h, 1, perPartition)
 			wait()
 			checkMarkedInOrder(t, sess, 1, perPartition)
 			if got := st.count(); got != perPartition {
@@ -242,7 +242,7 @@ func TestMongoStoreRefusesForGood(t *testing.T) {
 	// three are refused, dead-lettered with the store's reason, and marked.
 	var dl deadLetters
 	rh := newRecordHandler(log, b, dl.expect(t, 3), "purchases-dlq", 5*time.Second, 8, testMetrics())
-	sess, wait := consumeClaims(t, rh, 1, 3)
+	sess, _, wait := consumeClaims(t, rh, 1, 3)
 	wait()
 	checkMarkedInOrder(t, sess, 1, 3)
 	for _, m := range dl.msgs {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -91,13 +92,15 @@ type mongoConfig struct {
 	Username, Password string
 	AuthSource         string
 	Timeout            time.Duration
+	// Monitor, when set, sees every command the driver sends (tests).
+	Monitor *event.CommandMonitor
 }
 
 // openMongo prepares a client; the driver connects lazily, so this does not
 // wait for the server.
 func openMongo(c mongoConfig) (*mongoStore, error) {
 	opts := options.Client().ApplyURI(c.URI).
-		SetServerSelectionTimeout(c.Timeout).SetConnectTimeout(c.Timeout).SetAppName("cm-api")
+		SetServerSelectionTimeout(c.Timeout).SetConnectTimeout(c.Timeout).SetAppName("cm-api").SetMonitor(c.Monitor)
 	if c.Username != "" {
 		opts.SetAuth(options.Credential{Username: c.Username, Password: c.Password, AuthSource: c.AuthSource})
 	}

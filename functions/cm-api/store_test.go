@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -80,8 +81,8 @@ func TestMongoStoreSaveIsIdempotent(t *testing.T) {
 	}
 	conflict := p
 	conflict.Price++
-	if _, err := st.Save(ctx, conflict); err == nil {
-		t.Error("same id, other price: got no error, want errConflict")
+	if dup, err := st.Save(ctx, conflict); !errors.Is(err, errConflict) || dup {
+		t.Errorf("same id, other price: got duplicate=%v err=%v, want errConflict", dup, err)
 	}
 	ps, _, err := st.List(ctx, "Zoë O'Brien", purchase.Page{Limit: 10})
 	if err != nil || len(ps) != 1 || ps[0] != p {

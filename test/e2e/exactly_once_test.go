@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -165,21 +166,25 @@ func TestStoreOutageLosesNothing(t *testing.T) {
 	for i := range 20 {
 		ids = append(ids, buyOK(t, shop, fmt.Sprintf(`{"username":"steady","userid":"s-%d","price":"%d.00"}`, i%3, i), nil))
 	}
-	time.Sleep(2 * time.Second) // cm-api retries meanwhile; it must commit nothing
-	if now := committedOffsets(t, brokers, shop.Group, shop.Topic); now != committed {
-		t.Errorf("committed offsets during the outage: got %d, want %d (nothing stored, nothing acknowledged)", now, committed)
-	}
-	// The stall shows: every record bought during the outage counts as lag
-	// (measured from the brokers' high-water marks every 5 s, not frozen
-	// when pulling stops), and the oldest pending record keeps ageing.
+	// Before looking at the commits, wait until cm-api has tried to store
+	// every record bought meanwhile and failed (it logs each retry), the lag
+	// shows all of them unmarked (measured from the brokers' high-water marks
+	// every 5 s, not frozen when pulling stops), and the oldest pending one
+	// has waited over 2 s, two commit intervals: a record marked after a
+	// failed write would have been committed by then.
 	harness.Eventually(t, 20*time.Second, func() string {
+		retried := retriedRecords(shop.API.Output())
 		lag := metricSeries(t, shop.APIMetrics, "shop_consumer_lag")
 		age := metricSeries(t, shop.APIMetrics, "shop_consumer_oldest_pending_seconds")
-		if sum(lag) != 20 || slices.Max(append(age, 0)) < 2 {
-			return fmt.Sprintf("during the outage: lag %v, oldest pending ages %v s; want 20 in all and one over 2 s", lag, age)
+		if retried < 20 || sum(lag) != 20 || slices.Max(append(age, 0)) < 2 {
+			return fmt.Sprintf("during the outage: %d records retried, lag %v, oldest pending ages %v s; "+
+				"want 20 retried, 20 in all and one over 2 s", retried, lag, age)
 		}
 		return ""
 	})
+	if now := committedOffsets(t, brokers, shop.Group, shop.Topic); now != committed {
+		t.Errorf("committed offsets during the outage: got %d, want %d (nothing stored, nothing acknowledged)", now, committed)
+	}
 
 	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir, harness.DevStore()...)
 	if err != nil {
@@ -188,6 +193,22 @@ func TestStoreOutageLosesNothing(t *testing.T) {
 	t.Cleanup(restarted.Close)
 	waitForPurchases(t, shop, "steady", ids...)
 	harness.WaitReady(t, shop.APIURL+"/readyz", 15*time.Second)
+}
+
+// retriedRecords counts the records (partition and offset) whose write cm-api
+// logged as failed and retried.
+func retriedRecords(logs string) int {
+	seen := map[[2]int64]bool{}
+	for line := range strings.Lines(logs) {
+		var l struct {
+			Msg               string
+			Partition, Offset int64
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "record not handled, retrying" {
+			seen[[2]int64{l.Partition, l.Offset}] = true
+		}
+	}
+	return len(seen)
 }
 
 // committedOffsets sums the group's committed offsets on topic.

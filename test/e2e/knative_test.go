@@ -128,9 +128,16 @@ func TestMissingTopicIsReportedNotCreated(t *testing.T) {
 	if a := send("POST", "http://127.0.0.1:"+serverPort+"/buy", joe, nil, 30*time.Second); a.status != http.StatusServiceUnavailable {
 		t.Errorf("buy with no topic: got %d %s, want 503", a.status, a.body)
 	}
-	// The consumer group has asked for the topic's metadata by now (it
-	// retries every second); let it try a few times more before looking.
-	time.Sleep(3 * time.Second)
+	// Look only after cm-api's consumer group has asked for the topics'
+	// metadata and failed three times (it logs each and retries every
+	// second), and cm-server's send above failed: any of them would have made
+	// the broker create a topic by then.
+	harness.Eventually(t, 30*time.Second, func() string {
+		if n := strings.Count(api.Output(), "consume failed, rejoining"); n < 3 {
+			return fmt.Sprintf("cm-api tried to consume %d times, want 3 or more", n)
+		}
+		return ""
+	})
 	for _, name := range []string{topic, dlq} {
 		if topicExists(t, brokers, name) {
 			t.Errorf("topic %s: got created by a function, want it left absent", name)
