@@ -88,6 +88,9 @@ func (e *Error) Error() string {
 	return "invalid input: " + strings.Join(parts, "; ")
 }
 
+// InvalidFields names each field that is wrong and what is wrong with it.
+func (e *Error) InvalidFields() map[string]string { return e.Fields }
+
 // invalid returns an *Error for a single field.
 func invalid(field, problem string) *Error {
 	return &Error{Fields: map[string]string{field: problem}}

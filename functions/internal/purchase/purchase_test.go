@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
+	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 123456789, time.UTC)
@@ -214,3 +215,6 @@ func TestCheckTime(t *testing.T) {
 		}
 	}
 }
+
+// *Error is what the shared HTTP layer answers 400, field by field.
+var _ server.InvalidInput = (*purchase.Error)(nil)

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
@@ -77,19 +76,27 @@ type JSONAppender interface {
 	AppendJSON(dst []byte) []byte
 }
 
+// InvalidInput is an error about what a client sent, field by field: a
+// domain package's validation error implements it, and Fail answers it 400
+// naming each field.
+type InvalidInput interface {
+	error
+	InvalidFields() map[string]string
+}
+
 // Fail answers err. This is the one place where errors become statuses:
-// *purchase.Error -> 400 with fields, an oversized body -> 413, a *Problem ->
+// InvalidInput -> 400 with fields, an oversized body -> 413, a *Problem ->
 // its own status, anything else -> 500 with a generic message and the cause
 // logged. 5xx Problems are logged with their cause too.
 func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var (
-		perr    *purchase.Error
+		invalid InvalidInput
 		tooBig  *http.MaxBytesError
 		problem *Problem
 	)
 	switch {
-	case errors.As(err, &perr):
-		problem = &Problem{Status: http.StatusBadRequest, Message: perr.Error(), Fields: perr.Fields}
+	case errors.As(err, &invalid):
+		problem = &Problem{Status: http.StatusBadRequest, Message: invalid.Error(), Fields: invalid.InvalidFields()}
 	case errors.As(err, &tooBig):
 		problem = &Problem{Status: http.StatusRequestEntityTooLarge,
 			Message: "request body is larger than " + strconv.FormatInt(tooBig.Limit, 10) + " bytes"}
