@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,8 +137,24 @@ func readClaim(w http.ResponseWriter, r *http.Request, now time.Time) (claim, er
 	switch {
 	case uuid.Validate(req.PurchaseID) != nil:
 		return claim{}, server.BadRequest("purchase_id", "must be a UUID")
-	case len(req.Fingerprint) == 0 || len(req.Fingerprint) > 128:
-		return claim{}, server.BadRequest("fingerprint", "must be 1 to 128 bytes")
+	case !isSHA256Hex(req.Fingerprint):
+		return claim{}, server.BadRequest("fingerprint", "must be a SHA-256 in lowercase hex (64 characters)")
 	}
 	return claim{Key: key, PurchaseID: req.PurchaseID, Fingerprint: req.Fingerprint, ClaimedAt: now.UTC()}, nil
+}
+
+// isSHA256Hex reports whether s is a SHA-256 sum in lowercase hex, as
+// cm-server writes a purchase's fingerprint. Nothing else reaches the store:
+// a NUL or a lone surrogate, which PostgreSQL's JSON (the dev store) cannot
+// hold, would be a store error rather than the client's.
+func isSHA256Hex(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -69,6 +69,7 @@ func TestClaimRoute(t *testing.T) {
 	t.Parallel()
 	h := newTestServer(t, newMemStore())
 	key, pid := uuid.NewString(), uuid.NewString()
+	f1, f2 := strings.Repeat("1", 64), strings.Repeat("2", 64)
 	body := func(purchaseID, fingerprint string) string {
 		return `{"purchase_id":"` + purchaseID + `","fingerprint":"` + fingerprint + `"}`
 	}
@@ -77,14 +78,17 @@ func TestClaimRoute(t *testing.T) {
 		want             int
 		wantBody         string
 	}{
-		{"201_new_key", "/claims/" + key, body(pid, "f1"), http.StatusCreated, `"stored":false`},
-		{"200_same_purchase", "/claims/" + key, body(pid, "f1"), http.StatusOK, `"purchase_id":"` + pid + `"`},
-		{"409_other_price", "/claims/" + key, body(pid, "f2"), http.StatusConflict, `claimed by a different purchase`},
-		{"409_other_purchase", "/claims/" + key, body(uuid.NewString(), "f1"), http.StatusConflict, `claimed by a different purchase`},
-		{"400_key_not_uuid", "/claims/k-1", body(pid, "f1"), http.StatusBadRequest, `"key"`},
-		{"400_purchase_not_uuid", "/claims/" + uuid.NewString(), body("p-1", "f1"), http.StatusBadRequest, `"purchase_id"`},
+		{"201_new_key", "/claims/" + key, body(pid, f1), http.StatusCreated, `"stored":false`},
+		{"200_same_purchase", "/claims/" + key, body(pid, f1), http.StatusOK, `"purchase_id":"` + pid + `"`},
+		{"409_other_price", "/claims/" + key, body(pid, f2), http.StatusConflict, `claimed by a different purchase`},
+		{"409_other_purchase", "/claims/" + key, body(uuid.NewString(), f1), http.StatusConflict, `claimed by a different purchase`},
+		{"400_key_not_uuid", "/claims/k-1", body(pid, f1), http.StatusBadRequest, `"key"`},
+		{"400_purchase_not_uuid", "/claims/" + uuid.NewString(), body("p-1", f1), http.StatusBadRequest, `"purchase_id"`},
 		{"400_no_fingerprint", "/claims/" + uuid.NewString(), body(pid, ""), http.StatusBadRequest, `"fingerprint"`},
-		{"400_unknown_field", "/claims/" + uuid.NewString(), `{"purchase_id":"` + pid + `","fingerprint":"f","x":1}`, http.StatusBadRequest, `"body"`},
+		// What PostgreSQL's JSON cannot hold is the client's error, not the store's.
+		{"400_fingerprint_nul", "/claims/" + uuid.NewString(), body(pid, `\u0000`+f1[1:]), http.StatusBadRequest, `"fingerprint"`},
+		{"400_fingerprint_not_hex", "/claims/" + uuid.NewString(), body(pid, strings.ToUpper(f1[:63])+"g"), http.StatusBadRequest, `"fingerprint"`},
+		{"400_unknown_field", "/claims/" + uuid.NewString(), `{"purchase_id":"` + pid + `","fingerprint":"` + f1 + `","x":1}`, http.StatusBadRequest, `"body"`},
 		{"413_oversized", "/claims/" + uuid.NewString(), body(pid, strings.Repeat("f", 2000)), http.StatusRequestEntityTooLarge, `"Error"`},
 	}
 	for _, tt := range tests { // in order: the first rows build on each other
@@ -102,7 +106,7 @@ func TestClaimRouteStoreDown(t *testing.T) {
 	st := newMemStore()
 	st.err = errors.New("connection refused")
 	h := newTestServer(t, st)
-	rec := apitest.Do(h, "PUT", "/claims/"+uuid.NewString(), `{"purchase_id":"`+uuid.NewString()+`","fingerprint":"f"}`, nil)
+	rec := apitest.Do(h, "PUT", "/claims/"+uuid.NewString(), `{"purchase_id":"`+uuid.NewString()+`","fingerprint":"`+strings.Repeat("a", 64)+`"}`, nil)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("store down: got %d %s, want 503 with Retry-After", rec.Code, rec.Body)
 	}

@@ -93,7 +93,7 @@ func TestReaderIdentity(t *testing.T) {
 	if _, err := st.Save(context.Background(), stored); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Claim(context.Background(), claim{Key: stored.KeyID, PurchaseID: stored.ID, Fingerprint: "f"}); err != nil {
+	if _, err := st.Claim(context.Background(), claim{Key: stored.KeyID, PurchaseID: stored.ID, Fingerprint: strings.Repeat("f", 64)}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
@@ -115,7 +115,7 @@ func TestReaderIdentity(t *testing.T) {
 		for _, rq := range []struct{ method, path, body string }{
 			{"GET", "/buyList/joe", ""},
 			// A claim of the stored purchase's own key: answered 200.
-			{"PUT", "/claims/" + stored.KeyID, `{"purchase_id":"` + stored.ID + `","fingerprint":"f"}`},
+			{"PUT", "/claims/" + stored.KeyID, `{"purchase_id":"` + stored.ID + `","fingerprint":"` + strings.Repeat("f", 64) + `"}`},
 		} {
 			path := rq.path
 			t.Run(tt.name+path, func(t *testing.T) {
