@@ -49,7 +49,9 @@ type goModFile struct {
 
 func readModFile(t *testing.T, dir string, args ...string) goModFile {
 	t.Helper()
-	out, err := goCommand(dir, nil, args...)
+	// go work edit reads the workspace's go.work even when the tests run
+	// with GOWORK=off.
+	out, err := goCommand(dir, []string{"GOWORK=" + filepath.Join(repoRoot(t), "go.work")}, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
