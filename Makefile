@@ -6,6 +6,11 @@ BIN       := $(CURDIR)/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/scalable-shop/scalable-shop/functions/internal/buildinfo.Version=$(VERSION)
 FUNCTIONS := cm-server cm-api
+# The three modules go.work ties together: the functions (the root module),
+# the dev stack and load generator (hack/), the end-to-end, browser and
+# manifest tests (test/). In workspace mode ./... matches the root module
+# only, so every target that means "all the code" names all three.
+PACKAGES  := ./... ./hack/... ./test/...
 
 export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 
@@ -25,7 +30,7 @@ test: ## all tests: unit, integration and end-to-end on a real Kafka broker
 	hack/test.sh
 
 test-short: ## unit tests only (no broker, no store)
-	$(GO) test -short ./...
+	$(GO) test -short $(PACKAGES)
 
 bench: bench-micro ## micro-benchmarks, then the load test on a real Kafka broker: Markdown table + bench-results.json (~10 min; BENCH_FLAGS=...)
 	hack/bench.sh $(BENCH_FLAGS)
@@ -36,18 +41,20 @@ bench-quick: ## the load test as a short smoke run (~3 min)
 bench-micro: ## micro-benchmarks of the hot paths (parsing, events, /buy handler, store batches) and of the dev store's inserts
 	$(GO) test -run '^$$' -bench . -benchmem ./functions/... ./hack/stack
 
-fuzz: ## fuzz every FuzzX under functions/ (parsers, /buy, cm-api's POST /) for FUZZTIME each (default 10s)
+fuzz: ## fuzz every FuzzX of the three modules (parsers, /buy, cm-api's POST /) for FUZZTIME each (default 10s)
 	hack/fuzz.sh
 
 schemathesis: ## property-based API test of a running function: make schemathesis URL=http://127.0.0.1:8080
 	hack/schemathesis.sh $(or $(URL),http://127.0.0.1:8080)
 
+# GOWORK=off: released binaries are built from the functions' module alone
+# (go.mod at the root), as ko builds the images (ko.yaml), not the workspace.
 build: ## build both functions into ./bin with the version stamped in
 	@mkdir -p $(BIN)
-	$(foreach f,$(FUNCTIONS),CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$(f) ./functions/$(f) &&) true
+	$(foreach f,$(FUNCTIONS),CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$(f) ./functions/$(f) &&) true
 
 vet: ## go vet and gofmt
-	$(GO) vet ./...
+	$(GO) vet $(PACKAGES)
 	@test -z "$$(gofmt -l functions hack test)" || (gofmt -l functions hack test; exit 1)
 
 kafka-start: ## start a real Kafka broker on 127.0.0.1:19092 (prints KAFKA_BROKERS=...)

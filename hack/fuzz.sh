@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# hack/fuzz.sh - run every fuzz target under functions/ for FUZZTIME each.
+# hack/fuzz.sh - run every fuzz target of the three modules (functions/,
+# hack/, test/; today all are in functions/) for FUZZTIME each.
 #
 # Usage:
-#   hack/fuzz.sh                 every FuzzX in functions/...
+#   hack/fuzz.sh                 every FuzzX in functions/, hack/ and test/
 #   hack/fuzz.sh FuzzBuy ...     only these targets
 #
 # Each target's seed corpus (f.Add, testdata/fuzz) also runs in every plain
@@ -19,9 +20,12 @@ cd "$(dirname "$0")/.."
 
 FUZZTIME="${FUZZTIME:-10s}"
 
-# targets: "package-dir FuzzName" per line, from the source.
+# targets: "package-dir FuzzName" per line, from the source. go test runs
+# from the root: go.work makes ./hack/... and ./test/... packages too.
 targets() {
-  grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' functions |
+  local dirs=()
+  for d in functions hack test; do [[ -d $d ]] && dirs+=("$d"); done
+  grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' "${dirs[@]}" |
     sed -E 's#^(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]+).*#\1 \2#' | sort -u
 }
 

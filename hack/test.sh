@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# hack/test.sh - what `make test` runs: vet, then every test in the module
-# (the functions' with -race) against a real Apache Kafka broker (started here unless KAFKA_BROKERS is
+# hack/test.sh - what `make test` runs: vet, then every test of the three
+# modules go.work ties (the functions' with -race) against a real Apache Kafka broker (started here unless KAFKA_BROKERS is
 # set) and an embedded FerretDB, the store make run uses (unless MONGODB_URI
 # is set; hack/ferretdb for the functions' tests, in-process for the
 # end-to-end tests; on PostgreSQL when installed, DEV_STORE chooses).
@@ -26,7 +26,9 @@ if [ -n "${unformatted}" ]; then
   echo "test: gofmt would change: ${unformatted}" >&2
   exit 1
 fi
-go vet ./...
+# In workspace mode ./... is the root module (the functions) only: the dev
+# stack's module (hack/) and the tests' (test/) are named too.
+go vet ./... ./hack/... ./test/...
 
 # The functions' own packages (batcher, consumer, rate limiter, handlers) run
 # under the race detector, which needs cgo and a C compiler (CI installs gcc).
@@ -67,5 +69,5 @@ MONGODB_URI="${functions_mongo}" go test -count=1 -timeout 20m -parallel 4 "${ra
 if [ -n "${ferretdb_pid:-}" ]; then
   stop_ferretdb # the end-to-end tests start their own stores
 fi
-# shellcheck disable=SC2046 # one package path per word
-go test -count=1 -timeout 20m -parallel 4 ${GO_TEST_FLAGS:-} $(go list ./... | grep -v '/functions/')
+# The dev stack's and the end-to-end, browser and manifest tests' modules.
+go test -count=1 -timeout 20m -parallel 4 ${GO_TEST_FLAGS:-} ./hack/... ./test/...

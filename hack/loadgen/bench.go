@@ -122,11 +122,22 @@ func (b *bench) build(ctx context.Context) error {
 	return nil
 }
 
+// moduleRoot is the repository's root: the folder of go.work, which ties the
+// functions' module (the root) to hack/'s and test/'s, wherever in the
+// repository loadgen runs; without a workspace (GOWORK=off), the folder of
+// the current module's go.mod.
 func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("run loadgen inside the module (go env GOMOD: %q, %v)", gomod, err)
+	out, err := exec.CommandContext(ctx, "go", "env", "GOWORK", "GOMOD").Output()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err != nil || len(lines) != 2 {
+		return "", fmt.Errorf("run loadgen inside the repository (go env GOWORK GOMOD: %q, %v)", out, err)
+	}
+	if gowork := strings.TrimSpace(lines[0]); gowork != "" && gowork != "off" {
+		return filepath.Dir(gowork), nil
+	}
+	gomod := strings.TrimSpace(lines[1])
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("run loadgen inside the repository (go env GOMOD: %q)", gomod)
 	}
 	return filepath.Dir(gomod), nil
 }
