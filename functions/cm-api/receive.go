@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -15,7 +14,6 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/jsonstring"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
@@ -31,17 +29,6 @@ type receiveResponse struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-// AppendJSON writes r as encoding/json does (TestReceiveResponseJSON).
-func (r receiveResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"status":`...)
-	dst = jsonstring.Append(dst, r.Status)
-	dst = append(dst, `,"id":`...)
-	dst = jsonstring.Append(dst, r.ID)
-	dst = append(dst, `,"duplicate":`...)
-	dst = strconv.AppendBool(dst, r.Duplicate)
-	return append(dst, '}')
-}
-
 // handleReceive stores one purchase CloudEvent, as a KafkaSource delivers
 // it. It answers 2xx only after the write was acknowledged; 400 for an event
 // that can never be stored and 422 for one the store refuses for good (not
@@ -52,12 +39,6 @@ func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time
 		body, err := server.ReadBody(w, r, maxEventBody)
 		if err != nil {
 			server.Fail(w, r, log, err)
-			return
-		}
-		if p, id, tp, ok := readBinaryHTTP(r.Header, body); ok {
-			ctx, span := telemetry.StartProcess(r.Context(), telemetry.Message{ID: id, Partition: -1, Offset: -1,
-				Via: "knative-kafkasource"}, tp)
-			saveAndAnswer(ctx, w, r, log, st, m, span, p, writeTimeout)
 			return
 		}
 		msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
