@@ -197,13 +197,10 @@ func outcomes(ps []purchase.Purchase, refused []mongo.WriteError, err error) ([]
 }
 
 // checkDuplicates compares the purchases of the duplicate-key errors dups
-// with the stored ones. Each is read by its _id alone: one index look-up on
-// MongoDB, and the only kind of query every store the shop runs on serves
-// from an index (FerretDB, the dev store, reads the whole collection for an
-// _id $in). Duplicates are rare (redeliveries), so one read each costs
-// little. When the server did not say which index the duplicate is on
-// (FerretDB) and no purchase has the id, it is on another unique index: a
-// refusal. When it said _id and none has it, the stored one was rolled
+// with the stored ones, each read by its _id: duplicates are rare
+// (redeliveries). When the server did not say which index the duplicate is
+// on (MongoDB before 4.4 and FerretDB, the dev store, send no keyPattern)
+// and no purchase has the id, it is on another unique index: a refusal. When it said _id and none has it, the stored one was rolled
 // back meanwhile: transient.
 func (s *mongoStore) checkDuplicates(ctx context.Context, ps []purchase.Purchase, dups []mongo.WriteError, results []saveResult) {
 	for _, we := range dups {
