@@ -34,7 +34,7 @@ type receiveResponse struct {
 // that can never be stored and 422 for one the store refuses for good (not
 // retried: it goes to the dead-letter sink); 503 for a store failure
 // (retried by the source).
-func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time.Duration) http.Handler {
+func handleReceive(log *slog.Logger, saves *batcher, m *shopMetrics, writeTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := server.ReadBody(w, r, maxEventBody)
 		if err != nil {
@@ -60,18 +60,18 @@ func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time
 			return
 		}
 		ctx, span := startEventSpan(r.Context(), *e)
-		saveAndAnswer(ctx, w, r, log, st, m, span, p, writeTimeout)
+		saveAndAnswer(ctx, w, r, log, saves, m, span, p, writeTimeout)
 	})
 }
 
 // saveAndAnswer saves p in the span of its event and answers: 200 once the write
 // was acknowledged, or the store's problem. The write is finished even if
 // the sender hangs up: it is cheap, and a retry then finds it stored.
-func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, st store, m *shopMetrics,
+func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, saves *batcher, m *shopMetrics,
 	span trace.Span, p purchase.Purchase, writeTimeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	dup, err := st.Save(ctx, p)
+	dup, err := saves.Save(ctx, p)
 	telemetry.End(span, err)
 	switch {
 	case errors.Is(err, errConflict):

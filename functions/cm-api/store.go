@@ -13,16 +13,18 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
-	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // errConflict means a purchase id is already stored for a different purchase.
 var errConflict = errors.New("purchase id already used by a different purchase")
 
-// store keeps purchases. Save is idempotent on the purchase id: saving the
-// same purchase twice stores it once and reports the second as a duplicate.
+// store keeps purchases and keys' claims: mongoStore, and the tests' fakes.
+// SaveMany writes a batch in one round trip with one result each, and is
+// idempotent on the purchase id: saving the same purchase twice stores it
+// once and reports the second as a duplicate. Writes reach it through the
+// group commit (batcher).
 type store interface {
-	Save(ctx context.Context, p purchase.Purchase) (duplicate bool, err error)
+	SaveMany(ctx context.Context, items []saveItem) []saveResult
 	List(ctx context.Context, username string, page purchase.Page) (ps []purchase.Purchase, next string, err error)
 	// Claim binds a key to one purchase, atomically (claims.go).
 	Claim(ctx context.Context, c claim) (claimOutcome, error)
@@ -117,12 +119,6 @@ func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 		return fmt.Errorf("create index %s: %w", listIndexName, err)
 	}
 	return nil
-}
-
-// Save inserts p: SaveMany of one.
-func (s *mongoStore) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
-	r := s.SaveMany(ctx, []saveItem{{p, telemetry.TraceParent(ctx)}})[0]
-	return r.duplicate, r.err
 }
 
 // SaveMany inserts the items with one unordered InsertMany (the driver
