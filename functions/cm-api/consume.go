@@ -8,10 +8,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
@@ -173,19 +170,6 @@ func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage)
 		}
 		return err
 	})
-}
-
-// decodeRecord reads a record's purchase through the SDK's Kafka binding.
-func decodeRecord(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.Purchase, error) {
-	m := kafka_sarama.NewMessageFromConsumerMessage(msg)
-	if m.ReadEncoding() == binding.EncodingUnknown {
-		return purchase.Purchase{}, errors.New("not a CloudEvent")
-	}
-	e, err := binding.ToEvent(ctx, m)
-	if err != nil {
-		return purchase.Purchase{}, fmt.Errorf("not a valid CloudEvent: %w", err)
-	}
-	return purchase.FromEvent(*e, time.Time{})
 }
 
 // storeBackoff is how a record that could not be stored is retried in place.

@@ -131,7 +131,7 @@ func duplicateElsewhere(we mongo.WriteError) *refusal {
 // An error it does not recognise is transient too (see permanentCodes).
 func transientStoreError(err error) bool {
 	var (
-		bwe mongo.BulkWriteException
+		wex mongo.WriteException
 		le  mongo.LabeledError
 	)
 	switch {
@@ -139,7 +139,7 @@ func transientStoreError(err error) bool {
 		return true
 	case errors.As(err, &le) && (le.HasErrorLabel("RetryableWriteError") || le.HasErrorLabel("TransientTransactionError")):
 		return true
-	case errors.As(err, &bwe) && bwe.WriteConcernError != nil:
+	case errors.As(err, &wex) && wex.WriteConcernError != nil:
 		return true
 	}
 	return false

@@ -33,23 +33,13 @@ func writeError(i, code int, msg string, keyPattern bson.D) mongo.WriteError {
 	return mongo.WriteError{Index: i, Code: code, Message: msg, Details: details, Raw: rawBytes}
 }
 
-// refusedAt is an unordered insert whose document at index i is refused
-// with the write error we, as InsertMany returns it.
+// refusedAt is an insert command whose document at index i is refused with
+// the write error we, as the driver returns it from RunCommand.
 func refusedAt(we mongo.WriteError) error {
-	return bulkError(nil, nil, we)
+	return mongo.WriteException{WriteErrors: mongo.WriteErrors{we}}
 }
 
-// bulkError is InsertMany's error with these labels, write-concern error
-// and write errors.
-func bulkError(labels []string, wce *mongo.WriteConcernError, wes ...mongo.WriteError) error {
-	bwe := mongo.BulkWriteException{WriteConcernError: wce, Labels: labels}
-	for _, we := range wes {
-		bwe.WriteErrors = append(bwe.WriteErrors, mongo.BulkWriteError{WriteError: we, Request: mongo.NewInsertOneModel()})
-	}
-	return bwe
-}
-
-// storeFault is one kind of store error, as the insert of a batch
+// storeFault is one kind of store error, as the insert command of a batch
 // of purchases returns it; at is the index of the purchase it concerns.
 type storeFault struct {
 	name      string
@@ -88,15 +78,16 @@ var storeFaults = []storeFault{
 		return mongo.CommandError{Code: 11602, Name: "InterruptedDueToReplStateChange", Labels: []string{"RetryableWriteError"}}
 	}, false, ""},
 	{"write_concern_error", func(int) error {
-		return bulkError(nil, &mongo.WriteConcernError{Code: 64, Name: "WriteConcernTimeout",
-			Message: "waiting for replication timed out"})
+		return mongo.WriteException{WriteConcernError: &mongo.WriteConcernError{Code: 64, Name: "WriteConcernTimeout",
+			Message: "waiting for replication timed out"}}
 	}, false, ""},
 	{"write_concern_error_with_write_errors", func(i int) error {
-		return bulkError(nil, &mongo.WriteConcernError{Code: 64, Name: "WriteConcernTimeout"},
-			writeError(i, 121, "Document failed validation", nil))
+		return mongo.WriteException{WriteConcernError: &mongo.WriteConcernError{Code: 64, Name: "WriteConcernTimeout"},
+			WriteErrors: mongo.WriteErrors{writeError(i, 121, "Document failed validation", nil)}}
 	}, false, ""},
 	{"retryable_label_with_write_errors", func(i int) error {
-		return bulkError([]string{"RetryableWriteError"}, nil, writeError(i, 2, "bad", nil))
+		return mongo.WriteException{Labels: []string{"RetryableWriteError"},
+			WriteErrors: mongo.WriteErrors{writeError(i, 2, "bad", nil)}}
 	}, false, ""},
 	{"store_unavailable", func(int) error { return fmt.Errorf("insert: %w", mongo.ErrClientDisconnected) }, false, ""},
 	{"interrupted", func(int) error { return mongo.CommandError{Code: 11601, Name: "Interrupted"} }, false, ""},
@@ -126,7 +117,7 @@ func TestStoreErrorClasses(t *testing.T) {
 	for _, f := range storeFaults {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			refused, err := writeErrors(f.err(1), len(ps))
+			refused, err := writeErrors(f.err(1), len(ps), 0)
 			results, dups := outcomes(ps, refused, err)
 			if len(dups) != 0 {
 				t.Fatalf("got %d duplicates to read back, want none", len(dups))
@@ -158,7 +149,7 @@ func TestStoreErrorClasses(t *testing.T) {
 // isPerDocument reports whether err refuses single documents, without an
 // error of the whole command.
 func isPerDocument(err error) bool {
-	refused, cmdErr := writeErrors(err, 3)
+	refused, cmdErr := writeErrors(err, 3, 0)
 	return cmdErr == nil && len(refused) > 0
 }
 
@@ -199,7 +190,7 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-// faultyStore is a store over memStore whose insert fails as
+// faultyStore is a store over memStore whose insert command fails as
 // fault says, for the batches it chooses: fault gets the batch and returns
 // the command's error as the driver would (nil: none). SaveMany then turns
 // it into outcomes as mongoStore does, and writes the purchases an
@@ -226,7 +217,7 @@ func (f *faultyStore) SaveMany(ctx context.Context, items []saveItem) []saveResu
 	for i, it := range items {
 		ps[i] = it.p
 	}
-	refused, err := writeErrors(err, len(items))
+	refused, err := writeErrors(err, len(items), 0)
 	results, dups := outcomes(ps, refused, err)
 	for i := range results {
 		if results[i].err == nil || slices.ContainsFunc(dups, func(we mongo.WriteError) bool { return we.Index == i }) {

@@ -121,50 +121,25 @@ func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
-// SaveMany inserts the items with one unordered InsertMany (the driver
-// cuts it into as many commands as the server's limits need, and retries
-// it once after a failover) and reports each one's outcome as Save would:
-// an id already stored is a duplicate when it is the same purchase and
-// errConflict when not; a purchase the store refuses for good (refusalOf)
-// is a *refusal, errRefused, and fails alone, its batch-mates written. Any
-// other write error is transient. An error of the whole write (a
-// write-concern error too: the writes are not known to be durable, and
-// their retries are duplicates) fails all, as transient.
+// SaveMany inserts the items with unordered inserts (insertAll) and reports
+// each one's outcome: an id already stored is a duplicate when it is the
+// same purchase and errConflict when not; a purchase the store refuses for
+// good (refusalOf) is a *refusal, errRefused, and fails alone, its
+// batch-mates written. Any other write error is transient. An error of the
+// whole write (a write-concern error too: the writes are not known to be
+// durable, and their retries are duplicates) fails all, as transient.
 func (s *mongoStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
 	ps := make([]purchase.Purchase, len(items))
-	docs := make([]document, len(items))
 	for i, it := range items {
-		ps[i], docs[i] = it.p, toDocument(it)
+		ps[i] = it.p
 	}
-	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	refused, err := writeErrors(err, len(items))
+	refused, err := s.insertAll(ctx, items)
 	results, dups := outcomes(ps, refused, err)
 	s.checkDuplicates(ctx, ps, dups, results)
 	return results
 }
 
-// writeErrors splits the outcome of an unordered insert of n documents
-// into the documents it refused and an error of the whole write. The
-// server tries every document and reports each one it refused, by index;
-// the others are written. Those are per-document outcomes unless the write
-// as a whole failed in a way that passes (transientStoreError: a
-// write-concern error, a retryable label), when the whole batch is retried.
-func writeErrors(err error, n int) ([]mongo.WriteError, error) {
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && !transientStoreError(err) && len(bwe.WriteErrors) > 0 {
-		refused := make([]mongo.WriteError, len(bwe.WriteErrors))
-		for i, we := range bwe.WriteErrors {
-			refused[i] = we.WriteError
-		}
-		return refused, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("insert %d purchases: %w", n, err)
-	}
-	return nil, nil
-}
-
-// outcomes turns what writeErrors returned for ps into each purchase's
+// outcomes turns what insertAll returned for ps into each purchase's
 // result, and the duplicate-key errors on _id (or on an index the server
 // did not name) that checkDuplicates must settle by reading.
 func outcomes(ps []purchase.Purchase, refused []mongo.WriteError, err error) ([]saveResult, []mongo.WriteError) {
