@@ -22,21 +22,14 @@ type saveResult struct {
 	err       error
 }
 
-// batchStore writes many purchases in one round trip, one result each.
-type batchStore interface {
-	SaveMany(ctx context.Context, items []saveItem) []saveResult
-	List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error)
-	Claim(ctx context.Context, c claim) (claimOutcome, error)
-}
-
 // batcher is group commit: concurrent Saves (HTTP requests, consumed
 // records) are gathered into one insert command, bounded by count and a short
 // delay, and each caller returns when its batch is written. Under load a
 // batch grows to
 // what arrived while the previous one was written. A lone purchase waits at
-// most maxDelay for company. It implements store.
+// most maxDelay for company.
 type batcher struct {
-	store    batchStore
+	store    store
 	metrics  *shopMetrics
 	maxBatch int
 	maxDelay time.Duration
@@ -67,7 +60,7 @@ type saveRequest struct {
 
 // newBatcher starts writers goroutines that each write one batch at a time.
 // Stop with Close after the last Save returned.
-func newBatcher(st batchStore, m *shopMetrics, maxBatch int, maxDelay, timeout time.Duration, writers int) *batcher {
+func newBatcher(st store, m *shopMetrics, maxBatch int, maxDelay, timeout time.Duration, writers int) *batcher {
 	b := &batcher{store: st, metrics: m, maxBatch: maxBatch, maxDelay: maxDelay, timeout: timeout,
 		reqs: make(chan *saveRequest, 4*maxBatch), quit: make(chan struct{})}
 	for range writers {
@@ -119,16 +112,6 @@ func (b *batcher) queue(ctx context.Context, req *saveRequest) error {
 	case <-b.quit:
 		return errBatcherClosed
 	}
-}
-
-// Claim goes straight to the store: claims are not batched.
-func (b *batcher) Claim(ctx context.Context, c claim) (claimOutcome, error) {
-	return b.store.Claim(ctx, c)
-}
-
-// List reads straight from the store: reads are not batched.
-func (b *batcher) List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error) {
-	return b.store.List(ctx, username, page)
 }
 
 // write collects a batch (the first request, then whatever arrives within

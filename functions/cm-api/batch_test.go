@@ -12,7 +12,7 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
-// recordingStore is a batchStore over memStore that remembers batch sizes
+// recordingStore is a store over memStore that remembers batch sizes
 // and can fail every write.
 type recordingStore struct {
 	*memStore
@@ -135,7 +135,7 @@ func TestMongoStoreSaveMany(t *testing.T) {
 	t.Parallel()
 	st := newTestStore(t)
 	ctx := context.Background()
-	if _, err := st.Save(ctx, testPurchase(1)); err != nil {
+	if _, err := saveOne(ctx, st, testPurchase(1)); err != nil {
 		t.Fatal(err)
 	}
 	conflict := testPurchase(1)

@@ -53,7 +53,7 @@ func TestMongoStoreClaimIsAtomic(t *testing.T) {
 		t.Errorf("the winner's claim again, purchase not stored: got %+v, %v, want not created, not stored", got, err)
 	}
 	p := mustPurchase(t, claims[winner].PurchaseID, "claimer", "3.00", "2024-05-31T15:54:32.204Z")
-	if _, err := st.Save(ctx, p); err != nil {
+	if _, err := saveOne(ctx, st, p); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := st.Claim(ctx, claims[winner]); err != nil || got != (claimOutcome{stored: true}) {

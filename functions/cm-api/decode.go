@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -66,23 +65,7 @@ var kafkaHeaders = map[string]int{"ce_specversion": atSpecVersion, "ce_id": atID
 	"ce_" + purchase.KeyIDExtension: atKeyID, "ce_" + purchase.OriginIDExtension: atOriginID,
 	"ce_" + purchase.OriginSourceExtension: atOriginSource}
 
-// httpHeaders name them as Go's server canonicalizes the HTTP binding's
-// headers ("ce-" and the name, "Content-Type").
-var httpHeaders = map[string]int{}
-
-func init() {
-	for k, i := range kafkaHeaders {
-		name, ok := strings.CutPrefix(k, "ce_")
-		if !ok {
-			name = "content-type"
-		} else {
-			name = "ce-" + name
-		}
-		httpHeaders[http.CanonicalHeaderKey(name)] = i
-	}
-}
-
-// binaryEvent is what readBinary and readBinaryHTTP gather from headers.
+// binaryEvent is what readBinary gathers from headers.
 type binaryEvent struct {
 	seen [atCount]bool
 	val  [atCount]string
@@ -123,8 +106,10 @@ func (b *binaryEvent) purchase(data []byte) (purchase.Purchase, bool) {
 	return p, err == nil
 }
 
-// readBinary reads a binary-mode purchase record without the SDK's event
-// (which costs some 80 allocations a record). It answers ok only for a
+// readBinary reads a binary-mode purchase record without the SDK's event,
+// which saves more than a tenth of cm-api's CPU per stored purchase in
+// Kafka mode (docs/performance.md, "Fast paths: measured and decided"). It
+// answers ok only for a
 // record it can vouch for (binaryEvent.purchase), every header one it
 // knows and none twice; the purchase is then the one decodeWithSDK reads
 // (FuzzDecodeRecord compares the two). Otherwise ok is false and the SDK
@@ -141,28 +126,4 @@ func readBinary(msg *sarama.ConsumerMessage) (purchase.Purchase, bool) {
 		}
 	}
 	return b.purchase(msg.Value)
-}
-
-// readBinaryHTTP is readBinary for an event POSTed in binary mode: ok only
-// when every "Ce-" header is one it knows, each header it reads has one
-// value, and binaryEvent.purchase vouches for the event; the purchase is
-// then the one the SDK's HTTP binding reads (FuzzReceiveBinary compares
-// them). Headers that are no CloudEvents attribute are ignored, as the
-// binding ignores them. It returns the event's id and traceparent too.
-func readBinaryHTTP(h http.Header, body []byte) (p purchase.Purchase, id, traceparent string, ok bool) {
-	var b binaryEvent
-	for k, vs := range h {
-		i, known := httpHeaders[k]
-		if !known {
-			if len(k) >= 3 && strings.EqualFold(k[:3], "ce-") {
-				return p, "", "", false
-			}
-			continue
-		}
-		if len(vs) != 1 || !b.set(i, vs[0]) {
-			return p, "", "", false
-		}
-	}
-	p, ok = b.purchase(body)
-	return p, b.val[atID], b.val[atTraceParent], ok
 }

@@ -36,6 +36,20 @@ func (m *memStore) Save(_ context.Context, p purchase.Purchase) (bool, error) {
 	return false, nil
 }
 
+// SaveMany saves each item with Save.
+func (m *memStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
+	return saveEach(ctx, m.Save, items)
+}
+
+// saveEach is a SaveMany of one save per item.
+func saveEach(ctx context.Context, save func(context.Context, purchase.Purchase) (bool, error), items []saveItem) []saveResult {
+	out := make([]saveResult, len(items))
+	for i, it := range items {
+		out[i].duplicate, out[i].err = save(ctx, it.p)
+	}
+	return out
+}
+
 func (m *memStore) List(_ context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -15,13 +15,14 @@ import (
 )
 
 // A batch of purchases is written with MongoDB's insert command, built here
-// with bsoncore, rather than with Collection.InsertMany. InsertMany encodes
-// each document by reflection and then decodes every document's _id back
-// to return it (mongo.ensureID): together 18% of cm-api's CPU per stored
-// purchase under load, for ids cm-api already knows. The command is the one
-// InsertMany sends: unordered, majority write concern, sent to the primary.
-// What it does not do is the driver's one automatic retry of a write after
-// a failover (retryable writes); a batch that fails is retried by cm-api's
+// with bsoncore, rather than with Collection.InsertMany, which encodes each
+// document by reflection and then decodes every document's _id back to
+// return it (mongo.ensureID), for ids cm-api already knows: it saves more
+// than a tenth of cm-api's CPU per stored purchase (docs/performance.md,
+// "Fast paths: measured and decided"). The command is the one InsertMany
+// sends: unordered, majority write concern, sent to the primary. What it
+// does not do is the driver's one automatic retry of a write after a
+// failover (retryable writes); a batch that fails is retried by cm-api's
 // own retrying path, and the _id makes the retry store each purchase once
 // (a duplicate key is then read back and compared, as for a redelivery).
 

@@ -49,7 +49,7 @@ func TestMongoStoreSaveManySplitsLargeBatches(t *testing.T) {
 		items[i] = saveItem{p: p}
 	}
 	last := len(items) - 1
-	if _, err := st.Save(ctx, items[last].p); err != nil {
+	if _, err := saveOne(ctx, st, items[last].p); err != nil {
 		t.Fatal(err)
 	}
 	conflict := items[last].p

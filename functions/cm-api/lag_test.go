@@ -34,6 +34,10 @@ func (s *blockedStore) Save(ctx context.Context, p purchase.Purchase) (bool, err
 	return s.memStore.Save(ctx, p)
 }
 
+func (s *blockedStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
+	return saveEach(ctx, s.Save, items)
+}
+
 // TestLagIsTruthfulDuringAStall stalls a partition on its first record
 // while the producer keeps writing: the lag must follow the brokers'
 // high-water mark from the last marked offset (not freeze when pulling
@@ -44,7 +48,7 @@ func TestLagIsTruthfulDuringAStall(t *testing.T) {
 	const records, start = 40, 100
 	st := &blockedStore{memStore: newMemStore(), stuck: "p-3-100", release: make(chan struct{})}
 	m := testMetrics()
-	h := newRecordHandler(slog.New(slog.DiscardHandler), st, nil, "purchases-dlq", time.Second, 4, m)
+	h := newRecordHandler(slog.New(slog.DiscardHandler), testBatcher(t, st), nil, "purchases-dlq", time.Second, 4, m)
 	h.lagEvery = 10 * time.Millisecond
 	var mu sync.Mutex
 	hwm := int64(start + records)

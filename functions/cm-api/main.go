@@ -56,7 +56,7 @@ func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers,
 	var consumeErr error
 	if cfg.kafkaMode() {
 		c := &consumer{log: log, kafka: cfg.Kafka, topic: cfg.Topic, group: cfg.ConsumerGroup,
-			dlqTopic: cfg.DLQTopic, store: batch, timeout: cfg.MongoTimeout, inflight: cfg.InFlight, metrics: metrics}
+			dlqTopic: cfg.DLQTopic, saves: batch, timeout: cfg.MongoTimeout, inflight: cfg.InFlight, metrics: metrics}
 		checks = append(checks, server.Check{Name: "kafka", Ping: c.Ping})
 		wg.Go(func() { consumeErr = c.Run(ctx) })
 	}
@@ -68,7 +68,7 @@ func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers,
 		return errors.Join(consumeErr, st.Close(dctx))
 	}
 	ready := server.NewReadiness(log, checks...)
-	h := server.Handlers{API: newServer(log, cfg, batch, ready, metrics), Ops: server.OpsHandler(metrics.Handler(), ready)}
+	h := server.Handlers{API: newServer(log, cfg, st, batch, ready, metrics), Ops: server.OpsHandler(metrics.Handler(), ready)}
 	return h, stop, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -15,7 +14,6 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/jsonstring"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
@@ -31,33 +29,16 @@ type receiveResponse struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-// AppendJSON writes r as encoding/json does (TestReceiveResponseJSON).
-func (r receiveResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"status":`...)
-	dst = jsonstring.Append(dst, r.Status)
-	dst = append(dst, `,"id":`...)
-	dst = jsonstring.Append(dst, r.ID)
-	dst = append(dst, `,"duplicate":`...)
-	dst = strconv.AppendBool(dst, r.Duplicate)
-	return append(dst, '}')
-}
-
 // handleReceive stores one purchase CloudEvent, as a KafkaSource delivers
 // it. It answers 2xx only after the write was acknowledged; 400 for an event
 // that can never be stored and 422 for one the store refuses for good (not
 // retried: it goes to the dead-letter sink); 503 for a store failure
 // (retried by the source).
-func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time.Duration) http.Handler {
+func handleReceive(log *slog.Logger, saves *batcher, m *shopMetrics, writeTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := server.ReadBody(w, r, maxEventBody)
 		if err != nil {
 			server.Fail(w, r, log, err)
-			return
-		}
-		if p, id, tp, ok := readBinaryHTTP(r.Header, body); ok {
-			ctx, span := telemetry.StartProcess(r.Context(), telemetry.Message{ID: id, Partition: -1, Offset: -1,
-				Via: "knative-kafkasource"}, tp)
-			saveAndAnswer(ctx, w, r, log, st, m, span, p, writeTimeout)
 			return
 		}
 		msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
@@ -79,18 +60,18 @@ func handleReceive(log *slog.Logger, st store, m *shopMetrics, writeTimeout time
 			return
 		}
 		ctx, span := startEventSpan(r.Context(), *e)
-		saveAndAnswer(ctx, w, r, log, st, m, span, p, writeTimeout)
+		saveAndAnswer(ctx, w, r, log, saves, m, span, p, writeTimeout)
 	})
 }
 
 // saveAndAnswer saves p in the span of its event and answers: 200 once the write
 // was acknowledged, or the store's problem. The write is finished even if
 // the sender hangs up: it is cheap, and a retry then finds it stored.
-func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, st store, m *shopMetrics,
+func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, saves *batcher, m *shopMetrics,
 	span trace.Span, p purchase.Purchase, writeTimeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	dup, err := st.Save(ctx, p)
+	dup, err := saves.Save(ctx, p)
 	telemetry.End(span, err)
 	switch {
 	case errors.Is(err, errConflict):

@@ -190,7 +190,7 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-// faultyStore is a batchStore over memStore whose insert command fails as
+// faultyStore is a store over memStore whose insert command fails as
 // fault says, for the batches it chooses: fault gets the batch and returns
 // the command's error as the driver would (nil: none). SaveMany then turns
 // it into outcomes as mongoStore does, and writes the purchases an

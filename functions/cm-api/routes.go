@@ -19,9 +19,9 @@ type route struct {
 	handler http.Handler
 }
 
-func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *shopMetrics) []route {
+func routes(log *slog.Logger, cfg config, st store, saves *batcher, ready *server.Readiness, m *shopMetrics) []route {
 	return []route{
-		{"POST /{$}", requireCaller(log, cfg.Senders, handleReceive(log, st, m, cfg.MongoTimeout))},
+		{"POST /{$}", requireCaller(log, cfg.Senders, handleReceive(log, saves, m, cfg.MongoTimeout))},
 		{"GET /buyList/{username}", requireCaller(log, cfg.Readers, handleBuyList(log, st))},
 		{"PUT /claims/{key}", requireCaller(log, cfg.Readers, handleClaim(log, st, time.Now))},
 		{"GET /healthz", server.HandleHealthz()},
@@ -31,9 +31,9 @@ func routes(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *
 }
 
 // newServer wires every route into one handler.
-func newServer(log *slog.Logger, cfg config, st store, ready *server.Readiness, m *shopMetrics) http.Handler {
+func newServer(log *slog.Logger, cfg config, st store, saves *batcher, ready *server.Readiness, m *shopMetrics) http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range routes(log, cfg, st, ready, m) {
+	for _, rt := range routes(log, cfg, st, saves, ready, m) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	return server.Handler(log, m, mux)

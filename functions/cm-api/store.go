@@ -14,16 +14,18 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
-	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
 // errConflict means a purchase id is already stored for a different purchase.
 var errConflict = errors.New("purchase id already used by a different purchase")
 
-// store keeps purchases. Save is idempotent on the purchase id: saving the
-// same purchase twice stores it once and reports the second as a duplicate.
+// store keeps purchases and keys' claims: mongoStore, and the tests' fakes.
+// SaveMany writes a batch in one round trip with one result each, and is
+// idempotent on the purchase id: saving the same purchase twice stores it
+// once and reports the second as a duplicate. Writes reach it through the
+// group commit (batcher).
 type store interface {
-	Save(ctx context.Context, p purchase.Purchase) (duplicate bool, err error)
+	SaveMany(ctx context.Context, items []saveItem) []saveResult
 	List(ctx context.Context, username string, page purchase.Page) (ps []purchase.Purchase, next string, err error)
 	// Claim binds a key to one purchase, atomically (claims.go).
 	Claim(ctx context.Context, c claim) (claimOutcome, error)
@@ -122,20 +124,13 @@ func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
-// Save inserts p: SaveMany of one.
-func (s *mongoStore) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
-	r := s.SaveMany(ctx, []saveItem{{p, telemetry.TraceParent(ctx)}})[0]
-	return r.duplicate, r.err
-}
-
 // SaveMany inserts the items with unordered inserts (insertAll) and reports
-// each one's outcome as Save would: an id already stored is a duplicate
-// when it is the same purchase and errConflict when not; a purchase the
-// store refuses for good (refusalOf) is a *refusal, errRefused, and fails
-// alone, its batch-mates written. Any other write error is transient. An
-// error of the whole write (a write-concern error too: the writes are not
-// known to be durable, and their retries are duplicates) fails all, as
-// transient.
+// each one's outcome: an id already stored is a duplicate when it is the
+// same purchase and errConflict when not; a purchase the store refuses for
+// good (refusalOf) is a *refusal, errRefused, and fails alone, its
+// batch-mates written. Any other write error is transient. An error of the
+// whole write (a write-concern error too: the writes are not known to be
+// durable, and their retries are duplicates) fails all, as transient.
 func (s *mongoStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
 	ps := make([]purchase.Purchase, len(items))
 	for i, it := range items {
@@ -176,13 +171,10 @@ func outcomes(ps []purchase.Purchase, refused []mongo.WriteError, err error) ([]
 }
 
 // checkDuplicates compares the purchases of the duplicate-key errors dups
-// with the stored ones. Each is read by its _id alone: one index look-up on
-// MongoDB, and the only kind of query every store the shop runs on serves
-// from an index (FerretDB, the dev store, reads the whole collection for an
-// _id $in). Duplicates are rare (redeliveries), so one read each costs
-// little. When the server did not say which index the duplicate is on
-// (FerretDB) and no purchase has the id, it is on another unique index: a
-// refusal. When it said _id and none has it, the stored one was rolled
+// with the stored ones, each read by its _id: duplicates are rare
+// (redeliveries). When the server did not say which index the duplicate is
+// on (MongoDB before 4.4 and FerretDB, the dev store, send no keyPattern)
+// and no purchase has the id, it is on another unique index: a refusal. When it said _id and none has it, the stored one was rolled
 // back meanwhile: transient.
 func (s *mongoStore) checkDuplicates(ctx context.Context, ps []purchase.Purchase, dups []mongo.WriteError, results []saveResult) {
 	for _, we := range dups {

@@ -68,7 +68,7 @@ func TestMongoStoreSaveIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	p := mustPurchase(t, "p-1", "Zoë O'Brien", "1195.30", "2024-05-31T15:54:32.204Z")
 	for i, wantDup := range []bool{false, true, true} {
-		dup, err := st.Save(ctx, p)
+		dup, err := saveOne(ctx, st, p)
 		if err != nil || dup != wantDup {
 			t.Fatalf("save %d: got duplicate=%v err=%v, want duplicate=%v", i+1, dup, err, wantDup)
 		}
@@ -76,12 +76,12 @@ func TestMongoStoreSaveIsIdempotent(t *testing.T) {
 	// A retry without a client timestamp is the same purchase.
 	retry := p
 	retry.Timestamp = retry.Timestamp.Add(time.Second)
-	if dup, err := st.Save(ctx, retry); err != nil || !dup {
+	if dup, err := saveOne(ctx, st, retry); err != nil || !dup {
 		t.Errorf("retry with another server time: got duplicate=%v err=%v, want a duplicate", dup, err)
 	}
 	conflict := p
 	conflict.Price++
-	if dup, err := st.Save(ctx, conflict); !errors.Is(err, errConflict) || dup {
+	if dup, err := saveOne(ctx, st, conflict); !errors.Is(err, errConflict) || dup {
 		t.Errorf("same id, other price: got duplicate=%v err=%v, want errConflict", dup, err)
 	}
 	ps, _, err := st.List(ctx, "Zoë O'Brien", purchase.Page{Limit: 10})
@@ -98,11 +98,11 @@ func TestMongoStoreListPages(t *testing.T) {
 	stamps := []string{"2024-01-01T00:00:00.001Z", "2024-01-02T00:00:00Z", "2024-01-02T00:00:00Z",
 		"2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z", "2023-12-31T23:59:59.999Z", "2024-01-04T00:00:00Z"}
 	for i, ts := range stamps {
-		if _, err := st.Save(ctx, mustPurchase(t, fmt.Sprintf("id-%d", i), "ann", "1", ts)); err != nil {
+		if _, err := saveOne(ctx, st, mustPurchase(t, fmt.Sprintf("id-%d", i), "ann", "1", ts)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := st.Save(ctx, mustPurchase(t, "other", "bob", "1", "2024-01-05T00:00:00Z")); err != nil {
+	if _, err := saveOne(ctx, st, mustPurchase(t, "other", "bob", "1", "2024-01-05T00:00:00Z")); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -131,4 +131,10 @@ func TestMongoStoreListPages(t *testing.T) {
 	if _, _, err := st.List(ctx, "ann", purchase.Page{Limit: 3, Cursor: "bm90LWEtY3Vyc29y"}); err == nil {
 		t.Error("forged cursor: got no error, want a 400 problem")
 	}
+}
+
+// saveOne saves p alone: a batch of one.
+func saveOne(ctx context.Context, st store, p purchase.Purchase) (bool, error) {
+	r := st.SaveMany(ctx, []saveItem{{p: p}})[0]
+	return r.duplicate, r.err
 }

@@ -68,7 +68,7 @@ func tracedBatcher(t *testing.T) (*tracetest.SpanRecorder, *batcher) {
 // the producer's trace, linked to the delivery's server span too.
 func TestReceive_spans(t *testing.T) {
 	sr, b := tracedBatcher(t)
-	h := newTestServer(t, b)
+	h := serveWith(t, b.store, b)
 	headers := binary("r-1", purchase.EventType)
 	headers["Ce-Traceparent"] = producerTP
 	headers["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -117,7 +117,7 @@ func TestDeadLetter_span(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newRecordHandler(log, newMemStore(), dlq, "purchases-dlq", time.Second, 1, testMetrics())
+	h := newRecordHandler(log, testBatcher(t, newMemStore()), dlq, "purchases-dlq", time.Second, 1, testMetrics())
 	msg := &sarama.ConsumerMessage{Topic: "purchases", Partition: 1, Offset: 5, Value: []byte("junk"),
 		Headers: []*sarama.RecordHeader{{Key: []byte(headerTraceParent), Value: []byte(producerTP)}}}
 	if err := h.handle(context.Background(), msg); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,9 +69,9 @@ func TestMongoStoreWritesWaitForAMajority(t *testing.T) {
 	}
 	st.SaveMany(ctx, []saveItem{{p: mustPurchase(t, "wc-3", "bob", "3.00", "2024-05-31T15:54:34Z")}, {p: p}})
 	// A key's claim is a write too: the new one and its repeat.
-	c := claim{Key: "5b0a8c1e-4a7d-4f6e-9c1b-2d3e4f5a6b7c", PurchaseID: "01a2519f-d31b-78e3-9115-5c33dd83f7ea", Fingerprint: "f"}
+	c := claim{Key: "5b0a8c1e-4a7d-4f6e-9c1b-2d3e4f5a6b7c", PurchaseID: "01a2519f-d31b-78e3-9115-5c33dd83f7ea", Fingerprint: strings.Repeat("c", 64)}
 	for range 2 {
-		if _, err := b.Claim(ctx, c); err != nil {
+		if _, err := st.Claim(ctx, c); err != nil {
 			t.Fatalf("Claim: %v", err)
 		}
 	}

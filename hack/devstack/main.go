@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
 
 func main() {
@@ -37,5 +39,13 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return err
 	}
+	// The functions run with the collector settings they ship with
+	// (config/); GOGC or GOMEMLIMIT in devstack's environment come later
+	// and win.
+	gc, err := stack.ShippedGoRuntimeEnv("config", "cm-api")
+	if err != nil {
+		return err
+	}
+	cfg.env = append(gc, cfg.env...)
 	return runStack(ctx, cfg, stdout)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,7 @@ type bench struct {
 	work    string
 	procs   *children
 	bins    map[string]string
+	gcEnv   map[string][]string // each function's GOGC and GOMEMLIMIT, as config/ ships them
 	uri     string
 	store   *mongo.Client
 	report  *report
@@ -44,7 +46,7 @@ func newBench(cfg config, brokers []string, stderr io.Writer) (*bench, error) {
 	r := newReport(cfg)
 	r.Env = environment(brokers)
 	return &bench{cfg: cfg, brokers: brokers, stderr: stderr, work: work, procs: &children{dir: work},
-		bins: map[string]string{}, report: r, runID: r.Env["run_id"].(string)}, nil
+		bins: map[string]string{}, gcEnv: map[string][]string{}, report: r, runID: r.Env["run_id"].(string)}, nil
 }
 
 // close stops every child and removes the work directory, unless asked to
@@ -117,6 +119,9 @@ func (b *bench) build(ctx context.Context) error {
 			return err
 		}
 		b.bins[fn] = bin
+		if b.gcEnv[fn], err = stack.ShippedGoRuntimeEnv(filepath.Join(root, "config"), fn); err != nil {
+			return err
+		}
 		b.report.add(row{Scenario: "build", Figure: fn + " binary size (-s -w)", Value: float64(st.Size()) / (1 << 20), Unit: "MiB"})
 	}
 	return nil
@@ -176,8 +181,8 @@ type fn struct {
 
 // apiEnv is cm-api's environment; kafkaMode makes it consume topic itself.
 func (b *bench) apiEnv(port, db, topic string, kafkaMode bool) []string {
-	env := []string{"PORT=" + port, "MONGODB_URI=" + b.uri, "MONGODB_DATABASE=" + db, "LOG_LEVEL=info",
-		"KAFKA_TOPIC=" + topic, "KAFKA_DLQ_TOPIC=" + topic + "-dlq", "KAFKA_CONSUMER_GROUP=" + topic + "-group"}
+	env := append(slices.Clone(b.gcEnv["cm-api"]), "PORT="+port, "MONGODB_URI="+b.uri, "MONGODB_DATABASE="+db, "LOG_LEVEL=info",
+		"KAFKA_TOPIC="+topic, "KAFKA_DLQ_TOPIC="+topic+"-dlq", "KAFKA_CONSUMER_GROUP="+topic+"-group")
 	if kafkaMode {
 		env = append(env, "KAFKA_BROKERS="+strings.Join(b.brokers, ","))
 	}
@@ -187,8 +192,8 @@ func (b *bench) apiEnv(port, db, topic string, kafkaMode bool) []string {
 // serverEnv is cm-server's environment, producing to topic, with extra
 // KEY=VALUEs (-server-env comes last and wins).
 func (b *bench) serverEnv(port, topic, apiURL string, extra ...string) []string {
-	env := []string{"PORT=" + port, "KAFKA_BROKERS=" + strings.Join(b.brokers, ","), "KAFKA_TOPIC=" + topic,
-		"CM_API_URL=" + apiURL, "LOG_LEVEL=info"}
+	env := append(slices.Clone(b.gcEnv["cm-server"]), "PORT="+port, "KAFKA_BROKERS="+strings.Join(b.brokers, ","),
+		"KAFKA_TOPIC="+topic, "CM_API_URL="+apiURL, "LOG_LEVEL=info")
 	return append(append(env, extra...), b.cfg.ServerEnv...)
 }
 

@@ -3,6 +3,7 @@ package stack
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,20 @@ func TestShippedDocuments(t *testing.T) {
 	write("c.yaml", "kind: [unclosed\n")
 	if _, err := ShippedDocuments(dir, "KafkaSink", ""); err == nil {
 		t.Error("a manifest that is not YAML: no error")
+	}
+}
+
+// TestShippedGoRuntimeEnv: both functions' Services in config/ set GOGC
+// and GOMEMLIMIT, and `make run` and `make bench` read them from there.
+func TestShippedGoRuntimeEnv(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"cm-server", "cm-api"} {
+		env, err := ShippedGoRuntimeEnv(filepath.Join("..", "..", "config"), name)
+		if err != nil || len(env) != 2 || !strings.HasPrefix(env[0], "GOGC=") || !strings.HasPrefix(env[1], "GOMEMLIMIT=") {
+			t.Errorf("%s: got %q, %v; want GOGC=... and GOMEMLIMIT=...", name, env, err)
+		}
+	}
+	if _, err := ShippedGoRuntimeEnv(filepath.Join("..", "..", "config"), "no-such-function"); err == nil {
+		t.Error("a Service that is not shipped: no error")
 	}
 }

@@ -24,6 +24,11 @@ func knownEnv(t testing.TB) map[string]map[string]bool {
 		for n := range tracingVariables(t, repoRoot(t)) {
 			knownEnvSet["cm-server"][n], knownEnvSet["cm-api"][n] = true, true
 		}
+		// The Go runtime reads the collector's settings itself
+		// (docs/configuration.md, after the table of the functions).
+		for _, n := range []string{"GOGC", "GOMEMLIMIT"} {
+			knownEnvSet["cm-server"][n], knownEnvSet["cm-api"][n] = true, true
+		}
 	})
 	if knownEnvSet == nil {
 		t.Fatal("read the functions' variables: failed in another test")
@@ -79,5 +84,43 @@ func TestKnownEnv_readsTheSecuritySettings(t *testing.T) {
 				t.Errorf("%s reads: got no %s, want it (scan of functions/ broken?)", fn, n)
 			}
 		}
+	}
+}
+
+// TestGoRuntimeEnv_sizedFromTheMemoryLimit: in both modes each function's
+// container gets GOGC and a GOMEMLIMIT of 90% of its own memory limit, in
+// bytes, whatever unit the limit is written in.
+func TestGoRuntimeEnv_sizedFromTheMemoryLimit(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{"cm-server": "966367641", "cm-api": "1449551462"} // 90% of 1Gi, of 1.5Gi
+	for _, mode := range []string{"knative", "kubernetes"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			ms, err := helmTemplate(t, "mode="+mode, "cmServer.resources.limits.memory=1Gi",
+				"cmApi.resources.limits.memory=1.5Gi")
+			if err != nil {
+				t.Fatalf("helm template: %v", err)
+			}
+			b := bundle(ms)
+			ws, err := b.workloads()
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := 0
+			for _, w := range ws {
+				if _, ok := want[w.m.name()]; !ok {
+					continue
+				}
+				seen++
+				env := containerEnv(b, w.containers[0])
+				if env["GOGC"].literal != "400" || env["GOMEMLIMIT"].literal != want[w.m.name()] {
+					t.Errorf("%s: got GOGC %q, GOMEMLIMIT %q; want 400, %s", w.m, env["GOGC"].literal,
+						env["GOMEMLIMIT"].literal, want[w.m.name()])
+				}
+			}
+			if seen != len(want) {
+				t.Errorf("got %d function workloads, want %d", seen, len(want))
+			}
+		})
 	}
 }

@@ -556,3 +556,27 @@ prometheus.io/port: {{ include "scalable-shop.metricsPort" .name | quote }}
 prometheus.io/path: /metrics
 {{- end }}
 {{- end }}
+
+{{/*
+The Go runtime's collector settings of a function's container: GOGC (the
+heap grows by this percentage between collections) and GOMEMLIMIT, a soft
+limit of goRuntime.memoryLimitPercent of the container's memory limit, in
+bytes (a form Go reads). Knative Serving refuses env valueFrom.resourceFieldRef
+unless its kubernetes.podspec-fieldref feature is on (knative.dev/serving
+v0.50.0 pkg/apis/serving/k8s_validation.go, validateEnvValueFrom), so the
+limit is computed here. Call with (dict "ctx" $ "resources" .Values.cmApi.resources).
+*/}}
+{{- define "scalable-shop.gcEnv" -}}
+{{- $g := .ctx.Values.goRuntime -}}
+- name: GOGC
+  value: {{ $g.gogc | toString | quote }}
+{{- with (.resources.limits).memory }}
+{{- $q := toString . -}}
+{{- $n := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $unit := trimPrefix $n $q -}}
+{{- $mult := get (dict "" 1.0 "m" 0.001 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0) $unit -}}
+{{- if or (not $n) (not $mult) }}{{ fail (printf "resources.limits.memory %q: not a quantity GOMEMLIMIT can be computed from" $q) }}{{ end }}
+- name: GOMEMLIMIT
+  value: {{ divf (mulf (float64 $n) $mult $g.memoryLimitPercent) 100 | int64 | toString | quote }}
+{{- end }}
+{{- end }}

@@ -94,27 +94,3 @@ func TestRun_pprofOnItsOwnPort(t *testing.T) {
 		t.Error("the profiler still answers after Run returned")
 	}
 }
-
-// TestReadRuntime_gcIsTunedOnlyWithoutGOGC: with GOGC unset the function
-// sets the GC itself (and the soft limit unless GOMEMLIMIT is set); GOGC
-// set leaves the runtime alone.
-func TestReadRuntime_gcIsTunedOnlyWithoutGOGC(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name          string
-		env           map[string]string
-		own, limitSet bool
-	}{
-		{"unset_tuned", nil, true, false},
-		{"gomemlimit_kept", map[string]string{"GOMEMLIMIT": "200MiB"}, true, true},
-		{"gogc_left_alone", map[string]string{"GOGC": "100"}, false, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rt := ReadRuntime(env.NewReader(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }), "fn", MetricsPortServer)
-			if rt.OwnGC != tc.own || rt.MemLimitSet != tc.limitSet {
-				t.Errorf("got OwnGC %v, MemLimitSet %v; want %v, %v", rt.OwnGC, rt.MemLimitSet, tc.own, tc.limitSet)
-			}
-		})
-	}
-}

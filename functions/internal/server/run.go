@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"runtime/metrics"
 	"syscall"
 	"time"
 
@@ -30,11 +28,6 @@ type Runtime struct {
 	Service     string        // K_SERVICE: names the function (and its event source)
 	Revision    string        // K_REVISION: set only on Knative
 	Pprof       string        // DEBUG_PPROF_ADDR: loopback host:port of the profiler; "" = off
-	// OwnGC is true when GOGC is unset: the function then sets the Go
-	// runtime's GC target and, unless GOMEMLIMIT is set, its soft memory
-	// limit (see tuneGC).
-	OwnGC       bool
-	MemLimitSet bool
 }
 
 // ReadRuntime reads the runtime settings; name is K_SERVICE's default and
@@ -47,9 +40,6 @@ func ReadRuntime(r *env.Reader, name string, metricsPort int) Runtime {
 		Service:  r.String("K_SERVICE", name),
 		Revision: r.String("K_REVISION", ""),
 		Pprof:    r.String("DEBUG_PPROF_ADDR", ""),
-		// Read by the Go runtime itself; read here to know whether to tune.
-		OwnGC:       r.String("GOGC", "") == "",
-		MemLimitSet: r.String("GOMEMLIMIT", "") != "",
 	}
 	rt.MetricsPort = readMetricsPort(r, rt.Port, metricsPort)
 	if rt.Pprof != "" {
@@ -122,8 +112,7 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 		return errors.Join(fmt.Errorf("METRICS_PORT: %w", err), ln.Close())
 	}
 	closeAll := func(err error) error { return errors.Join(err, ln.Close(), opsLn.Close()) }
-	gc := tuneGC(f.Runtime)
-	log.Info("starting", "version", buildinfo.Version, "config", f.Config, "gc", gc, "metrics_port", f.Runtime.MetricsPort)
+	log.Info("starting", "version", buildinfo.Version, "config", f.Config, "metrics_port", f.Runtime.MetricsPort)
 	stopTracing, err := telemetry.StartTracing(ctx, log, f.lookup(), f.Name)
 	if err != nil {
 		return closeAll(err)
@@ -155,33 +144,6 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	stopPprof()
 	log.Info("stopped")
 	return errors.Join(serveErr, opsErr, stopErr, stopTracing(context.WithoutCancel(ctx)))
-}
-
-// The functions' GC settings when GOGC is unset. The Go runtime's default,
-// a collection each time the heap doubles, makes these functions, whose
-// live heap is a few MiB, collect several times a second under load: the
-// collector took 20 to 35% of their CPU time per purchase (issue 16, see
-// docs/performance.md). A target of 400% collects a quarter as often; the
-// soft limit keeps the heap from growing past 64 MiB when the live heap
-// grows (cm-api draining a backlog), where collections become frequent
-// again instead of the process growing.
-const (
-	gcPercent   = 400
-	memoryLimit = 64 << 20
-)
-
-// tuneGC applies the functions' GC settings unless GOGC is set, and says
-// what the runtime runs with.
-func tuneGC(rt Runtime) slog.Value {
-	if rt.OwnGC {
-		debug.SetGCPercent(gcPercent)
-		if !rt.MemLimitSet {
-			debug.SetMemoryLimit(memoryLimit)
-		}
-	}
-	m := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
-	metrics.Read(m)
-	return slog.GroupValue(slog.Uint64("gc_percent", m[0].Value.Uint64()), slog.Uint64("memory_limit", m[1].Value.Uint64()))
 }
 
 // lookup is f.Lookup, or an empty environment.

@@ -26,7 +26,7 @@ type consumer struct {
 	topic    string
 	group    string
 	dlqTopic string
-	store    store
+	saves    *batcher
 	timeout  time.Duration // one store write or dead-letter send
 	inflight int           // records handled at once, all partitions together
 	metrics  *shopMetrics
@@ -47,7 +47,7 @@ func (c *consumer) Run(ctx context.Context) error {
 			c.log.Warn("consumer group error", "err", err)
 		}
 	}()
-	h := newRecordHandler(c.log, c.store, dlq, c.dlqTopic, c.timeout, c.inflight, c.metrics)
+	h := newRecordHandler(c.log, c.saves, dlq, c.dlqTopic, c.timeout, c.inflight, c.metrics)
 	h.offsetAt = (*c.client.Load()).GetOffset
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{c.topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {

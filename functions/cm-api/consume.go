@@ -9,7 +9,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
@@ -32,7 +31,7 @@ const (
 // one the marker waits for, the one waiting to be handed over).
 type recordHandler struct {
 	log      *slog.Logger
-	store    store
+	saves    *batcher
 	dlq      sarama.SyncProducer
 	dlqTopic string
 	timeout  time.Duration
@@ -43,9 +42,9 @@ type recordHandler struct {
 }
 
 // newRecordHandler handles at most inflight records at once.
-func newRecordHandler(log *slog.Logger, st store, dlq sarama.SyncProducer, dlqTopic string, timeout time.Duration,
+func newRecordHandler(log *slog.Logger, saves *batcher, dlq sarama.SyncProducer, dlqTopic string, timeout time.Duration,
 	inflight int, m *shopMetrics) *recordHandler {
-	return &recordHandler{log: log, store: st, dlq: dlq, dlqTopic: dlqTopic, timeout: timeout,
+	return &recordHandler{log: log, saves: saves, dlq: dlq, dlqTopic: dlqTopic, timeout: timeout,
 		slots: make(chan struct{}, inflight), metrics: m, lagEvery: lagEvery}
 }
 
@@ -117,25 +116,14 @@ type pendingRecord struct {
 	done chan error
 }
 
-// asyncSaver is a store that saves without the caller waiting (the
-// batcher): then gets the outcome.
-type asyncSaver interface {
-	SaveAsync(ctx context.Context, p purchase.Purchase, then func(duplicate bool, err error))
-}
-
 // start handles msg and calls finish with what handle would return, once.
-// The common case costs no goroutine: a valid purchase is decoded here and
-// queued to an asyncSaver, whose writer calls back when its batch is
-// written. A record that is not a valid purchase, a save that failed (it is
-// retried in place, as handle does) or a store that cannot save
-// asynchronously take handle's path, on a goroutine of their own.
+// A valid purchase is decoded here and queued to the group commit, whose
+// writer calls back when its batch is written, so a record waiting for its
+// write holds no goroutine. A record that is not a valid purchase, or a
+// save that failed (retried in place), takes handle's path on a goroutine
+// of its own.
 func (h *recordHandler) start(ctx context.Context, msg *sarama.ConsumerMessage, finish func(error)) {
 	slow := func() { go func() { finish(h.handle(ctx, msg)) }() }
-	saver, ok := h.store.(asyncSaver)
-	if !ok {
-		slow()
-		return
-	}
 	sctx, span := startRecordSpan(ctx, msg)
 	p, err := decodeRecord(sctx, msg)
 	if err != nil {
@@ -143,7 +131,7 @@ func (h *recordHandler) start(ctx context.Context, msg *sarama.ConsumerMessage, 
 		slow()
 		return
 	}
-	saver.SaveAsync(sctx, p, func(dup bool, err error) {
+	h.saves.SaveAsync(sctx, p, func(dup bool, err error) {
 		telemetry.End(span, err)
 		if err != nil {
 			slow()
@@ -169,7 +157,7 @@ func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage)
 		return h.retry(ctx, msg, func(ctx context.Context) error { return h.deadLetter(ctx, msg, err, "dead_lettered") })
 	}
 	return h.retry(ctx, msg, func(ctx context.Context) error {
-		dup, err := h.store.Save(ctx, p)
+		dup, err := h.saves.Save(ctx, p)
 		switch {
 		case errors.Is(err, errConflict):
 			return h.deadLetter(ctx, msg, err, "dead_lettered")

@@ -26,7 +26,9 @@ func TestConsumeClaimBoundsRecordsInFlightAcrossPartitions(t *testing.T) {
 	t.Parallel()
 	const inflight, partitions, perPartition = 8, 3, 40
 	st := &slowStore{memStore: newMemStore(), delay: 2 * time.Millisecond}
-	h := newRecordHandler(slog.New(slog.DiscardHandler), st, nil, "purchases-dlq", time.Second, inflight, testMetrics())
+	b := newBatcher(st, testMetrics(), inflight, time.Millisecond, time.Second, 4)
+	defer b.Close()
+	h := newRecordHandler(slog.New(slog.DiscardHandler), b, nil, "purchases-dlq", time.Second, inflight, testMetrics())
 	sess, _, wait := consumeClaims(t, h, partitions, perPartition)
 	wait()
 	if got := st.max.Load(); got > inflight || got < 2 {
@@ -100,20 +102,21 @@ func purchaseRecord(t testing.TB, part int32, off int64) *sarama.ConsumerMessage
 	return msg
 }
 
-// slowStore is a memStore whose saves take delay, counting the most at once.
+// slowStore is a memStore whose writes take delay, counting the most
+// purchases being written at once.
 type slowStore struct {
 	*memStore
 	delay    time.Duration
 	now, max atomic.Int64
 }
 
-func (s *slowStore) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
-	n := s.now.Add(1)
-	defer s.now.Add(-1)
+func (s *slowStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
+	n := s.now.Add(int64(len(items)))
+	defer s.now.Add(-int64(len(items)))
 	for m := s.max.Load(); n > m && !s.max.CompareAndSwap(m, n); m = s.max.Load() {
 	}
 	time.Sleep(s.delay)
-	return s.memStore.Save(ctx, p)
+	return s.memStore.SaveMany(ctx, items)
 }
 
 // fakeSession records the marked offsets of each partition.
