@@ -225,20 +225,3 @@ func BenchmarkReceive(b *testing.B) {
 		}
 	})
 }
-
-// TestReceiveResponseJSON holds receiveResponse's own JSON to encoding/json's.
-func TestReceiveResponseJSON(t *testing.T) {
-	t.Parallel()
-	for _, r := range []receiveResponse{
-		{server.StatusOK, "0193b0e6-7e1a-7b3c-9f00-0123456789ab", false},
-		{server.StatusOK, "a<b", true}, {"", "", false},
-	} {
-		want, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := r.AppendJSON(nil); string(got) != string(want) {
-			t.Errorf("AppendJSON: %s, encoding/json: %s", got, want)
-		}
-	}
-}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -15,7 +14,6 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/scalable-shop/scalable-shop/functions/internal/jsonstring"
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
@@ -29,17 +27,6 @@ type receiveResponse struct {
 	Status    string `json:"status"`
 	ID        string `json:"id"`
 	Duplicate bool   `json:"duplicate"`
-}
-
-// AppendJSON writes r as encoding/json does (TestReceiveResponseJSON).
-func (r receiveResponse) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"status":`...)
-	dst = jsonstring.Append(dst, r.Status)
-	dst = append(dst, `,"id":`...)
-	dst = jsonstring.Append(dst, r.ID)
-	dst = append(dst, `,"duplicate":`...)
-	dst = strconv.AppendBool(dst, r.Duplicate)
-	return append(dst, '}')
 }
 
 // handleReceive stores one purchase CloudEvent, as a KafkaSource delivers
