@@ -15,7 +15,7 @@ type members struct {
 	unknown                            []string
 }
 
-// decodeMembers reads body's members with decodeObject.
+// decodeMembers reads body with decodeObject: any body at all.
 func decodeMembers(body []byte) (members, error) {
 	fields, err := decodeObject(body)
 	if err != nil {

@@ -100,9 +100,12 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 	if !utf8.Valid(body) {
 		return Purchase{}, invalid("body", "must be valid UTF-8")
 	}
-	m, err := decodeMembers(body)
-	if err != nil {
-		return Purchase{}, err
+	m, ok := scanMembers(body)
+	if !ok {
+		var err error
+		if m, err = decodeMembers(body); err != nil {
+			return Purchase{}, err
+		}
 	}
 	return m.purchase(id, now)
 }
@@ -164,8 +167,24 @@ var (
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
-// jsonString decodes raw as a JSON string; false when it is not one.
+// jsonString decodes raw as a JSON string, as json.Unmarshal into a string
+// does. A string with no escapes, quotes or control characters and valid
+// UTF-8 (every string the shop itself sends) is the bytes between its
+// quotes, read without reflection; any other goes through json.Unmarshal.
 func jsonString(raw []byte) (string, bool) {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
+		inner := raw[1 : n-1]
+		plain := utf8.Valid(inner)
+		for _, c := range inner {
+			if c < 0x20 || c == '"' || c == '\\' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(inner), true
+		}
+	}
 	var s string
 	err := json.Unmarshal(raw, &s)
 	return s, err == nil
@@ -189,8 +208,38 @@ func ParseUsername(s string) (string, error) {
 	return checkText(s, MaxUsernameLen)
 }
 
-// checkText enforces the rules every name and id field shares.
+// checkText enforces the rules every name and id field shares. Printable
+// ASCII (most names and every id) is checked in one pass: it is valid UTF-8,
+// one character per byte, with no control or invisible characters, and
+// only the space is white space (FuzzCheckText compares with checkTextSlow).
 func checkText(s string, max int) (string, error) {
+	if !printableASCII(s) {
+		return checkTextSlow(s, max)
+	}
+	switch {
+	case s == "":
+		return "", errEmpty
+	case len(s) > max:
+		return "", fmt.Errorf("must be at most %d characters", max)
+	case s == "." || s == "..":
+		return "", errDots
+	case s[0] == ' ' || s[len(s)-1] == ' ':
+		return "", errSpace
+	}
+	return s, nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// checkTextSlow is checkText for any string.
+func checkTextSlow(s string, max int) (string, error) {
 	switch {
 	case s == "":
 		return "", errEmpty
