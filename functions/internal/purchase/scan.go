@@ -5,7 +5,7 @@ import "encoding/json"
 // scanMembers is Parse's fast path. decodeObject reads any body, through
 // reflection into a map; scanMembers reads without either the shape nearly
 // every body has. With jsonString's and checkText's fast paths it saves
-// about 15% of cm-api's CPU per stored purchase and 10% of cm-server's per
+// about 15% of cm-api's CPU per stored purchase and 13% of cm-server's per
 // /buy (docs/performance.md, "Fast paths: measured and decided").
 //
 // That shape is one JSON object whose members are among the four known
