@@ -528,23 +528,6 @@ func BenchmarkBuyRateLimited(b *testing.B) {
 	}
 }
 
-// TestBuyResponseJSON holds buyResponse's own JSON to encoding/json's.
-func TestBuyResponseJSON(t *testing.T) {
-	t.Parallel()
-	for _, r := range []buyResponse{
-		{server.StatusOK, "Message successfully sent to Kafka!", "0193b0e6-7e1a-7b3c-9f00-0123456789ab"},
-		{"", "", ""}, {`a"b`, "<&>", "\u2028é\x01"},
-	} {
-		want, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := r.AppendJSON(nil); string(got) != string(want) {
-			t.Errorf("AppendJSON: %s, encoding/json: %s", got, want)
-		}
-	}
-}
-
 // heldSender holds each send until released, then reports whether its
 // context had ended by then.
 type heldSender struct {

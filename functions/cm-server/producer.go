@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 )
 
@@ -64,7 +66,7 @@ func complete(m *sarama.ProducerMessage, err error) {
 // first (the producer's input is full only when the broker is far behind).
 func (p *producer) Send(ctx context.Context, e *event.Event, done func(error)) error {
 	pm := &sarama.ProducerMessage{Topic: p.topic, Metadata: done}
-	if err := writeRecord(ctx, e, pm); err != nil {
+	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(e), pm); err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
 	select {

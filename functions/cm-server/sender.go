@@ -83,8 +83,8 @@ func newHTTPSender(target, caCerts, tokenFile string) (*httpSender, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	// Every purchase goes to the one sink host: keep as many connections
 	// to it as there are sends at once. Go's default keeps 2 idle per host,
-	// so under concurrent load nearly every send dialled a new connection
-	// (a quarter of cm-server's CPU per purchase, issue 16).
+	// so under concurrent load nearly every send would dial a new
+	// connection.
 	transport.MaxIdleConns, transport.MaxIdleConnsPerHost = sinkConns, sinkConns
 	if caCerts != "" {
 		pool, err := x509.SystemCertPool()
@@ -121,11 +121,10 @@ func (s *httpSender) Send(ctx context.Context, e event.Event) error {
 
 // fileToken adds "Authorization: Bearer" with the token in file, which the
 // SinkBinding's reconciler renews (the sink's token) or the kubelet
-// (cm-server's projected token for cm-api). The file is read again once a second at
-// most, not for every event (opening and reading it, or failing to find
-// it, was 2% of cm-server's CPU per /buy to the KafkaSink, issue 16): a
-// second's delay in taking up a renewed token is nothing next to a token's
-// lifetime (ten minutes at least for a Kubernetes service-account token).
+// (cm-server's projected token for cm-api). The file is read again once a
+// second at most, not for every event: a second's delay in taking up a
+// renewed token is nothing next to a token's lifetime (ten minutes at least
+// for a Kubernetes service-account token).
 type fileToken struct {
 	base http.RoundTripper
 	file string

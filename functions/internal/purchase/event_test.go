@@ -2,7 +2,6 @@ package purchase_test
 
 import (
 	"errors"
-	"reflect"
 	"testing"
 	"time"
 
@@ -67,35 +66,6 @@ func TestFromEventRejects(t *testing.T) {
 			}
 			if _, ok := perr.Fields[tt.field]; !ok {
 				t.Errorf("got fields %v, want a problem with %q", perr.Fields, tt.field)
-			}
-		})
-	}
-}
-
-// TestNewEventIsTheSetters: NewEvent builds the very event that event.New
-// and its setters build, for valid purchases and odd ones alike.
-func TestNewEventIsTheSetters(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2024, 5, 31, 15, 54, 32, 204e6, time.UTC)
-	base := purchase.Purchase{ID: "0190c5d4-7e1a-7b3c-9f00-0123456789ab", Username: "joe", UserID: "005", Price: 119530, Timestamp: at}
-	keyed, origin, spaced, zero := base, base, base, base
-	keyed.KeyID = "6f1c1a6e-4a54-4f3e-9d0b-5c6c7a0e2b1d"
-	origin.Origin = purchase.Origin{EventID: "c-1", EventSource: "https://client.example/x y"}
-	spaced.UserID = " 005 "
-	zero.Timestamp = time.Time{}
-	for name, tc := range map[string]struct {
-		p      purchase.Purchase
-		source string
-	}{
-		"plain": {base, "/scalable-shop/cm-server"}, "keyed": {keyed, "/s"}, "origin": {origin, "/s"},
-		"spaced_userid": {spaced, "/s"}, "zero_time": {zero, "/s"}, "bad_source": {base, "%zz"},
-		"absolute_source": {base, "https://shop.example/cm-server?x=1#f"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			got, want := purchase.NewEvent(tc.p, tc.source), purchase.NewEventWithSetters(tc.p, tc.source)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got %v, want %v", got, want)
 			}
 		})
 	}

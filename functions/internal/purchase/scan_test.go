@@ -26,8 +26,8 @@ func TestScanMembersAccepts(t *testing.T) {
 		{"any_order", `{"timestamp":"2026-11-25T12:00:00.123Z","price":"1","userid":"005","username":"joe"}`},
 		{"white_space", " \r\n{ \"username\" :\t\"joe\" ,\n  \"userid\": \"005\",\n  \"price\": -0.5e+2 }\n"},
 		{"empty_object", `{}`},
-		{"event_data", string(eventJSON(Purchase{Username: "Zoë O'Brien", UserID: "005", Price: 119530,
-			Timestamp: time.Date(2026, 11, 25, 12, 0, 0, 123e6, time.UTC)}))},
+		{"event_data", string(NewEvent(Purchase{ID: "a1", Username: "Zoë O'Brien", UserID: "005", Price: 119530,
+			Timestamp: time.Date(2026, 11, 25, 12, 0, 0, 123e6, time.UTC)}, "/s").DataEncoded)},
 		{"invalid_values_are_the_checks_business", "{\"username\":\"\",\"userid\":\" \x7f \",\"price\":\"abc\",\"timestamp\":\"x\"}"},
 	}
 	for _, tt := range tests {

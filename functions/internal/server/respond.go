@@ -50,16 +50,11 @@ func BadRequest(field, problem string) *Problem {
 	return &Problem{Status: http.StatusBadRequest, Message: "invalid " + field, Fields: map[string]string{field: problem}}
 }
 
-// Encode writes v as JSON with the given status. A JSONAppender writes
-// itself; anything else goes through encoding/json.
+// Encode writes v as JSON with the given status.
 func Encode(w http.ResponseWriter, status int, v any) {
 	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	// The connection may be gone; there is no one left to tell.
-	if a, ok := v.(JSONAppender); ok {
-		_, _ = w.Write(append(a.AppendJSON(make([]byte, 0, 128)), '\n'))
-		return
-	}
 	_ = json.NewEncoder(w).Encode(v)
 }
 
@@ -67,14 +62,6 @@ func Encode(w http.ResponseWriter, status int, v any) {
 // allocated per answer (Header.Set would): its capacity is its length, so
 // an Add appends to a copy, never to it.
 var jsonContentType = []string{"application/json"}
-
-// JSONAppender is an answer sent on a hot path (an acknowledged purchase)
-// that writes its own JSON: byte for byte what encoding/json writes for it,
-// without reflection or an encoder per answer. Each implementation has a
-// test that holds it to encoding/json's output.
-type JSONAppender interface {
-	AppendJSON(dst []byte) []byte
-}
 
 // InvalidInput is an error about what a client sent, field by field: a
 // domain package's validation error implements it, and Fail answers it 400

@@ -1,6 +1,5 @@
-// Package purchasetest holds the purchases the tests of both functions share,
-// so that cm-server's writer and cm-api's reader of the same Kafka record are
-// held to the same shapes of purchase.
+// Package purchasetest holds one purchase of each shape cm-server sends, for
+// the tests of the code that reads them back from Kafka records.
 package purchasetest
 
 import (

@@ -1,4 +1,0 @@
-package purchase
-
-// NewEventWithSetters is newEventWithSetters, for the tests outside the package.
-var NewEventWithSetters = newEventWithSetters
