@@ -21,6 +21,18 @@ if [ ! -x bin/helm ] || [ "$(cat bin/.helm-version 2>/dev/null)" != "${HELM_VERS
 fi
 export HELM="$PWD/bin/helm"
 
+# promtool, pinned, for the alerting rules' tests in test/manifest. Its
+# module's go.mod has replace and exclude directives, which `go install
+# ...@version` refuses, so hack/promtool/go.mod pins it (a module outside
+# go.work) and it is built from there; a stamp file records the version.
+PROMTOOL_VERSION="$(GOWORK=off go -C hack/promtool list -m -f '{{.Version}}' github.com/prometheus/prometheus)"
+if [ ! -x bin/promtool ] || [ "$(cat bin/.promtool-version 2>/dev/null)" != "${PROMTOOL_VERSION}" ]; then
+  echo "test: building promtool ${PROMTOOL_VERSION} into bin/ (hack/promtool/go.mod)" >&2
+  GOWORK=off go -C hack/promtool build -o "$PWD/bin/promtool" github.com/prometheus/prometheus/cmd/promtool
+  echo "${PROMTOOL_VERSION}" > bin/.promtool-version
+fi
+export PROMTOOL="$PWD/bin/promtool"
+
 unformatted="$(gofmt -l functions hack test)"
 if [ -n "${unformatted}" ]; then
   echo "test: gofmt would change: ${unformatted}" >&2

@@ -44,13 +44,13 @@ func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers,
 	}
 	var indexed atomic.Bool
 	go ensureIndexes(ctx, log, st, &indexed)
-	checks := []server.Check{{Name: "mongodb", Ping: st.Ping}, {Name: "indexes", Ping: func(context.Context) error {
+	metrics := newShopMetrics(telemetry.NewMetrics("cm-api"))
+	checks := []server.Check{{Name: "mongodb", Ping: metrics.pingStore(st.Ping)}, {Name: "indexes", Ping: func(context.Context) error {
 		if !indexed.Load() {
 			return errors.New("indexes not created yet")
 		}
 		return nil
 	}}}
-	metrics := newShopMetrics(telemetry.NewMetrics("cm-api"))
 	batch := newBatcher(st, metrics, cfg.BatchSize, cfg.BatchDelay, cfg.MongoTimeout, cfg.BatchWriters)
 	var wg sync.WaitGroup
 	var consumeErr error

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
@@ -15,10 +17,16 @@ type shopMetrics struct {
 	lag          *prometheus.GaugeVec // Kafka mode, per partition
 	oldestAge    *prometheus.GaugeVec // Kafka mode, per partition
 	oldestOffset *prometheus.GaugeVec // Kafka mode, per partition
+	storeUp      *prometheus.GaugeVec // no labels: absent until the first readiness check
 }
 
+// eventResults are shop_events_total's results. Each starts at 0, so that
+// the first dead letter is an increase an alert sees (a counter series
+// that appears at 1 has no increase to measure).
+var eventResults = []string{"stored", "duplicate", "dead_lettered", "rejected", "refused"}
+
 func newShopMetrics(m *telemetry.Metrics) *shopMetrics {
-	return &shopMetrics{
+	sm := &shopMetrics{
 		Metrics: m,
 		events: m.Counter("shop_events_total",
 			"Purchase events by outcome: stored, duplicate (already stored), dead_lettered (Kafka mode), rejected (HTTP 400) or refused (the store refused it for good: dead-lettered in Kafka mode, HTTP 422).", "result"),
@@ -33,5 +41,25 @@ func newShopMetrics(m *telemetry.Metrics) *shopMetrics {
 			"topic", "partition"),
 		oldestOffset: m.Gauge("shop_consumer_oldest_pending_offset",
 			"Offset of the partition's oldest record not yet stored or dead-lettered (Kafka mode).", "topic", "partition"),
+		storeUp: m.Gauge("shop_store_up",
+			"1 when the store answered cm-api's last readiness check (a ping), 0 when it did not; absent before the first check."),
+	}
+	for _, r := range eventResults {
+		sm.events.WithLabelValues(r)
+	}
+	return sm
+}
+
+// pingStore is the store's readiness check: ping, and record the outcome
+// in shop_store_up.
+func (m *shopMetrics) pingStore(ping func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := ping(ctx)
+		up := 1.0
+		if err != nil {
+			up = 0
+		}
+		m.storeUp.WithLabelValues().Set(up)
+		return err
 	}
 }

@@ -21,11 +21,16 @@
 // variable a manifest sets is one the function reads; and the chart's
 // NOTES.txt says how to create every Secret a release reads.
 //
+// The chart's alerting rules (alerts.enabled, a PrometheusRule) pass
+// `promtool check rules` and Prometheus's own rule unit tests (`promtool
+// test rules`, testdata/alerts_test.yaml) on the rendered chart, and each
+// alert's runbook_url names a heading of docs/operations.md.
+//
 // The documents are checked like code: every relative link and #anchor in
 // README.md and docs/*.md resolves, and docs/configuration.md lists exactly
 // the variables the functions and `make run` read (found by parsing the Go
 // source).
 //
 // The package holds only tests; run them with `go test ./test/manifest/...`.
-// -short skips the parts that need helm, the shared CRDs or a full build.
+// -short skips the parts that need helm, promtool, the shared CRDs or a full build.
 package manifest
