@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
@@ -156,4 +153,4 @@ func TestUnreachableBroker_timeout(t *testing.T) {
 	}
 }
 
-var _, _, _ = errors.New, fmt.Sprint, time.Second
+
