@@ -152,5 +152,3 @@ func TestUnreachableBroker_timeout(t *testing.T) {
 		t.Errorf("got exit %d %q, want 1 and cannot reach Kafka", code, errOut)
 	}
 }
-
-
