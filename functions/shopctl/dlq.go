@@ -85,6 +85,16 @@ func (o listOptions) match(d deadLetter) bool {
 // the oldest to the high-water mark taken at the start: it never waits for
 // records written later.
 func readAll(ctx context.Context, client sarama.Client, topic string, each func(*sarama.ConsumerMessage)) error {
+	return readFrom(ctx, client, topic, func(int32) (int64, error) { return sarama.OffsetOldest, nil },
+		func(msg *sarama.ConsumerMessage) error { each(msg); return nil })
+}
+
+// readFrom calls each for every record of topic from the offset start names
+// for its partition (sarama.OffsetOldest: the oldest kept) to the
+// high-water mark taken when the partition is reached; it stops at the first
+// error each returns.
+func readFrom(ctx context.Context, client sarama.Client, topic string, start func(int32) (int64, error),
+	each func(*sarama.ConsumerMessage) error) error {
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		return fmt.Errorf("partitions of topic %s: %w", topic, err)
@@ -95,15 +105,19 @@ func readAll(ctx context.Context, client sarama.Client, topic string, each func(
 	}
 	defer consumer.Close()
 	for _, p := range parts {
-		if err := readPartition(ctx, client, consumer, topic, p, each); err != nil {
+		from, err := start(p)
+		if err != nil {
+			return err
+		}
+		if err := readPartition(ctx, client, consumer, topic, p, from, each); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32,
-	each func(*sarama.ConsumerMessage)) error {
+func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32, from int64,
+	each func(*sarama.ConsumerMessage) error) error {
 	oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
 	if err != nil {
 		return fmt.Errorf("oldest offset of %s/%d: %w", topic, p, err)
@@ -112,10 +126,11 @@ func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Co
 	if err != nil {
 		return fmt.Errorf("newest offset of %s/%d: %w", topic, p, err)
 	}
-	if oldest >= end {
+	from = max(from, oldest) // OffsetOldest (-2), or what retention already deleted
+	if from >= end {
 		return nil
 	}
-	pc, err := consumer.ConsumePartition(topic, p, oldest)
+	pc, err := consumer.ConsumePartition(topic, p, from)
 	if err != nil {
 		return fmt.Errorf("read %s/%d: %w", topic, p, err)
 	}
@@ -123,14 +138,16 @@ func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Co
 	for {
 		select {
 		case msg := <-pc.Messages():
-			each(msg)
+			if err := each(msg); err != nil {
+				return err
+			}
 			if msg.Offset+1 >= end {
 				return nil
 			}
 		case cerr := <-pc.Errors():
 			return fmt.Errorf("read %s/%d: %w", topic, p, cerr)
 		case <-ctx.Done():
-			return fmt.Errorf("read %s/%d up to offset %d: gave up after the timeout: %w", topic, p, end, ctx.Err())
+			return fmt.Errorf("read %s/%d up to offset %d: gave up: %w", topic, p, end, ctx.Err())
 		}
 	}
 }

@@ -26,25 +26,7 @@ func produceDeadLetters(t *testing.T, vars map[string]string) {
 	if _, _, code := shopctl(t, vars, "topics", "ensure", "--replication-factor", "1"); code != 0 {
 		t.Fatalf("topics ensure: exit %d", code)
 	}
-	producer, err := sarama.NewSyncProducer(strings.Split(vars["KAFKA_BROKERS"], ","), func() *sarama.Config {
-		c := sarama.NewConfig()
-		c.Producer.Return.Successes = true
-		return c
-	}())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
-	send := func(e event.Event, headers ...sarama.RecordHeader) {
-		pm := &sarama.ProducerMessage{Topic: vars["KAFKA_DLQ_TOPIC"]}
-		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&e), pm); err != nil {
-			t.Fatal(err)
-		}
-		pm.Headers = append(pm.Headers, headers...)
-		if _, _, err := producer.SendMessage(pm); err != nil {
-			t.Fatal(err)
-		}
-	}
+	send := dlqSender(t, vars)
 	kafkaMode := purchase.NewEvent(purchase.Purchase{ID: "kafka-dead-1", Username: "ann", UserID: "u-ann",
 		Price: mustMoney(t, "12.50"), Timestamp: time.Now().UTC().Truncate(time.Second)}, "cm-server")
 	send(kafkaMode,
@@ -61,6 +43,44 @@ func produceDeadLetters(t *testing.T, vars map[string]string) {
 	knative.SetExtension("knativekafkapartition", "2")
 	knative.SetExtension("knativekafkaoffset", "99")
 	send(knative)
+	sendGarbage(t, vars)
+}
+
+// dlqSender returns a function that writes e to the dead-letter topic in
+// binary mode, as the SDK's Kafka binding (and a KafkaSink) does, with
+// headers added.
+func dlqSender(t *testing.T, vars map[string]string) func(e event.Event, headers ...sarama.RecordHeader) {
+	t.Helper()
+	c := sarama.NewConfig()
+	c.Producer.Return.Successes = true
+	producer, err := sarama.NewSyncProducer(strings.Split(vars["KAFKA_BROKERS"], ","), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { producer.Close() })
+	return func(e event.Event, headers ...sarama.RecordHeader) {
+		t.Helper()
+		pm := &sarama.ProducerMessage{Topic: vars["KAFKA_DLQ_TOPIC"]}
+		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&e), pm); err != nil {
+			t.Fatal(err)
+		}
+		pm.Headers = append(pm.Headers, headers...)
+		if _, _, err := producer.SendMessage(pm); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sendGarbage writes a record that is no CloudEvent, dead-lettered by cm-api.
+func sendGarbage(t *testing.T, vars map[string]string) {
+	t.Helper()
+	c := sarama.NewConfig()
+	c.Producer.Return.Successes = true
+	producer, err := sarama.NewSyncProducer(strings.Split(vars["KAFKA_BROKERS"], ","), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
 	if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: vars["KAFKA_DLQ_TOPIC"], Value: sarama.StringEncoder("garbage"),
 		Headers: []sarama.RecordHeader{{Key: []byte("dlq-reason"), Value: []byte("not a CloudEvent")}}}); err != nil {
 		t.Fatal(err)

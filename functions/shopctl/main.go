@@ -59,6 +59,7 @@ const usage = `shopctl: the scalable-shop operator's tool.
 
   shopctl topics ensure [flags]   create the shop's topics when missing, check existing ones
   shopctl dlq list [flags]        list the dead letters (both delivery modes)
+  shopctl dlq redrive [flags]     send chosen dead letters back to the purchases topic
 
 Kafka settings come from the functions' variables: KAFKA_BROKERS (default
 localhost:9092), KAFKA_SASL_MECHANISM/USERNAME/PASSWORD, KAFKA_TLS,
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, lookup env.Lookup, stdout, stderr i
 		return topicsEnsure(ctx, args[3:], lookup, stdout, stderr)
 	case "dlq list":
 		return dlqList(ctx, args[3:], lookup, stdout, stderr)
+	case "dlq redrive":
+		return dlqRedrive(ctx, args[3:], lookup, stdout, stderr)
 	}
 	return usagef("unknown command %q", cmd)
 }
@@ -133,11 +136,19 @@ func parseFlags(fs *flag.FlagSet, args []string) (helped bool, err error) {
 // connect opens a client of the brokers within ctx. sarama's own calls take
 // no context, so one that outlives ctx is left to finish and close alone.
 func connect(ctx context.Context, kc broker.Config) (sarama.Client, error) {
+	return connectWith(ctx, kc, false)
+}
+
+// connectWith is connect; durable keeps the functions' idempotent producer
+// settings, for a client that sends.
+func connectWith(ctx context.Context, kc broker.Config, durable bool) (sarama.Client, error) {
 	sc, err := kc.Producer()
 	if err != nil {
 		return nil, err
 	}
-	sc.Producer.Idempotent, sc.Net.MaxOpenRequests = false, 5 // admin and reads: no producer id needed
+	if !durable {
+		sc.Producer.Idempotent, sc.Net.MaxOpenRequests = false, 5 // admin and reads: no producer id needed
+	}
 	type result struct {
 		c   sarama.Client
 		err error

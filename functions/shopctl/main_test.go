@@ -120,6 +120,8 @@ func TestUsageErrors(t *testing.T) {
 		"zero_replication": {[]string{"topics", "ensure", "--replication-factor", "0"}, "-replication-factor must be from 1 to 32"},
 		"stray_argument":   {[]string{"dlq", "list", "now"}, `unexpected argument "now"`},
 		"bad_since":        {[]string{"dlq", "list", "--since", "yesterday"}, "-since"},
+		"zero_rate":        {[]string{"dlq", "redrive", "--rate", "0"}, "-rate must be above 0"},
+		"empty_group":      {[]string{"dlq", "redrive", "--group", " "}, "-group must not be empty"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -135,7 +137,8 @@ func TestUsageErrors(t *testing.T) {
 // saying which brokers they could not reach.
 func TestUnreachableBroker(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"topics", "ensure", "--timeout", "20s"}, {"dlq", "list", "--timeout", "20s"}} {
+	for _, args := range [][]string{{"topics", "ensure", "--timeout", "20s"}, {"dlq", "list", "--timeout", "20s"},
+		{"dlq", "redrive", "--timeout", "20s"}} {
 		_, errOut, code := shopctl(t, map[string]string{"KAFKA_BROKERS": "127.0.0.1:1"}, args...)
 		if want := "cannot reach Kafka at 127.0.0.1:1"; code != 1 || !strings.Contains(errOut, want) {
 			t.Errorf("%v: got exit %d %q, want 1 and %q", args, code, errOut, want)
