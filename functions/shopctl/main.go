@@ -1,7 +1,9 @@
 // Command shopctl is the operator's tool: it creates and checks the shop's
-// Kafka topics and lists the dead letters of either delivery mode. It reads
+// Kafka topics, lists and redrives the dead letters of either delivery mode,
+// and replays the purchases topic into the store. It reads
 // the same Kafka variables and files the functions read (KAFKA_BROKERS,
-// KAFKA_SASL_*, KAFKA_TLS*, KAFKA_TOPIC, KAFKA_DLQ_TOPIC); flags choose only
+// KAFKA_SASL_*, KAFKA_TLS*, KAFKA_TOPIC, KAFKA_DLQ_TOPIC, and cm-server's
+// CM_API_URL and CM_API_TOKEN_FILE for replay); flags choose only
 // what a subcommand does.
 //
 // It lives under functions/ rather than cmd/ because Go lets only packages
@@ -60,10 +62,12 @@ const usage = `shopctl: the scalable-shop operator's tool.
   shopctl topics ensure [flags]   create the shop's topics when missing, check existing ones
   shopctl dlq list [flags]        list the dead letters (both delivery modes)
   shopctl dlq redrive [flags]     send chosen dead letters back to the purchases topic
+  shopctl replay --since T [flags] store every purchase written since T again, through cm-api
 
 Kafka settings come from the functions' variables: KAFKA_BROKERS (default
 localhost:9092), KAFKA_SASL_MECHANISM/USERNAME/PASSWORD, KAFKA_TLS,
-KAFKA_TLS_CA_FILE, KAFKA_TOPIC (purchases), KAFKA_DLQ_TOPIC (purchases-dlq).
+KAFKA_TLS_CA_FILE, KAFKA_TOPIC (purchases), KAFKA_DLQ_TOPIC (purchases-dlq);
+replay reaches cm-api as cm-server does: CM_API_URL, CM_API_TOKEN_FILE.
 'shopctl <command> <subcommand> -h' lists a command's flags.
 `
 
@@ -83,6 +87,9 @@ func run(ctx context.Context, args []string, lookup env.Lookup, stdout, stderr i
 		return dlqList(ctx, args[3:], lookup, stdout, stderr)
 	case "dlq redrive":
 		return dlqRedrive(ctx, args[3:], lookup, stdout, stderr)
+	}
+	if len(args) >= 2 && args[1] == "replay" {
+		return replayCmd(ctx, args[2:], lookup, stdout, stderr)
 	}
 	return usagef("unknown command %q", cmd)
 }
