@@ -117,7 +117,7 @@ func loadConfig(lookup env.Lookup) (config, error) {
 // newFlags is a subcommand's flag set: errors are returned, not printed
 // and exited on; -h prints the flags to stdout.
 func newFlags(name string, stdout io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("shopctl "+name, flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	return fs
 }
