@@ -6,6 +6,8 @@ BIN       := $(CURDIR)/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/scalable-shop/scalable-shop/functions/internal/buildinfo.Version=$(VERSION)
 FUNCTIONS := cm-server cm-api
+# The operator's tool (functions/shopctl), built and released with them.
+COMMANDS  := $(FUNCTIONS) shopctl
 # The three modules go.work ties together: the functions (the root module),
 # the dev stack and load generator (hack/), the end-to-end, browser and
 # manifest tests (test/). In workspace mode ./... matches the root module
@@ -49,9 +51,9 @@ schemathesis: ## property-based API test of a running function: make schemathesi
 
 # GOWORK=off: released binaries are built from the functions' module alone
 # (go.mod at the root), as ko builds the images (ko.yaml), not the workspace.
-build: ## build both functions into ./bin with the version stamped in
+build: ## build both functions and shopctl, the operator's tool, into ./bin with the version stamped in
 	@mkdir -p $(BIN)
-	$(foreach f,$(FUNCTIONS),CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$(f) ./functions/$(f) &&) true
+	$(foreach f,$(COMMANDS),CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$(f) ./functions/$(f) &&) true
 
 vet: ## go vet and gofmt
 	$(GO) vet $(PACKAGES)

@@ -35,7 +35,12 @@ func startDeps(ctx context.Context, log *slog.Logger, cfg config, out *mux) (*de
 		d.kafka, d.brokers = k, k.Brokers()
 		log.Info("kafka started", "addr", k.Addr(), "topics", topicList(cfg.topics))
 	} else {
-		log.Info("using external kafka", "brokers", strings.Join(d.brokers, ","))
+		// An outside broker gets no topics from devstack: cm-api would log
+		// "topic does not exist" until they are made. The operator's tool
+		// makes them (functions/shopctl; docs/development.md).
+		log.Info("using external kafka: create the topics once if missing, with: "+
+			"go run ./functions/shopctl topics ensure --replication-factor 1",
+			"brokers", strings.Join(d.brokers, ","), "topics", topicList(cfg.topics))
 	}
 
 	if d.mongoURI == "" {

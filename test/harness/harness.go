@@ -25,7 +25,7 @@ var (
 )
 
 // Binary returns the path of a function built once per test process:
-// "cm-server" or "cm-api".
+// "cm-server" or "cm-api", or of the operator's tool, "shopctl".
 func Binary(t testing.TB, name string) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -34,7 +34,7 @@ func Binary(t testing.TB, name string) string {
 			return
 		}
 		root := repoRoot()
-		for _, fn := range []string{"cm-server", "cm-api"} {
+		for _, fn := range []string{"cm-server", "cm-api", "shopctl"} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, fn), "./functions/"+fn)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
