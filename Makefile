@@ -6,8 +6,7 @@ BIN       := $(CURDIR)/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/scalable-shop/scalable-shop/functions/internal/buildinfo.Version=$(VERSION)
 FUNCTIONS := cm-server cm-api
-# The operator's tool (functions/shopctl), built and released with them.
-COMMANDS  := $(FUNCTIONS) shopctl
+# The operator's tool (cmd/shopctl), built and released with them.
 # The three modules go.work ties together: the functions (the root module),
 # the dev stack and load generator (hack/), the end-to-end, browser and
 # manifest tests (test/). In workspace mode ./... matches the root module
@@ -53,11 +52,12 @@ schemathesis: ## property-based API test of a running function: make schemathesi
 # (go.mod at the root), as ko builds the images (ko.yaml), not the workspace.
 build: ## build both functions and shopctl, the operator's tool, into ./bin with the version stamped in
 	@mkdir -p $(BIN)
-	$(foreach f,$(COMMANDS),CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$(f) ./functions/$(f) &&) true
+	$(foreach f,$(FUNCTIONS),CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$(f) ./functions/$(f) &&) true
+	CGO_ENABLED=0 GOWORK=off $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/shopctl ./cmd/shopctl
 
 vet: ## go vet and gofmt
 	$(GO) vet $(PACKAGES)
-	@test -z "$$(gofmt -l functions hack test)" || (gofmt -l functions hack test; exit 1)
+	@test -z "$$(gofmt -l cmd functions hack test)" || (gofmt -l cmd functions hack test; exit 1)
 
 kafka-start: ## start a real Kafka broker on 127.0.0.1:19092 (prints KAFKA_BROKERS=...)
 	hack/kafka.sh start

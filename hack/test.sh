@@ -33,7 +33,7 @@ if [ ! -x bin/promtool ] || [ "$(cat bin/.promtool-version 2>/dev/null)" != "${P
 fi
 export PROMTOOL="$PWD/bin/promtool"
 
-unformatted="$(gofmt -l functions hack test)"
+unformatted="$(gofmt -l cmd functions hack test)"
 if [ -n "${unformatted}" ]; then
   echo "test: gofmt would change: ${unformatted}" >&2
   exit 1

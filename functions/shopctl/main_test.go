@@ -1,4 +1,4 @@
-package main
+package shopctl
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+
+	"github.com/scalable-shop/scalable-shop/functions/internal/buildinfo"
 )
 
 // testEnv is the environment of one test: the real broker from
@@ -153,5 +155,18 @@ func TestUnreachableBroker_timeout(t *testing.T) {
 	_, errOut, code := shopctl(t, map[string]string{"KAFKA_BROKERS": "127.0.0.1:1"}, "topics", "ensure", "--timeout", "1ns")
 	if code != 1 || !strings.Contains(errOut, "cannot reach Kafka") {
 		t.Errorf("got exit %d %q, want 1 and cannot reach Kafka", code, errOut)
+	}
+}
+
+// TestMain_versionAndExitCodes runs the command as cmd/shopctl does: version
+// prints the stamped version, a usage error exits 2.
+func TestMain_versionAndExitCodes(t *testing.T) {
+	t.Parallel()
+	var out, errs bytes.Buffer
+	if code := Main(context.Background(), []string{"shopctl", "version"}, func(string) (string, bool) { return "", false }, &out, &errs); code != 0 || out.String() != "shopctl "+buildinfo.Version+"\n" {
+		t.Errorf("version: got exit %d, %q, want 0 and %q", code, out.String(), "shopctl "+buildinfo.Version)
+	}
+	if code := Main(context.Background(), []string{"shopctl", "nope"}, func(string) (string, bool) { return "", false }, &out, &errs); code != 2 || !strings.Contains(errs.String(), `unknown command "nope"`) {
+		t.Errorf("unknown command: got exit %d, stderr %q, want 2 naming it", code, errs.String())
 	}
 }

@@ -37,9 +37,9 @@ func startDeps(ctx context.Context, log *slog.Logger, cfg config, out *mux) (*de
 	} else {
 		// An outside broker gets no topics from devstack: cm-api would log
 		// "topic does not exist" until they are made. The operator's tool
-		// makes them (functions/shopctl; docs/development.md).
+		// makes them (cmd/shopctl; docs/development.md).
 		log.Info("using external kafka: create the topics once if missing, with: "+
-			"go run ./functions/shopctl topics ensure --replication-factor 1",
+			"go run ./cmd/shopctl topics ensure --replication-factor 1",
 			"brokers", strings.Join(d.brokers, ","), "topics", topicList(cfg.topics))
 	}
 

@@ -34,8 +34,8 @@ func Binary(t testing.TB, name string) string {
 			return
 		}
 		root := repoRoot()
-		for _, fn := range []string{"cm-server", "cm-api", "shopctl"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, fn), "./functions/"+fn)
+		for fn, pkg := range map[string]string{"cm-server": "./functions/cm-server", "cm-api": "./functions/cm-api", "shopctl": "./cmd/shopctl"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, fn), pkg)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", fn, err, out)

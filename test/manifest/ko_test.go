@@ -172,7 +172,7 @@ func koImages(t testing.TB) []string {
 
 // koTools are the images ko.yaml builds that no manifest of config/ names:
 // the operator's tool, run by hand as a Job (docs/operations.md).
-var koTools = []string{"ko://github.com/scalable-shop/scalable-shop/functions/shopctl"}
+var koTools = []string{"ko://github.com/scalable-shop/scalable-shop/cmd/shopctl"}
 
 // TestKoConfig_coversEveryImage requires one build per ko:// image and per
 // operator's tool, and no other.

@@ -1,14 +1,15 @@
-// Command shopctl is the operator's tool: it creates and checks the shop's
-// Kafka topics, lists and redrives the dead letters of either delivery mode,
-// and replays the purchases topic into the store. It reads
-// the same Kafka variables and files the functions read (KAFKA_BROKERS,
-// KAFKA_SASL_*, KAFKA_TLS*, KAFKA_TOPIC, KAFKA_DLQ_TOPIC, and cm-server's
-// CM_API_URL and CM_API_TOKEN_FILE for replay); flags choose only
-// what a subcommand does.
+// Package shopctl is the operator's tool, run by cmd/shopctl: it creates and
+// checks the shop's Kafka topics, lists and redrives the dead letters of
+// either delivery mode, and replays the purchases topic into the store. It
+// reads the same Kafka variables and files the functions read
+// (KAFKA_BROKERS, KAFKA_SASL_*, KAFKA_TLS*, KAFKA_TOPIC, KAFKA_DLQ_TOPIC, and
+// cm-server's CM_API_URL and CM_API_TOKEN_FILE for replay); flags choose
+// only what a subcommand does.
 //
-// It lives under functions/ rather than cmd/ because Go lets only packages
-// under functions/ import functions/internal (broker, env, purchase).
-package main
+// The code lives under functions/ because Go lets only packages there
+// import functions/internal (broker, env, purchase); the command itself is
+// cmd/shopctl.
+package shopctl
 
 import (
 	"context"
@@ -16,23 +17,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
+	"github.com/scalable-shop/scalable-shop/functions/internal/buildinfo"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.LookupEnv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(exitCode(err, os.Stderr))
+// Main runs the command line args (args[0] is the program's name) with the
+// environment lookup and answers the exit code: 0 ok, 1 failure, 2 usage.
+func Main(ctx context.Context, args []string, lookup env.Lookup, stdout, stderr io.Writer) int {
+	return exitCode(run(ctx, args, lookup, stdout, stderr), stderr)
 }
 
 // usageError is a command line that names no known command or has bad
@@ -63,6 +61,7 @@ const usage = `shopctl: the scalable-shop operator's tool.
   shopctl dlq list [flags]        list the dead letters (both delivery modes)
   shopctl dlq redrive [flags]     send chosen dead letters back to the purchases topic
   shopctl replay --since T [flags] store every purchase written since T again, through cm-api
+  shopctl version                 print the version
 
 Kafka settings come from the functions' variables: KAFKA_BROKERS (default
 localhost:9092), KAFKA_SASL_MECHANISM/USERNAME/PASSWORD, KAFKA_TLS,
@@ -88,8 +87,12 @@ func run(ctx context.Context, args []string, lookup env.Lookup, stdout, stderr i
 	case "dlq redrive":
 		return dlqRedrive(ctx, args[3:], lookup, stdout, stderr)
 	}
-	if len(args) >= 2 && args[1] == "replay" {
+	switch args[1] {
+	case "replay":
 		return replayCmd(ctx, args[2:], lookup, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "shopctl", buildinfo.Version)
+		return nil
 	}
 	return usagef("unknown command %q", cmd)
 }
