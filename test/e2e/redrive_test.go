@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/scalable-shop/scalable-shop/hack/stack"
 	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
@@ -54,6 +58,73 @@ func TestShopctlRedriveStoresEachOnceAfterTheFix(t *testing.T) {
 			}
 			waitForPurchases(t, shop, "refused", "ref-1", "ref-2", "ref-3")
 		})
+	}
+}
+
+// TestShopctlRedriveAfterABeyondBudgetOutage, in Knative mode with the real
+// cm-api, broker and store: the store is down while purchases are bought, and
+// the KafkaSource stand-in, given a small explicit retry budget (retry 2, the
+// shipped policy, shorter delays), runs it out on cm-api's 503 and
+// dead-letters every purchase with knativeerrorcode 503. The cause is fixed
+// (the store restarted); the redrive sends each purchase once, a second
+// redrive sends nothing, and each purchase is stored exactly once.
+func TestShopctlRedriveAfterABeyondBudgetOutage(t *testing.T) {
+	t.Parallel()
+	brokers := harness.Integration(t)
+	mongo, dir := harness.OwnMongo(t)
+	shop := harness.NewShop(t, brokers, mongo.URI())
+	sink := harness.StartKafkaSink(t, brokers, shop.Topic)
+	shop.StartAPI(false, map[string]string{"MONGODB_TIMEOUT": scaled(5 * time.Second).String()})
+	source := shop.StartKafkaSourceBudget(knativeScale, 2, scaled(500*time.Millisecond))
+	shop.StartServer(sink, nil)
+
+	mongo.Close()
+	// Without an idempotency key a purchase is acknowledged once Kafka has
+	// it, whatever the store's state.
+	acked := map[string]string{}
+	for i := range 3 {
+		price := fmt.Sprintf("0.0%d", i+1)
+		acked[buyOK(t, shop, `{"username":"outage","userid":"o-1","price":"`+price+`"}`, nil)] = price
+	}
+	var dead []string
+	for _, e := range readCloudEvents(t, brokers, shop.DLQTopic, len(acked)) {
+		dead = append(dead, e["ce_id"])
+		if e["ce_knativeerrorcode"] != "503" {
+			t.Errorf("dead letter %s: got knativeerrorcode %q, want 503 (the store down)", e["ce_id"], e["ce_knativeerrorcode"])
+		}
+	}
+	if want := slices.Sorted(maps.Keys(acked)); !slices.Equal(slices.Sorted(slices.Values(dead)), want) {
+		t.Fatalf("dead letters: got ids %v, want every purchase %v", dead, want)
+	}
+	if n := source.Retried.Load(); n < int64(2*len(acked)) {
+		t.Errorf("KafkaSource retries: got %d, want at least %d (the budget used up for each purchase)", n, 2*len(acked))
+	}
+
+	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir, harness.DevStore()...)
+	if err != nil {
+		t.Fatalf("restart FerretDB: %v", err)
+	}
+	t.Cleanup(restarted.Close)
+	// The fix is seen through the shop: cm-api reads the store again, and
+	// nothing was stored while it was down.
+	harness.Eventually(t, visibleWithin, func() string {
+		if ps, err := shop.AllUserBuys("outage", 100); err != nil || len(ps) != 0 {
+			return fmt.Sprintf("outage's purchases after the restart: got %d, %v; want 0, no error", len(ps), err)
+		}
+		return ""
+	})
+	env := map[string]string{"KAFKA_BROKERS": strings.Join(brokers, ","), "KAFKA_TOPIC": shop.Topic,
+		"KAFKA_DLQ_TOPIC": shop.DLQTopic}
+	for _, want := range []string{fmt.Sprintf("sent %d, skipped 0", len(acked)), "sent 0, skipped 0"} {
+		out, errOut, code := shopctl(t, env, "dlq", "redrive")
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("redrive: got exit %d %q %q, want 0 and %q", code, out, errOut, want)
+		}
+	}
+	harness.WaitStoredOnce(t, shop, "outage", acked, visibleWithin)
+	waitAllDispatched(t, shop)
+	if n := source.Lost.Load(); n != 0 {
+		t.Errorf("events lost by the KafkaSource: got %d, want 0", n)
 	}
 }
 

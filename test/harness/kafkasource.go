@@ -143,6 +143,27 @@ func (s *Shop) StartKafkaSource(scale float64) *KafkaSource {
 		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale), Token: s.SourceToken})
 }
 
+// StartKafkaSourceBudget is StartKafkaSource with an explicit, small retry
+// budget: retry retries waiting delay, 2*delay, ... (the shipped policy).
+// It is a test-only override, for a test that must see the budget run out
+// (a beyond-budget outage) without waiting out the shipped budget of hours.
+// It is never kinder than the shipped settings: the retries and the delay
+// may only be fewer and shorter, and everything each attempt does (the
+// per-attempt timeout scaled by scale, the statuses retried, the
+// dead-letter sink, the ordering) stays as shipped.
+func (s *Shop) StartKafkaSourceBudget(scale float64, retry int, delay time.Duration) *KafkaSource {
+	s.t.Helper()
+	d := ShippedDelivery(s.t).Scaled(scale)
+	if retry > d.Retry || delay > d.Delay {
+		s.t.Fatalf("KafkaSource stand-in: test budget retry %d, delay %v is kinder than the shipped (scaled) retry %d, delay %v",
+			retry, delay, d.Retry, d.Delay)
+	}
+	d.Retry, d.Delay = retry, delay
+	dls := httptestServer(s.t, kafkaSinkHandler(s.t, s.Brokers, s.DLQTopic, "purchases-dlq"))
+	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
+		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: d, Token: s.SourceToken})
+}
+
 type sourceHandler struct {
 	src    *KafkaSource
 	cfg    SourceConfig
