@@ -178,16 +178,20 @@ func TestHelmNotes_kafkaSecretMatchesSettings(t *testing.T) {
 }
 
 // topicNotes is what NOTES.txt must say about where the topics come from, as
-// no KafkaSink creates one: the kept KafkaTopics with Strimzi, else idempotent
-// kafka-topics.sh commands (with client settings when Kafka needs SASL/TLS).
+// no KafkaSink creates one: the kept KafkaTopics with Strimzi, else
+// `shopctl topics ensure` with the values' topics, partitions and
+// replication (with the Kafka settings when Kafka needs SASL/TLS; the
+// in-cluster `kubectl run` only without them, as it cannot mount a Secret).
 func topicNotes(ms []manifest) []string {
 	if len(bundle(ms).all(strimziAPI, "KafkaTopic")) > 0 {
 		return []string{"helm.sh/resource-policy", "delete kafkatopic purchases purchases-dlq"}
 	}
-	want := []string{"--create --if-not-exists --topic purchases --partitions 10 --replication-factor 3",
-		"--create --if-not-exists --topic purchases-dlq --partitions 3 --replication-factor 3"}
+	want := []string{"KAFKA_TOPIC=purchases KAFKA_DLQ_TOPIC=purchases-dlq",
+		"go run ./cmd/shopctl topics ensure --partitions 10 --dlq-partitions 3 --replication-factor 3"}
 	if server := configData(ms, "cm-server-config"); server["KAFKA_TLS"] != "" || server["KAFKA_SASL_MECHANISM"] != "" {
-		want = append(want, "--command-config client.properties", "security.protocol=")
+		want = append(want, "<the Kafka settings below>", "KAFKA_TLS=")
+	} else {
+		want = append(want, `--image="$(ko build ./cmd/shopctl)"`, "-- topics ensure --partitions 10 --dlq-partitions 3 --replication-factor 3")
 	}
 	return want
 }
