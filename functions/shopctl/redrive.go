@@ -78,7 +78,8 @@ func dlqRedrive(ctx context.Context, args []string, lookup env.Lookup, stdout, s
 		}
 		defer r.producer.Close()
 	}
-	err = readFrom(ctx, client, cfg.DLQTopic, r.committed, func(msg *sarama.ConsumerMessage) error { return r.one(ctx, msg) })
+	committed := func(p int32) (int64, error) { return r.committed(ctx, p) }
+	err = readFrom(ctx, client, cfg.DLQTopic, committed, func(msg *sarama.ConsumerMessage) error { return r.one(ctx, msg) })
 	fmt.Fprintf(stdout, "redrive of %s to %s: %s\n", cfg.DLQTopic, cfg.Topic, r.summary())
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("%w (%v)", errInterrupted, ctx.Err())
