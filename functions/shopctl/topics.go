@@ -95,14 +95,22 @@ func ensureTopic(ctx context.Context, admin sarama.ClusterAdmin, t topicSpec, st
 		detail := &sarama.TopicDetail{NumPartitions: t.Partitions, ReplicationFactor: t.Replication,
 			ConfigEntries: map[string]*string{"min.insync.replicas": &minInsync}}
 		err := within(ctx, func() error { return admin.CreateTopic(t.Name, detail, false) })
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		switch {
+		case errors.Is(err, sarama.ErrTopicAlreadyExists):
+			// Made by someone else, or just made and not yet in the
+			// metadata the describe read: check it as an existing topic.
+			if metas, err = awaitTopic(ctx, admin, t.Name, 1); err != nil {
+				return false, err
+			}
+		case err != nil:
 			return false, fmt.Errorf("create topic %s: %w", t.Name, err)
+		default:
+			if _, err := awaitTopic(ctx, admin, t.Name, int(t.Partitions)); err != nil {
+				return false, err
+			}
+			fmt.Fprintf(stdout, "%s: created (%s)\n", t.Name, want)
+			return false, nil
 		}
-		if err := awaitTopic(ctx, admin, t); err != nil {
-			return false, err
-		}
-		fmt.Fprintf(stdout, "%s: created (%s)\n", t.Name, want)
-		return false, nil
 	}
 	if len(metas) != 1 || metas[0].Err != sarama.ErrNoError {
 		return false, fmt.Errorf("describe topic %s: unexpected answer %v", t.Name, metas)
@@ -129,25 +137,26 @@ func ensureTopic(ctx context.Context, admin sarama.ClusterAdmin, t topicSpec, st
 	return false, nil
 }
 
-// awaitTopic waits until the brokers' metadata shows every partition of a
-// topic just created: the controller answers CreateTopics before the
-// brokers learn of it, and a check run right after must see the topic.
-func awaitTopic(ctx context.Context, admin sarama.ClusterAdmin, t topicSpec) error {
+// awaitTopic waits until the brokers' metadata shows topic name with at
+// least partitions partitions, and returns it: the controller answers
+// CreateTopics before the brokers learn of a new topic, and a check run
+// right after must see it.
+func awaitTopic(ctx context.Context, admin sarama.ClusterAdmin, name string, partitions int) ([]*sarama.TopicMetadata, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		var metas []*sarama.TopicMetadata
-		err := within(ctx, func() (err error) { metas, err = admin.DescribeTopics([]string{t.Name}); return err })
+		err := within(ctx, func() (err error) { metas, err = admin.DescribeTopics([]string{name}); return err })
 		if err != nil {
-			return fmt.Errorf("topic %s created, but describe it: %w", t.Name, err)
+			return nil, fmt.Errorf("topic %s: describe it: %w", name, err)
 		}
-		if len(metas) == 1 && metas[0].Err == sarama.ErrNoError && len(metas[0].Partitions) == int(t.Partitions) {
-			return nil
+		if len(metas) == 1 && metas[0].Err == sarama.ErrNoError && len(metas[0].Partitions) >= partitions {
+			return metas, nil
 		}
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			return fmt.Errorf("topic %s created, but the brokers do not show its %d partitions: %w", t.Name, t.Partitions, ctx.Err())
+			return nil, fmt.Errorf("topic %s: the brokers do not show its %d partitions: %w", name, partitions, ctx.Err())
 		}
 	}
 }
