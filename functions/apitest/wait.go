@@ -11,15 +11,26 @@ import (
 	"time"
 )
 
-// FreePort returns a loopback port that was free a moment ago.
+// handedOut are the ports FreePort has returned in this process: the
+// kernel may offer a port again as soon as its listener closes, and a
+// function given the same port for PORT and METRICS_PORT does not start.
+var handedOut sync.Map
+
+// FreePort returns a loopback port that was free a moment ago and that it
+// has not returned before in this process.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+		ln.Close()
+		if _, seen := handedOut.LoadOrStore(port, true); !seen {
+			return port
+		}
 	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // WaitReady polls url until it answers 200 or timeout passes.

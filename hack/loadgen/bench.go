@@ -250,13 +250,18 @@ func waitReady(ctx context.Context, f fn, timeout time.Duration) error {
 	return f.failure(fmt.Errorf("not ready after %v: %s", timeout, last))
 }
 
-// freePorts is a function's PORT and METRICS_PORT, free a moment ago.
+// freePorts is a function's PORT and METRICS_PORT, free a moment ago and
+// different (the kernel may offer a port again once its listener closed).
 func freePorts() (port, metricsPort string, err error) {
 	if port, err = freePort(); err != nil {
 		return "", "", err
 	}
-	metricsPort, err = freePort()
-	return port, metricsPort, err
+	for metricsPort == "" || metricsPort == port {
+		if metricsPort, err = freePort(); err != nil {
+			return "", "", err
+		}
+	}
+	return port, metricsPort, nil
 }
 
 // freePort is a loopback port that was free a moment ago.
