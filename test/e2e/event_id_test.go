@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/scalable-shop/scalable-shop/test/harness"
 )
@@ -63,15 +61,10 @@ func TestCloudEventIDsAreScopedBySource(t *testing.T) {
 // the store.
 func storedDocument(t *testing.T, shop *harness.Shop, id string) bson.M {
 	t.Helper()
-	client, err := mongo.Connect(options.Client().ApplyURI(shop.MongoURI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var doc bson.M
-	if err := client.Database(shop.Database).Collection("purchases").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
+	if err := shop.Purchases(t).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
 		t.Fatalf("find purchase %s: %v", id, err)
 	}
 	return doc

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/scalable-shop/scalable-shop/hack/stack"
 	"github.com/scalable-shop/scalable-shop/test/harness"
@@ -159,12 +157,7 @@ func dropUseridIndex(t *testing.T, shop *harness.Shop) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client, err := mongo.Connect(options.Client().ApplyURI(shop.MongoURI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = client.Disconnect(ctx) }()
-	if err := client.Database(shop.Database).Collection("purchases").Indexes().DropOne(ctx, "userid_1"); err != nil {
+	if err := shop.Purchases(t).Indexes().DropOne(ctx, "userid_1"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -68,13 +68,8 @@ func refuseSecondPurchaseOfAUser(t *testing.T, shop *harness.Shop) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client, err := mongo.Connect(options.Client().ApplyURI(shop.MongoURI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = client.Disconnect(ctx) }()
 	index := mongo.IndexModel{Keys: bson.D{{Key: "userid", Value: 1}}, Options: options.Index().SetUnique(true)}
-	if _, err := client.Database(shop.Database).Collection("purchases").Indexes().CreateOne(ctx, index); err != nil {
+	if _, err := shop.Purchases(t).Indexes().CreateOne(ctx, index); err != nil {
 		t.Fatal(err)
 	}
 }

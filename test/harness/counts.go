@@ -11,18 +11,26 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
+// Purchases is the shop's purchases collection, straight from MongoDB, on
+// a client closed when the test ends: for tests that read or change the
+// store behind the shop's back.
+func (s *Shop) Purchases(t testing.TB) *mongo.Collection {
+	t.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(s.MongoURI).SetServerSelectionTimeout(10 * time.Second))
+	if err != nil {
+		t.Fatalf("connect to MongoDB: %v", err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client.Database(s.Database).Collection("purchases")
+}
+
 // StoredCount counts the documents in the shop's purchases collection,
 // straight from MongoDB, whoever they belong to.
 func (s *Shop) StoredCount(t testing.TB) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	client, err := mongo.Connect(options.Client().ApplyURI(s.MongoURI).SetServerSelectionTimeout(10 * time.Second))
-	if err != nil {
-		t.Fatalf("connect to MongoDB: %v", err)
-	}
-	defer client.Disconnect(ctx)
-	n, err := client.Database(s.Database).Collection("purchases").CountDocuments(ctx, bson.D{})
+	n, err := s.Purchases(t).CountDocuments(ctx, bson.D{})
 	if err != nil {
 		t.Fatalf("count stored purchases: %v", err)
 	}
