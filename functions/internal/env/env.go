@@ -1,11 +1,7 @@
 // Package env reads a function's settings from environment variables through
-// an injected lookup function, so tests can pass a map instead of the process
-// environment.
-//
-// Kept rather than a struct-tag library (envconfig and the like): every
-// setting here has a range, and one call per variable with its default and
-// bounds in line is what docs/configuration.md is checked against; and all
-// bad variables are reported at once.
+// an injected lookup function, so tests can pass a map. One call per variable,
+// with its default and bounds, rather than struct tags: docs/configuration.md
+// is checked against these calls, and every bad variable is reported at once.
 package env
 
 import (
@@ -18,8 +14,8 @@ import (
 // Lookup has the signature of os.LookupEnv.
 type Lookup func(key string) (string, bool)
 
-// Reader reads typed settings and remembers every problem, so a Config
-// can be filled in a straight line and checked once.
+// Reader reads typed settings and remembers every problem, so a Config can be
+// filled in a straight line and checked once.
 type Reader struct {
 	lookup Lookup
 	errs   []string
@@ -28,7 +24,7 @@ type Reader struct {
 // NewReader returns a Reader over lookup.
 func NewReader(lookup Lookup) *Reader { return &Reader{lookup: lookup} }
 
-// String returns the value of key, or def when it is unset or empty.
+// String returns the value of key, trimmed, or def when it is unset or blank.
 func (r *Reader) String(key, def string) string {
 	if v, ok := r.lookup(key); ok && strings.TrimSpace(v) != "" {
 		return strings.TrimSpace(v)
@@ -36,7 +32,7 @@ func (r *Reader) String(key, def string) string {
 	return def
 }
 
-// List returns the comma-separated values of key, or def when unset.
+// List returns the comma-separated values of key, or def's.
 func (r *Reader) List(key, def string) []string {
 	var out []string
 	for _, v := range strings.Split(r.String(key, def), ",") {
@@ -49,30 +45,54 @@ func (r *Reader) List(key, def string) []string {
 
 // Int returns key as an integer within [min, max], or def.
 func (r *Reader) Int(key string, def, min, max int) int {
-	s := r.String(key, "")
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < min || n > max {
-		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want an integer from %d to %d", key, s, min, max))
-		return def
-	}
-	return n
+	return parse(r, key, def, fmt.Sprintf("an integer from %d to %d", min, max), func(s string) (int, bool) {
+		n, err := strconv.Atoi(s)
+		return n, err == nil && n >= min && n <= max
+	})
+}
+
+// Float returns key as a number within [min, max], or def.
+func (r *Reader) Float(key string, def, min, max float64) float64 {
+	return parse(r, key, def, fmt.Sprintf("a number from %g to %g", min, max), func(s string) (float64, bool) {
+		f, err := strconv.ParseFloat(s, 64)
+		return f, err == nil && f >= min && f <= max
+	})
 }
 
 // Duration returns key as a positive Go duration ("5s", "250ms"), or def.
 func (r *Reader) Duration(key string, def time.Duration) time.Duration {
+	return parse(r, key, def, "a positive duration such as 5s", func(s string) (time.Duration, bool) {
+		d, err := time.ParseDuration(s)
+		return d, err == nil && d > 0
+	})
+}
+
+// Bool returns key as a boolean (true/false, 1/0, yes/no, on/off), or def.
+func (r *Reader) Bool(key string, def bool) bool {
+	return parse(r, key, def, "true or false", func(s string) (bool, bool) {
+		switch strings.ToLower(s) {
+		case "true", "1", "yes", "on":
+			return true, true
+		case "false", "0", "no", "off":
+			return false, true
+		}
+		return false, false
+	})
+}
+
+// parse returns key's value as conv reads it, or def when key is unset or
+// conv refuses it; a refusal is recorded, saying what is wanted.
+func parse[T any](r *Reader, key string, def T, want string, conv func(string) (T, bool)) T {
 	s := r.String(key, "")
 	if s == "" {
 		return def
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want a positive duration such as 5s", key, s))
+	v, ok := conv(s)
+	if !ok {
+		r.Fail("%s=%q: want %s", key, s, want)
 		return def
 	}
-	return d
+	return v
 }
 
 // Fail records a problem found by the caller's own checks.
@@ -95,43 +115,14 @@ func RedactURL(s string) string {
 	if !ok {
 		return s
 	}
-	authority, path, _ := strings.Cut(rest, "/")
+	authority, path, hasPath := strings.Cut(rest, "/")
 	at := strings.LastIndex(authority, "@")
 	if at < 0 {
 		return s
 	}
 	out := scheme + "://REDACTED@" + authority[at+1:]
-	if path != "" || strings.Contains(rest, "/") {
+	if hasPath {
 		out += "/" + path
 	}
 	return out
-}
-
-// Bool returns key as a boolean (true/false, 1/0, yes/no), or def.
-func (r *Reader) Bool(key string, def bool) bool {
-	switch s := strings.ToLower(r.String(key, "")); s {
-	case "":
-		return def
-	case "true", "1", "yes", "on":
-		return true
-	case "false", "0", "no", "off":
-		return false
-	default:
-		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want true or false", key, s))
-		return def
-	}
-}
-
-// Float returns key as a number within [min, max], or def.
-func (r *Reader) Float(key string, def, min, max float64) float64 {
-	s := r.String(key, "")
-	if s == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < min || f > max {
-		r.errs = append(r.errs, fmt.Sprintf("%s=%q: want a number from %g to %g", key, s, min, max))
-		return def
-	}
-	return f
 }

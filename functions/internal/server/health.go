@@ -12,8 +12,7 @@ import (
 )
 
 // HandleHealthz is liveness: it checks nothing outside the process, so a slow
-// dependency never gets a healthy pod restarted. The body is the original
-// shop's "Success".
+// dependency never gets a healthy pod restarted.
 func HandleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -31,9 +30,8 @@ type Check struct {
 // Readiness runs checks with a short timeout and caches the answer briefly,
 // so a burst of probes does not become a burst of pings.
 type Readiness struct {
-	// Info is shown on the metrics port's /readyz: facts about the
-	// configuration, such as which transport events take. Set it before
-	// serving.
+	// Info is shown on the metrics port's /readyz, e.g. which transport
+	// events take. Set it before serving.
 	Info map[string]string
 
 	log     *slog.Logger
@@ -49,8 +47,8 @@ type Readiness struct {
 // report is the outcome of one round of checks.
 type report struct {
 	ready  bool
-	checks map[string]string // per check: "ok", a detailer's Detail, or "unavailable"
-	errors map[string]string // per failed check: its error's text
+	checks map[string]string // "ok", a detailer's Detail, or "unavailable"
+	errors map[string]string // each failed check's error text
 }
 
 // NewReadiness returns a Readiness over checks.
@@ -59,14 +57,11 @@ func NewReadiness(log *slog.Logger, checks ...Check) *Readiness {
 }
 
 // detailer is an error that can say what is wrong without naming a host or a
-// secret, such as a missing Kafka topic; the checks show its Detail.
+// secret, such as a missing Kafka topic.
 type detailer interface{ Detail() string }
 
-// Ready reports whether every check passed.
-func (rd *Readiness) Ready(ctx context.Context) bool { return rd.report(ctx).ready }
-
 // report runs the checks, or returns the last outcome while it is fresh. A
-// check's failure is logged when its state changes, not on every probe.
+// failure is logged when a check's state changes, not on every probe.
 func (rd *Readiness) report(ctx context.Context) report {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
@@ -96,9 +91,12 @@ func (rd *Readiness) report(ctx context.Context) report {
 	return r
 }
 
-// readyStatus is the public /readyz answer: ready or not, nothing more.
-type readyStatus struct {
-	Status string `json:"status"`
+// status is the readiness answer's status word and HTTP status.
+func (r report) status() (string, int) {
+	if r.ready {
+		return "ready", http.StatusOK
+	}
+	return "not ready", http.StatusServiceUnavailable
 }
 
 // readyBody is the metrics port's /readyz answer.
@@ -110,32 +108,22 @@ type readyBody struct {
 	Info    map[string]string `json:"info,omitempty"`
 }
 
-// HandleReadyz is readiness on the public port: 200 {"status":"ready"} when
-// every dependency answers, else 503 {"status":"not ready"}. It names no
-// dependency and shows no error: the Knative route exposes it to anyone.
-// The causes are in the log and on the metrics port (OpsHandler).
+// HandleReadyz is readiness on the public port: 200 {"status":"ready"} or 503
+// {"status":"not ready"}, naming no dependency and no error, because the
+// Knative route exposes it to anyone. The causes are on the metrics port.
 func HandleReadyz(rd *Readiness) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !rd.Ready(r.Context()) {
-			Encode(w, http.StatusServiceUnavailable, readyStatus{"not ready"})
-			return
-		}
-		Encode(w, http.StatusOK, readyStatus{"ready"})
+		status, code := rd.report(r.Context()).status()
+		Encode(w, code, map[string]string{"status": status})
 	})
 }
 
 // handleReadyDetails is readiness for operators, on the metrics port: the
-// same status, the version, each check's state, each failure's error text
-// (which may name hosts) and Info.
+// status, the version, each check's state and error text, and Info.
 func handleReadyDetails(rd *Readiness) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rep := rd.report(r.Context())
-		body := readyBody{"ready", buildinfo.Version, rep.checks, rep.errors, rd.Info}
-		if !rep.ready {
-			body.Status = "not ready"
-			Encode(w, http.StatusServiceUnavailable, body)
-			return
-		}
-		Encode(w, http.StatusOK, body)
+		status, code := rep.status()
+		Encode(w, code, readyBody{status, buildinfo.Version, rep.checks, rep.errors, rd.Info})
 	})
 }

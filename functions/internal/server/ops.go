@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -14,28 +15,24 @@ import (
 )
 
 // The functions' default METRICS_PORT: different, so both run on one machine
-// (`make run`) with their defaults; in a cluster each pod has its own.
+// with their defaults.
 const (
 	MetricsPortServer = 9464
 	MetricsPortAPI    = 9465
 )
 
-// queueProxyPorts are the ports Knative Serving's queue-proxy listens on in
-// every pod of a Knative Service, and which Knative refuses as the user's
-// container port (knative/serving knative-v1.23.0,
-// pkg/apis/serving/k8s_validation.go reservedPorts; the numbers are in
-// pkg/networking/constants.go, and 8008 is knative.dev/pkg's
-// observability/runtime ProfilingDefaultPort). The operational listener
-// shares the pod's network with queue-proxy, so it must not take one.
+// queueProxyPorts are the ports Knative's queue-proxy takes in every pod,
+// whose network the metrics port shares (knative/serving knative-v1.23.0,
+// pkg/apis/serving/k8s_validation.go reservedPorts; 8008 is knative.dev/pkg's
+// ProfilingDefaultPort).
 var queueProxyPorts = map[int]string{
 	8012: "queue-proxy's HTTP port", 8013: "queue-proxy's HTTP/2 port", 8112: "queue-proxy's HTTPS port",
 	8022: "queue-proxy's admin port", 9090: "queue-proxy's autoscaling metrics port",
 	9091: "queue-proxy's user metrics port", 8008: "queue-proxy's profiling port",
 }
 
-// readMetricsPort reads METRICS_PORT, the operational port: it cannot be
-// turned off, and it is never PORT nor a port queue-proxy uses. 0 (any free
-// port) is refused too: Prometheus must know where to scrape.
+// readMetricsPort reads METRICS_PORT. It cannot be off or 0 (Prometheus must
+// know where to scrape), PORT, or a port of queue-proxy.
 func readMetricsPort(r *env.Reader, port string, def int) string {
 	n := r.Int("METRICS_PORT", def, 1, 65535)
 	if what, ok := queueProxyPorts[n]; ok {
@@ -47,12 +44,9 @@ func readMetricsPort(r *env.Reader, port string, def int) string {
 	return strconv.Itoa(n)
 }
 
-// OpsHandler serves the operational endpoints on METRICS_PORT, and nothing
-// else: GET /metrics (Prometheus) and GET /readyz with each dependency's
-// state and error text. The Knative route forwards only PORT (queue-proxy
-// proxies to 127.0.0.1:$PORT, knative/serving knative-v1.23.0
-// pkg/queue/sharedmain/main.go), so this port is reached by pod IP only: by
-// Prometheus, or whatever the cluster's NetworkPolicies admit.
+// OpsHandler serves GET /metrics and the detailed GET /readyz on
+// METRICS_PORT. Knative routes only PORT to the pod, so this port is reached
+// by pod IP only: by Prometheus, or what NetworkPolicies admit.
 func OpsHandler(metrics http.Handler, rd *Readiness) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
@@ -60,15 +54,13 @@ func OpsHandler(metrics http.Handler, rd *Readiness) http.Handler {
 	return mux
 }
 
-// serveOps serves h on ln until stop is called, with the same timeouts
-// against slow clients as the API. Its error is the server's, if it failed
-// before stop.
-func serveOps(log *slog.Logger, ln net.Listener, h http.Handler) (stop func(ctx context.Context) error) {
-	srv := newServer(log, h)
+// serveInBackground serves srv on ln until stop is called. stop gives a
+// request under way a second to finish, then closes; its error, prefixed
+// with name, is the server's, if it failed before stop.
+func serveInBackground(name string, srv *http.Server, ln net.Listener) (stop func(ctx context.Context) error) {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	return func(ctx context.Context) error {
-		// A scrape under way may finish; the drain has already ended.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		err := srv.Shutdown(sctx)
@@ -79,8 +71,48 @@ func serveOps(log *slog.Logger, ln net.Listener, h http.Handler) (stop func(ctx 
 			err = errors.Join(err, serr)
 		}
 		if err != nil {
-			return fmt.Errorf("metrics port: %w", err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		return nil
 	}
+}
+
+// checkPprofAddr accepts only a loopback host:port (or localhost), so the
+// profiler is never reachable from outside the pod.
+func checkPprofAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return fmt.Errorf("want host:port on loopback, e.g. 127.0.0.1:6060")
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address: the profiler listens on loopback only", host)
+	}
+	return nil
+}
+
+// servePprof serves net/http/pprof on addr (DEBUG_PPROF_ADDR) until stop is
+// called. Its mux is its own, not http.DefaultServeMux, and it has no write
+// timeout: a CPU profile takes as long as it profiles.
+func servePprof(ctx context.Context, log *slog.Logger, addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("DEBUG_PPROF_ADDR: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
+	stopSrv := serveInBackground("profiler", srv, ln)
+	log.Warn("profiler listening: for measuring only", "addr", ln.Addr().String())
+	return func() {
+		if err := stopSrv(ctx); err != nil {
+			log.Warn("profiler stopped", "err", err)
+		}
+	}, nil
 }

@@ -1,6 +1,5 @@
-// Package server holds what both functions' HTTP servers share: one way of
-// writing JSON and errors, request limits, health endpoints, middleware and
-// the listen-serve-drain lifecycle of the Knative runtime contract.
+// Package server holds what both functions' HTTP servers share: JSON answers
+// and errors, health endpoints, middleware and the Knative lifecycle.
 package server
 
 import (
@@ -26,8 +25,7 @@ type ErrorBody struct {
 	Errors  map[string]string `json:"errors,omitempty"`
 }
 
-// Problem is an error that knows how it should be answered. Handlers return
-// or build Problems; Fail turns them into responses.
+// Problem is an error that knows how it should be answered; Fail answers it.
 type Problem struct {
 	Status     int
 	Message    string
@@ -52,29 +50,23 @@ func BadRequest(field, problem string) *Problem {
 
 // Encode writes v as JSON with the given status.
 func Encode(w http.ResponseWriter, status int, v any) {
-	w.Header()["Content-Type"] = jsonContentType
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	// The connection may be gone; there is no one left to tell.
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// jsonContentType is every JSON answer's Content-Type, shared rather than
-// allocated per answer (Header.Set would): its capacity is its length, so
-// an Add appends to a copy, never to it.
-var jsonContentType = []string{"application/json"}
-
-// InvalidInput is an error about what a client sent, field by field: a
-// domain package's validation error implements it, and Fail answers it 400
-// naming each field.
+// InvalidInput is an error about what a client sent, field by field, such as
+// a domain package's validation error.
 type InvalidInput interface {
 	error
 	InvalidFields() map[string]string
 }
 
-// Fail answers err. This is the one place where errors become statuses:
-// InvalidInput -> 400 with fields, an oversized body -> 413, a *Problem ->
-// its own status, anything else -> 500 with a generic message and the cause
-// logged. 5xx Problems are logged with their cause too.
+// Fail answers err, and is the one place where errors become statuses:
+// InvalidInput is 400 naming each field, an oversized body 413, a *Problem
+// its own status, anything else 500 with a generic message. The cause of
+// every 5xx is logged.
 func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var (
 		invalid InvalidInput
@@ -102,11 +94,10 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	Encode(w, problem.Status, ErrorBody{Status: "Error", Message: problem.Message, Errors: problem.Fields})
 }
 
-// ReadBody reads at most limit bytes of the request body. A larger body is an
-// *http.MaxBytesError, which Fail answers with 413. A body that breaks off
-// (the connection failed or timed out mid-body) is 408: nothing is wrong
-// with what was sent, so the sender should send it again, and 408 is among
-// the answers a KafkaSource retries (a 400 would dead-letter the purchase).
+// ReadBody reads at most limit bytes of the request body; a larger body is an
+// *http.MaxBytesError (413). A body that breaks off is a 408 Problem: nothing
+// is wrong with it, and a KafkaSource retries a 408 where it would
+// dead-letter a 400.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
@@ -120,28 +111,19 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-// DrainOversized reads and discards what is left of a request body that
-// ReadBody found too large, up to limit more bytes and for at most d, then
-// marks the connection to close after the answer. A client that does not
-// send "Expect: 100-continue" (Python's urllib and requests) writes its
-// whole body before it reads the answer; closing while its bytes are still
-// arriving makes the kernel reset the connection, and the client sees
-// "connection reset" instead of the 413. A body still larger than limit,
-// or still arriving after d, is cut off: the server's memory and time stay
-// bounded, only the bytes pass through.
+// DrainOversized discards up to limit more bytes of a body ReadBody found too
+// large, for at most d, and closes the connection after the answer. A client
+// that writes its whole body before reading (no "Expect: 100-continue") would
+// otherwise see "connection reset" instead of the 413.
 func DrainOversized(w http.ResponseWriter, r *http.Request, limit int64, d time.Duration) {
 	w.Header().Set("Connection", "close")
-	// Not every ResponseWriter has a read deadline (httptest's does not):
-	// then ReadTimeout of the server bounds the drain.
+	// Without a read deadline (httptest), the server's ReadTimeout bounds it.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
-	// An error or a short count only ends the drain early.
 	_, _ = io.CopyN(io.Discard, r.Body, limit)
 }
 
-// unmatched captures what ServeMux answers for a request no route takes.
-// Kept, not replaced by a router library: ServeMux has no hook for its own
-// 404 and 405 answers, and capturing them keeps its matching rules (and its
-// Allow and Location headers) while the body becomes the JSON error shape.
+// unmatched captures ServeMux's own 404 or 405 answer, which has no hook, so
+// Handler can keep its status and headers but answer in JSON.
 type unmatched struct {
 	header http.Header
 	status int
@@ -151,9 +133,8 @@ func (u *unmatched) Header() http.Header         { return u.header }
 func (u *unmatched) Write(b []byte) (int, error) { return len(b), nil }
 func (u *unmatched) WriteHeader(code int)        { u.status = code }
 
-// Handler serves mux and answers what no route takes (404, or 405 with the
-// Allow header) in the JSON error shape, then wraps it all in Middleware and
-// a server span per request (telemetry.ServerSpans).
+// Handler serves mux, answering what no route takes (404, or 405 with Allow)
+// in the JSON error shape, inside Middleware and a server span per request.
 func Handler(log *slog.Logger, obs Observer, mux *http.ServeMux) http.Handler {
 	return telemetry.ServerSpans(Middleware(log, obs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		telemetry.AnswerTraceParent(w, r)
@@ -165,8 +146,7 @@ func Handler(log *slog.Logger, obs Observer, mux *http.ServeMux) http.Handler {
 		mux.ServeHTTP(u, r)
 		msg := "no route for " + r.Method + " " + r.URL.Path
 		if loc := u.header.Get("Location"); loc != "" {
-			// ServeMux redirects to the cleaned path; keep the target.
-			w.Header().Set("Location", loc)
+			w.Header().Set("Location", loc) // ServeMux redirects to the cleaned path
 			msg = "moved to " + loc
 		}
 		if allow := u.header.Get("Allow"); allow != "" {

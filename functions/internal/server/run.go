@@ -18,11 +18,11 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
-// Runtime is the part of a function's configuration that the Knative
-// runtime contract sets or that both functions read alike.
+// Runtime is the configuration the Knative runtime contract sets, and what
+// both functions read alike.
 type Runtime struct {
 	Port        string        // PORT
-	MetricsPort string        // METRICS_PORT: /metrics and the detailed /readyz, off the Knative route (OpsHandler)
+	MetricsPort string        // METRICS_PORT: /metrics and the detailed /readyz (OpsHandler)
 	LogLevel    string        // LOG_LEVEL
 	Drain       time.Duration // DRAIN_TIMEOUT: how long in-flight requests may finish at SIGTERM
 	Service     string        // K_SERVICE: names the function (and its event source)
@@ -53,10 +53,9 @@ func ReadRuntime(r *env.Reader, name string, metricsPort int) Runtime {
 // RunFunc is a function's run, as its main calls it.
 type RunFunc func(ctx context.Context, args []string, lookup env.Lookup, stdout io.Writer) error
 
-// Main runs run as a function's main does: with a context that ends on
-// SIGINT or SIGTERM, the process's arguments, environment and stdout. It
-// prints run's error to stderr, prefixed with name, and returns the exit
-// code for main to exit with.
+// Main calls run with a context that ends on SIGINT or SIGTERM and the
+// process's arguments, environment and stdout. It prints run's error and
+// returns the exit code.
 func Main(name string, run RunFunc) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -69,22 +68,20 @@ func Main(name string, run RunFunc) int {
 
 // Handlers are what a function serves.
 type Handlers struct {
-	API http.Handler // on PORT, through the Knative route: the function's API
-	Ops http.Handler // on METRICS_PORT, by pod IP only: OpsHandler's endpoints
+	API http.Handler // on PORT, through the Knative route
+	Ops http.Handler // on METRICS_PORT, by pod IP only (OpsHandler)
 }
 
-// Function is what a function's run assembles: its name and runtime
-// settings, and Start, which makes its dependencies and its handlers.
+// Function is what a function's run hands to Run.
 type Function struct {
 	Name    string     // "cm-server", "cm-api": on every log line
-	Runtime Runtime    // port, log level, drain
+	Runtime Runtime    // ports, log level, drain
 	Config  slog.Value // the effective configuration, secrets redacted, logged once
-	Lookup  env.Lookup // the environment: the OpenTelemetry variables (nil: none set)
-	// Start connects (in the background: start-up must not wait for
-	// dependencies) and returns the handlers to serve and what to stop once
-	// the last request is drained. Its ctx ends when shutdown begins (or
-	// serving fails), so background work such as a consumer winds down while
-	// requests drain.
+	Lookup  env.Lookup // the environment, for the OpenTelemetry variables (nil: none set)
+	// Start connects in the background, since start-up must not wait for
+	// dependencies, and returns the handlers and what to stop once requests
+	// are drained. Its ctx ends when shutdown begins, so background work such
+	// as a consumer winds down while requests drain.
 	Start func(ctx context.Context, log *slog.Logger) (Handlers, Stopper, error)
 }
 
@@ -92,12 +89,11 @@ type Function struct {
 // flush a producer, let a consumer commit, disconnect a store.
 type Stopper func() error
 
-// Run is the lifecycle both functions share, as the Knative runtime contract
-// wants it: log in JSON to stdout, listen on the port first (Knative counts
-// cold start to the first byte), and on the metrics port, start, serve both
-// until ctx ends, drain in-flight requests for at most Drain, close the
-// metrics port, then stop. It returns every error of serving and stopping,
-// joined.
+// Run is the lifecycle of the Knative runtime contract that both functions
+// share. It listens on both ports before anything else (Knative counts cold
+// start to the first byte), starts the function, serves until ctx ends,
+// drains requests for at most Drain, closes the metrics port, then stops the
+// function. It returns every error of serving and stopping, joined.
 func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	log, err := logging.New(stdout, f.Runtime.LogLevel, f.Name)
 	if err != nil {
@@ -113,7 +109,11 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	}
 	closeAll := func(err error) error { return errors.Join(err, ln.Close(), opsLn.Close()) }
 	log.Info("starting", "version", buildinfo.Version, "config", f.Config, "metrics_port", f.Runtime.MetricsPort)
-	stopTracing, err := telemetry.StartTracing(ctx, log, f.lookup(), f.Name)
+	lookup := f.Lookup
+	if lookup == nil {
+		lookup = func(string) (string, bool) { return "", false }
+	}
+	stopTracing, err := telemetry.StartTracing(ctx, log, lookup, f.Name)
 	if err != nil {
 		return closeAll(err)
 	}
@@ -133,7 +133,7 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	if h.Ops == nil {
 		h.Ops = http.NotFoundHandler()
 	}
-	stopOps := serveOps(log, opsLn, h.Ops)
+	stopOps := serveInBackground("metrics port", newServer(log, h.Ops), opsLn)
 	serveErr := Serve(ctx, log, ln, h.API, f.Runtime.Drain)
 	cancel()
 	opsErr := stopOps(ctx)
@@ -144,12 +144,4 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	stopPprof()
 	log.Info("stopped")
 	return errors.Join(serveErr, opsErr, stopErr, stopTracing(context.WithoutCancel(ctx)))
-}
-
-// lookup is f.Lookup, or an empty environment.
-func (f Function) lookup() env.Lookup {
-	if f.Lookup == nil {
-		return func(string) (string, bool) { return "", false }
-	}
-	return f.Lookup
 }

@@ -20,8 +20,7 @@ const (
 	maxHeaderBytes    = 16 << 10
 )
 
-// Listen opens the port first thing, before any dependency is touched:
-// Knative counts cold start until the first byte is served.
+// Listen opens port on all interfaces.
 func Listen(port string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("", port))
 	if err != nil {
@@ -31,7 +30,7 @@ func Listen(port string) (net.Listener, error) {
 }
 
 // newServer is an http.Server for h with the timeouts and header limit that
-// keep slow or greedy clients from holding connections, logging through log.
+// keep slow or greedy clients from holding connections.
 func newServer(log *slog.Logger, h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -87,9 +86,8 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-// Observer records each request, e.g. as Prometheus metrics. route is the
-// mux pattern that served it, "" when none did; ctx is the request's, with
-// its span.
+// Observer records each request. route is the mux pattern that served it,
+// "" when none did; ctx is the request's, with its span.
 type Observer interface {
 	ObserveRequest(ctx context.Context, route, method string, status int, d time.Duration)
 }
@@ -111,7 +109,7 @@ func Middleware(log *slog.Logger, obs Observer, h http.Handler) http.Handler {
 				}
 			}
 			obs.ObserveRequest(r.Context(), r.Pattern, r.Method, rec.status, time.Since(start))
-			// Failures are logged once, by Fail; this line is the access log.
+			// The access log; failures were logged once, by Fail.
 			log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
 				slog.String("path", r.URL.Path), slog.Int("status", rec.status),
 				slog.Duration("duration", time.Since(start)))

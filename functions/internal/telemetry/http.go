@@ -5,18 +5,17 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
 )
 
-// untraced are the paths of probes: they would drown the purchases' traces
-// and say nothing about them. Scrapes go to the metrics port, which is not
-// traced at all.
+// untraced are the probes' paths: their spans would drown the purchases'.
 var untraced = map[string]bool{"/healthz": true, "/readyz": true}
 
-// ServerSpans wraps h so that each request (but probes) is a
-// server span continuing the caller's traceparent, named after the route
-// pattern that took it ("POST /buy"). Metrics stay Prometheus: otelhttp's
-// own are sent to a no-op meter. While no provider records, it only passes
-// the caller's trace context on.
+// ServerSpans wraps h so that each request but a probe is a server span,
+// named after its route pattern ("POST /buy"), that continues the caller's
+// traceparent. While nothing records, it skips otelhttp and only passes the
+// caller's trace context on. Metrics stay Prometheus: otelhttp's go to a
+// no-op meter.
 func ServerSpans(h http.Handler) http.Handler {
 	traced := otelhttp.NewHandler(h, "http",
 		otelhttp.WithFilter(func(r *http.Request) bool { return !untraced[r.URL.Path] }),
@@ -34,6 +33,15 @@ func ServerSpans(h http.Handler) http.Handler {
 		}
 		traced.ServeHTTP(w, r)
 	})
+}
+
+// withRemoteParent returns r with the caller's trace context, when it sent
+// one, so that spans (even no-op ones) continue it.
+func withRemoteParent(r *http.Request) *http.Request {
+	if r.Header.Get("traceparent") == "" {
+		return r
+	}
+	return r.WithContext(propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
 }
 
 // AnswerTraceParent sets the traceparent of the request's span on the

@@ -1,6 +1,6 @@
-// Package telemetry holds what makes both functions observable in
-// production: Prometheus metrics (served on the metrics port) and the OpenTelemetry spans
-// that follow a purchase from POST /buy through Kafka into the store.
+// Package telemetry makes both functions observable: Prometheus metrics and
+// the OpenTelemetry spans that follow a purchase from POST /buy through Kafka
+// into the store.
 package telemetry
 
 import (
@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Metrics is one function's registry and its HTTP metrics. Each function
-// registers its own counters on Registry.
+// Metrics is one function's registry with its HTTP metrics. Each function
+// registers its own metrics on it too.
 type Metrics struct {
 	Registry *prometheus.Registry
 	labels   prometheus.Labels
@@ -24,35 +24,28 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 }
 
-// LatencyBuckets suit requests that take from a fraction of a millisecond
-// (a cached list) to seconds (a broker outage).
+// LatencyBuckets span a fraction of a millisecond (a cached list) to seconds
+// (a broker outage).
 var LatencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // NewMetrics returns a registry with the Go runtime, process and HTTP
 // metrics of function.
 func NewMetrics(function string) *Metrics {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := &Metrics{
-		Registry: reg,
-		labels:   prometheus.Labels{"function": function},
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shop_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
-			ConstLabels: prometheus.Labels{"function": function},
-		}, []string{"route", "method", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "shop_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
-			ConstLabels: prometheus.Labels{"function": function}, Buckets: LatencyBuckets,
-		}, []string{"route"}),
-	}
-	reg.MustRegister(m.requests, m.duration)
+	m := &Metrics{Registry: prometheus.NewRegistry(), labels: prometheus.Labels{"function": function}}
+	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.requests = m.Counter("shop_http_requests_total", "HTTP requests by route pattern, method and status code.",
+		"route", "method", "code")
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "shop_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+		ConstLabels: m.labels, Buckets: LatencyBuckets,
+	}, []string{"route"})
+	m.Registry.MustRegister(m.duration)
 	return m
 }
 
-// ObserveRequest records one request. route is the mux pattern ("" for a
-// request no route took), so label values stay few. A request in a sampled
-// trace leaves its trace_id as the latency's exemplar, which Grafana links
-// to the trace.
+// ObserveRequest records one request. route is the mux pattern, so label
+// values stay few. A request in a sampled trace leaves its trace_id as the
+// latency's exemplar, which Grafana links to the trace.
 func (m *Metrics) ObserveRequest(ctx context.Context, route, method string, status int, d time.Duration) {
 	if route == "" {
 		route = "unmatched"
@@ -66,8 +59,8 @@ func (m *Metrics) ObserveRequest(ctx context.Context, route, method string, stat
 	h.Observe(d.Seconds())
 }
 
-// Handler serves the registry in the Prometheus text format, or in
-// OpenMetrics, with exemplars, to a scraper that asks for it.
+// Handler serves the registry as Prometheus text, or as OpenMetrics, with
+// exemplars, to a scraper that asks for it.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry, EnableOpenMetrics: true})
 }

@@ -12,53 +12,38 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// attributeKV is one span or resource attribute.
-type attributeKV = attribute.KeyValue
-
-// TraceParentExtension is the CloudEvents distributed-tracing extension; the
-// Kafka binding carries it as the ce_traceparent header, a KafkaSink maps
-// the ce-traceparent HTTP header to it.
+// TraceParentExtension is the CloudEvents distributed-tracing extension: the
+// ce_traceparent Kafka header, the ce-traceparent HTTP header.
 const TraceParentExtension = "traceparent"
 
-// scope names the instrumentation of the shop's own spans.
-const scope = "github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
-
-// tracer is looked up at each span so a provider installed later (a test's
-// recorder, StartTracing) takes effect.
-func tracer() trace.Tracer { return otel.Tracer(scope) }
-
-// start starts a span named name() with the options opts makes. While no
-// provider records, neither is made and no span is started: ctx's own span
-// is returned as it is, which is what a no-op tracer's Start returns in a
-// new context (the caller's trace context, when it sent one, still passes
-// through), without the context, the name or the span to allocate.
+// start starts a span named name() with the options opts(). While nothing
+// records, it calls neither and returns ctx with its own span, as a no-op
+// tracer would, without allocating.
 func start(ctx context.Context, name func() string, opts func() []trace.SpanStartOption) (context.Context, trace.Span) {
+	// The tracer is looked up each time, so a provider installed later counts.
+	tracer := otel.Tracer("github.com/scalable-shop/scalable-shop/functions/internal/telemetry")
 	if !recording.Load() {
 		if span := trace.SpanFromContext(ctx); !span.IsRecording() {
 			return ctx, span
 		}
-		return tracer().Start(ctx, name())
+		return tracer.Start(ctx, name())
 	}
-	return tracer().Start(ctx, name(), opts()...)
+	return tracer.Start(ctx, name(), opts()...)
 }
 
-// TransportAttr says how a message reached or left Kafka: "kafka" (the
-// function's own client) or through Knative ("knative-kafkasink",
-// "knative-kafkasource"). The messaging system is Kafka either way.
-func TransportAttr(via string) attributeKV { return attribute.String("shop.transport", via) }
-
-// Message describes one Kafka record for a messaging span. Zero values
-// (Topic "", Partition or Offset -1) are left out.
+// Message describes one Kafka record for a messaging span. Topic "",
+// Partition -1 and Offset -1 mean unknown and are left out.
 type Message struct {
 	Topic     string
 	ID        string // the CloudEvent id, which is the purchase id
 	Partition int32
 	Offset    int64
-	Via       string // see TransportAttr
+	Via       string // "kafka", "knative-kafkasink" or "knative-kafkasource"
 }
 
 func (m Message) attributes(op attribute.KeyValue, opName string) []attribute.KeyValue {
-	attrs := []attribute.KeyValue{semconv.MessagingSystemKafka, op, semconv.MessagingOperationName(opName), TransportAttr(m.Via)}
+	attrs := []attribute.KeyValue{semconv.MessagingSystemKafka, op, semconv.MessagingOperationName(opName),
+		attribute.String("shop.transport", m.Via)}
 	if m.Topic != "" {
 		attrs = append(attrs, semconv.MessagingDestinationName(m.Topic))
 	}
@@ -90,12 +75,11 @@ func StartSend(ctx context.Context, m Message) (context.Context, trace.Span) {
 	})
 }
 
-// StartProcess starts the consumer span of storing m. producer is the
-// traceparent m was sent with (its ce_traceparent): the span continues that
-// trace and links to the producer span, so one purchase is one trace from
-// POST /buy to the store. The span ctx already has (an HTTP server span
-// when a KafkaSource delivers) is linked too when it belongs to another
-// trace. Without a valid producer context the span is a child of ctx's.
+// StartProcess starts the consumer span of storing m, sent with the
+// traceparent producer. The span continues the producer's trace and links to
+// its span, so one purchase is one trace from POST /buy to the store; ctx's
+// span (a KafkaSource's delivery) is linked too when it is of another trace.
+// Without a valid producer the span is a child of ctx's.
 func StartProcess(ctx context.Context, m Message, producer string) (context.Context, trace.Span) {
 	pc, here := SpanContext(producer), trace.SpanContextFromContext(ctx)
 	if pc.IsValid() {
@@ -114,10 +98,9 @@ func StartProcess(ctx context.Context, m Message, producer string) (context.Cont
 	})
 }
 
-// StartBatch starts the span of one group-commit write, a new root linked
-// to the span of each purchase in it (their traceparents): one write serves
-// many traces.
-func StartBatch(ctx context.Context, name string, traceparents []string, attrs ...attributeKV) (context.Context, trace.Span) {
+// StartBatch starts the span of one write of many purchases: a new root
+// linked to each purchase's span (traceparents).
+func StartBatch(ctx context.Context, name string, traceparents []string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	return start(ctx, func() string { return name }, func() []trace.SpanStartOption {
 		links := make([]trace.Link, 0, len(traceparents))
 		for _, tp := range traceparents {
@@ -142,7 +125,7 @@ func End(span trace.Span, err error) {
 // TraceParent returns the W3C traceparent of ctx's span, "" when it has none.
 func TraceParent(ctx context.Context) string {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return "" // what Inject writes then: nothing
+		return ""
 	}
 	c := propagation.MapCarrier{}
 	propagation.TraceContext{}.Inject(ctx, c)

@@ -6,30 +6,48 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/buildinfo"
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 )
 
-// shutdownTimeout bounds the flush of the last spans at shutdown.
-const shutdownTimeout = 5 * time.Second
+// recording says whether the installed tracer provider records spans. While
+// it does not (the default), requests skip otelhttp and spans are started
+// without attributes, so tracing nobody asked for costs next to nothing.
+var recording atomic.Bool
 
-// StartTracing installs the process's tracer provider and the W3C
-// tracecontext propagator, and returns the function that flushes and stops
-// it. The standard OpenTelemetry variables decide (see ExporterWanted):
-// with no exporter asked for, the provider is a no-op one, so no span is
-// recorded, no processor runs and nothing is sent; incoming traceparents
-// still pass through unchanged. The SDK reads the rest of its settings
-// (OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, OTEL_BSP_*, ...) from
-// the process environment itself.
+// SetTracerProvider installs tp, with W3C tracecontext propagation; records
+// says whether tp records spans. restore puts the previous ones back (for
+// tests).
+func SetTracerProvider(tp trace.TracerProvider, records bool) (restore func()) {
+	prevTP, prevProp, prevRec := otel.GetTracerProvider(), otel.GetTextMapPropagator(), recording.Load()
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	recording.Store(records)
+	return func() {
+		otel.SetTracerProvider(prevTP)
+		otel.SetTextMapPropagator(prevProp)
+		recording.Store(prevRec)
+	}
+}
+
+// StartTracing installs the process's tracer provider and returns the
+// function that flushes and stops it. With no exporter asked for (see
+// ExporterWanted) the provider is a no-op one: nothing is recorded or sent,
+// and incoming traceparents still pass through. The SDK reads its other
+// settings (OTEL_TRACES_SAMPLER, OTEL_BSP_*, ...) from the environment itself.
 func StartTracing(ctx context.Context, log *slog.Logger, lookup env.Lookup, service string) (func(context.Context) error, error) {
 	wanted, err := ExporterWanted(lookup)
 	if err != nil || !wanted {
@@ -50,7 +68,7 @@ func StartTracing(ctx context.Context, log *slog.Logger, lookup env.Lookup, serv
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing", "err", err) }))
 	log.Info("tracing: exporting spans with OTLP/HTTP", "endpoint", env.RedactURL(otlpEndpoint(lookup)))
 	return func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := tp.Shutdown(ctx); err != nil {
 			return fmt.Errorf("flush spans: %w", err)
@@ -60,19 +78,16 @@ func StartTracing(ctx context.Context, log *slog.Logger, lookup env.Lookup, serv
 }
 
 // ExporterWanted reports whether the standard variables ask for a trace
-// exporter: OTEL_TRACES_EXPORTER=otlp, or an OTLP endpoint set
-// (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT) with
-// OTEL_TRACES_EXPORTER unset. Unlike the specification's default, nothing
-// set means no exporter: a function that nobody asked to trace costs
-// nothing. OTEL_SDK_DISABLED=true and OTEL_TRACES_EXPORTER=none switch it
-// off. Only the http/protobuf protocol is built in; grpc or another
-// exporter is a configuration error, not a silent no-op.
+// exporter: OTEL_TRACES_EXPORTER=otlp, or an OTLP endpoint with
+// OTEL_TRACES_EXPORTER unset. Unlike the specification's default, nothing set
+// means no exporter. OTEL_SDK_DISABLED=true and OTEL_TRACES_EXPORTER=none
+// turn it off. Only http/protobuf is built in; asking for anything else is an
+// error, not a silent no-op.
 func ExporterWanted(lookup env.Lookup) (bool, error) {
-	get := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
-	if strings.EqualFold(get("OTEL_SDK_DISABLED"), "true") {
+	if strings.EqualFold(firstSet(lookup, "OTEL_SDK_DISABLED"), "true") {
 		return false, nil
 	}
-	switch exporter := get("OTEL_TRACES_EXPORTER"); exporter {
+	switch exporter := firstSet(lookup, "OTEL_TRACES_EXPORTER"); exporter {
 	case "none":
 		return false, nil
 	case "":
@@ -83,10 +98,7 @@ func ExporterWanted(lookup env.Lookup) (bool, error) {
 	default:
 		return false, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: want otlp or none", exporter)
 	}
-	protocol := get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-	if protocol == "" {
-		protocol = get("OTEL_EXPORTER_OTLP_PROTOCOL")
-	}
+	protocol := firstSet(lookup, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 	if protocol != "" && protocol != "http/protobuf" {
 		return false, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q: only http/protobuf is supported (port 4318 of a collector)", protocol)
 	}
@@ -95,7 +107,12 @@ func ExporterWanted(lookup env.Lookup) (bool, error) {
 
 // otlpEndpoint is the endpoint the trace exporter sends to, "" if unset.
 func otlpEndpoint(lookup env.Lookup) string {
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+	return firstSet(lookup, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+}
+
+// firstSet returns the value of the first of keys that is set, trimmed.
+func firstSet(lookup env.Lookup, keys ...string) string {
+	for _, k := range keys {
 		if v, _ := lookup(k); strings.TrimSpace(v) != "" {
 			return strings.TrimSpace(v)
 		}
@@ -104,10 +121,10 @@ func otlpEndpoint(lookup env.Lookup) string {
 }
 
 // resourceAttributes name the function and, on Knative, the Service and
-// Revision (K_SERVICE, K_REVISION) as faas.name and faas.version.
-// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override them.
-func resourceAttributes(lookup env.Lookup, service string) []attributeKV {
-	attrs := []attributeKV{semconv.ServiceName(service), semconv.ServiceVersion(buildinfo.Version)}
+// Revision as faas.name and faas.version. OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES override them.
+func resourceAttributes(lookup env.Lookup, service string) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{semconv.ServiceName(service), semconv.ServiceVersion(buildinfo.Version)}
 	if v, ok := lookup("K_SERVICE"); ok && v != "" {
 		attrs = append(attrs, semconv.FaaSName(v))
 	}
