@@ -3,12 +3,14 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -162,5 +164,57 @@ func HandleFile(contentType string, body []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", contentType)
 		_, _ = w.Write(body)
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Observer records each request. route is the mux pattern that served it,
+// "" when none did; ctx is the request's, with its span.
+type Observer interface {
+	ObserveRequest(ctx context.Context, route, method string, status int, d time.Duration)
+}
+
+// Middleware logs every request at debug level, reports it to obs, and turns
+// a panic into a 500 so one bad request cannot take the process down.
+func Middleware(log *slog.Logger, obs Observer, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					Fail(rec, r, log, errors.New("panic"))
+				}
+			}
+			obs.ObserveRequest(r.Context(), r.Pattern, r.Method, rec.status, time.Since(start))
+			// The access log; failures were logged once, by Fail.
+			log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+				slog.Duration("duration", time.Since(start)))
+		}()
+		h.ServeHTTP(rec, r)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -119,15 +120,15 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	}
 	appCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopPprof := func() {}
 	if f.Runtime.Pprof != "" {
-		if stopPprof, err = servePprof(ctx, log, f.Runtime.Pprof); err != nil {
+		stopPprof, err := servePprof(ctx, log, f.Runtime.Pprof)
+		if err != nil {
 			return closeAll(err)
 		}
+		defer stopPprof()
 	}
 	h, stop, err := f.Start(appCtx, log)
 	if err != nil {
-		stopPprof()
 		return closeAll(err)
 	}
 	if h.Ops == nil {
@@ -141,7 +142,61 @@ func Run(ctx context.Context, stdout io.Writer, f Function) error {
 	if stop != nil {
 		stopErr = stop()
 	}
-	stopPprof()
 	log.Info("stopped")
 	return errors.Join(serveErr, opsErr, stopErr, stopTracing(context.WithoutCancel(ctx)))
+}
+
+// Timeouts against slow clients; Write leaves room for a send to the broker.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 45 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
+// Listen opens port on all interfaces.
+func Listen(port string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("", port))
+	if err != nil {
+		return nil, fmt.Errorf("listen on port %s: %w", port, err)
+	}
+	return ln, nil
+}
+
+// newServer is an http.Server for h with the timeouts and header limit that
+// keep slow or greedy clients from holding connections.
+func newServer(log *slog.Logger, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve serves h on ln until ctx is done, then stops accepting and waits up
+// to drain for in-flight requests to finish.
+func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, drain time.Duration) error {
+	srv := newServer(log, h)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests", "drain", drain.String())
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("drain requests: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
 }
