@@ -60,6 +60,9 @@ func NewReadiness(log *slog.Logger, checks ...Check) *Readiness {
 // secret, such as a missing Kafka topic.
 type detailer interface{ Detail() string }
 
+// Ready reports whether every check passed.
+func (rd *Readiness) Ready(ctx context.Context) bool { return rd.report(ctx).ready }
+
 // report runs the checks, or returns the last outcome while it is fresh. A
 // failure is logged when a check's state changes, not on every probe.
 func (rd *Readiness) report(ctx context.Context) report {

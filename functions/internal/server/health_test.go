@@ -95,7 +95,7 @@ func TestReadiness_logsAFailureWhenItChangesNotPerProbe(t *testing.T) {
 	rd.ttl = 0 // every probe checks
 	probe := func(n int) {
 		for range n {
-			rd.report(context.Background())
+			rd.Ready(context.Background())
 		}
 	}
 	probe(5)
