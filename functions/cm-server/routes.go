@@ -61,8 +61,8 @@ func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *ser
 // newServer wires every route into one handler.
 func newServer(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) http.Handler {
 	mux := http.NewServeMux()
-	snd = newCountingSender(snd, m.Counter("shop_events_sent_total", "Purchase events by outcome: acked by Kafka or the sink, or failed.", "result"))
-	snd = tracingSender{snd, cfg.Topic, cfg.transport()}
+	snd = newObservedSender(snd, cfg.Topic, cfg.transport(),
+		m.Counter("shop_events_sent_total", "Purchase events by outcome: acked by Kafka or the sink, or failed.", "result"))
 	for _, rt := range routes(log, cfg, snd, api, ready, m) {
 		mux.Handle(rt.pattern, rt.handler)
 	}

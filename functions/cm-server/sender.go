@@ -157,46 +157,37 @@ func (s *httpSender) Close() error {
 	return nil
 }
 
-// countingSender counts what a sender's Sends came to.
-type countingSender struct {
+// observedSender makes each Send a producer span, sends that span's
+// context as the event's traceparent extension (so cm-api's consumer span
+// continues the purchase's trace), and counts the result.
+type observedSender struct {
 	sender
+	topic         string
+	via           string // the span's shop.transport
 	acked, failed prometheus.Counter
 }
 
-// newCountingSender counts s's Sends in results, by result.
-func newCountingSender(s sender, results *prometheus.CounterVec) countingSender {
-	return countingSender{s, results.WithLabelValues("acked"), results.WithLabelValues("failed")}
-}
-
-func (c countingSender) Send(ctx context.Context, e event.Event) error {
-	err := c.sender.Send(ctx, e)
-	if err != nil {
-		c.failed.Inc()
-	} else {
-		c.acked.Inc()
-	}
-	return err
-}
-
-// tracingSender makes each Send a producer span and sends that span's
-// context as the event's traceparent extension, so cm-api's consumer span
-// continues the purchase's trace.
-type tracingSender struct {
-	sender
-	topic     string
-	transport string // "kafka" or "http" (to the KafkaSink in K_SINK)
-}
-
-func (t tracingSender) Send(ctx context.Context, e event.Event) error {
+// newObservedSender observes s, whose transport is "kafka" or "http" (to
+// the KafkaSink in K_SINK), counting its Sends in results, by result.
+func newObservedSender(s sender, topic, transport string, results *prometheus.CounterVec) observedSender {
 	via := "kafka"
-	if t.transport == "http" {
+	if transport == "http" {
 		via = "knative-kafkasink"
 	}
-	ctx, span := telemetry.StartSend(ctx, telemetry.Message{Topic: t.topic, ID: e.ID(), Partition: -1, Offset: -1, Via: via})
+	return observedSender{s, topic, via, results.WithLabelValues("acked"), results.WithLabelValues("failed")}
+}
+
+func (o observedSender) Send(ctx context.Context, e event.Event) error {
+	ctx, span := telemetry.StartSend(ctx, telemetry.Message{Topic: o.topic, ID: e.ID(), Partition: -1, Offset: -1, Via: o.via})
 	if tp := telemetry.TraceParent(ctx); tp != "" {
 		e.SetExtension(telemetry.TraceParentExtension, tp)
 	}
-	err := t.sender.Send(ctx, e)
+	err := o.sender.Send(ctx, e)
 	telemetry.End(span, err)
+	if err != nil {
+		o.failed.Inc()
+	} else {
+		o.acked.Inc()
+	}
 	return err
 }
