@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -30,19 +29,14 @@ type apiKeys struct {
 func loadAPIKeys(list []string, file string) (apiKeys, error) {
 	keys := append([]string(nil), list...)
 	if file != "" {
-		f, err := os.Open(file)
+		b, err := os.ReadFile(file)
 		if err != nil {
 			return apiKeys{}, fmt.Errorf("read API_KEYS_FILE: %w", err)
 		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+		for line := range strings.Lines(string(b)) {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
 				keys = append(keys, line)
 			}
-		}
-		if err := sc.Err(); err != nil {
-			return apiKeys{}, fmt.Errorf("read API_KEYS_FILE: %w", err)
 		}
 	}
 	var k apiKeys

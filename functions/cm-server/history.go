@@ -16,8 +16,8 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
-// maxListBody bounds what cm-server reads back from cm-api: a full page of
-// 1000 purchases is about 200 KiB.
+// maxListBody bounds what is read back from cm-api; a full page of 1000
+// purchases is about 200 KiB.
 const maxListBody = 4 << 20
 
 // userBuys is the answer of GET /getAllUserBuys/{username}.

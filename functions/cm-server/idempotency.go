@@ -59,8 +59,8 @@ func claimKey(p purchase.Purchase) string {
 	return ""
 }
 
-// fingerprint is what p is, as Equivalent compares it (the user and the
-// price; not the timestamp, which a retry may leave to the server).
+// fingerprint is what p is, as Equivalent compares it: the user and the
+// price, not the timestamp, which a retry may leave to the server.
 func fingerprint(p purchase.Purchase) string {
 	sum := sha256.Sum256([]byte(p.UserID + "\x00" + p.Username + "\x00" + p.Price.String()))
 	return hex.EncodeToString(sum[:])
@@ -143,11 +143,6 @@ type claimBody struct {
 	Fingerprint string `json:"fingerprint"`
 }
 
-// claimAnswer is the part of cm-api's 200 answer read here.
-type claimAnswer struct {
-	Stored bool `json:"stored"`
-}
-
 // claim asks cm-api to bind key to the purchase, bounded by c.timeout.
 func (c *apiClient) claim(ctx context.Context, key, purchaseID, fp string) (claimed, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -168,7 +163,9 @@ func (c *apiClient) claim(ctx context.Context, key, purchaseID, fp string) (clai
 	case http.StatusCreated:
 		return claimed{created: true}, nil
 	case http.StatusOK:
-		var out claimAnswer
+		var out struct {
+			Stored bool `json:"stored"`
+		}
 		if err := json.NewDecoder(io.LimitReader(resp.Body, maxListBody)).Decode(&out); err != nil {
 			return claimed{}, fmt.Errorf("claim key %s: decode cm-api answer: %w", key, err)
 		}

@@ -148,8 +148,8 @@ func (s *fileToken) header() string {
 	return s.bearer
 }
 
-// Ping is always fine: the sink is the platform's, reached per request, and
-// a failing sink shows in /buy's 503s rather than in taking pods out.
+// Ping is always fine: a failing sink shows in /buy's 503s, not in taking
+// pods out of service.
 func (s *httpSender) Ping(context.Context) error { return nil }
 
 func (s *httpSender) Close() error {
