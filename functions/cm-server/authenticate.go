@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +16,52 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/auth"
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
+
+// apiKeys are the bearer keys of service clients, which may act for any
+// user. Only their SHA-256 digests are kept, and a check compares against
+// all of them in constant time, so neither a key nor its length leaks.
+type apiKeys struct {
+	digests [][sha256.Size]byte
+}
+
+// loadAPIKeys reads keys from API_KEYS (comma-separated) and API_KEYS_FILE
+// (one per line, # comments; a mounted Secret). No keys: authentication off.
+func loadAPIKeys(list []string, file string) (apiKeys, error) {
+	keys := append([]string(nil), list...)
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return apiKeys{}, fmt.Errorf("read API_KEYS_FILE: %w", err)
+		}
+		for line := range strings.Lines(string(b)) {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				keys = append(keys, line)
+			}
+		}
+	}
+	var k apiKeys
+	for _, key := range keys {
+		if len(key) < 16 {
+			return apiKeys{}, fmt.Errorf("an API key is shorter than 16 characters")
+		}
+		k.digests = append(k.digests, sha256.Sum256([]byte(key)))
+	}
+	return k, nil
+}
+
+func (k apiKeys) enabled() bool { return len(k.digests) > 0 }
+
+// match returns the index of the key that token is, comparing with all.
+func (k apiKeys) match(token string) (int, bool) {
+	d := sha256.Sum256([]byte(token))
+	found := -1
+	for i := range k.digests {
+		if subtle.ConstantTimeCompare(d[:], k.digests[i][:]) == 1 {
+			found = i
+		}
+	}
+	return found, found >= 0
+}
 
 // shoppers verifies shoppers' OpenID Connect tokens (AUTH_*); a nil
 // Verifier means no user authentication.
@@ -29,26 +79,24 @@ type caller struct {
 	admin    bool   // a shopper marked as support staff
 }
 
+// Context keys of the caller and of its name for rate limiting.
 type (
 	callerKey struct{}
-	// clientKey is the context key of the client's identity for rate limiting.
 	clientKey struct{}
 )
 
-// failureBudget is the budget of failed authentications per client
-// address (AUTH_FAILURE_LIMIT): checked before authentication runs, so a
-// client that has used it up is refused with 429 without its credential
-// being looked at, and spent by each 401. A nil limiter: no budget.
+// failureBudget limits failed authentications per client address
+// (AUTH_FAILURE_LIMIT). A nil limiter: no budget.
 type failureBudget struct {
 	limiter  *limiter
 	clientOf func(*http.Request) string
 }
 
 // authenticate answers 401 unless the request carries a valid API key or,
-// when shoppers are configured, a valid token; 503 when the token cannot be
-// checked because the issuer's keys are unavailable; 429 when the client's
-// address has no failures left. With neither keys nor shoppers configured,
-// everything passes (make run).
+// when shoppers are configured, a valid token; 503 when the issuer's keys
+// are unavailable. An address whose failure budget is spent gets 429 before
+// its credential is looked at; each 401 spends from it. With neither keys
+// nor shoppers configured, everything passes (make run).
 func authenticate(log *slog.Logger, keys apiKeys, users shoppers, failures failureBudget, next http.Handler) http.Handler {
 	if !keys.enabled() && users.Verifier == nil {
 		return next
@@ -111,6 +159,13 @@ func withCaller(r *http.Request, c caller, client string) *http.Request {
 	return r.WithContext(context.WithValue(ctx, clientKey{}, client))
 }
 
+// identityOf names the authenticated caller (its API key or username), or
+// "" before or without authentication.
+func identityOf(r *http.Request) string {
+	id, _ := r.Context().Value(clientKey{}).(string)
+	return id
+}
+
 // unauthorized answers 401 with the RFC 6750 challenge; reason, when
 // given, says what was wrong with the token (never the token itself).
 func unauthorized(w http.ResponseWriter, r *http.Request, log *slog.Logger, msg, reason string) {
@@ -123,8 +178,8 @@ func unauthorized(w http.ResponseWriter, r *http.Request, log *slog.Logger, msg,
 }
 
 // authorize answers whether the request's caller may act for username: an
-// API key may act for anyone, a shopper for themselves, and, when
-// staffMay, support staff for anyone. Without authentication, anyone may.
+// API key for anyone, a shopper for themselves, support staff for anyone
+// when staffMay. Without authentication, anyone may.
 func authorize(r *http.Request, username string, staffMay bool) error {
 	c, ok := r.Context().Value(callerKey{}).(caller)
 	if !ok || c.service || (c.username != "" && c.username == username) || (staffMay && c.admin) {

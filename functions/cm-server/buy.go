@@ -20,26 +20,24 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
-// maxBuyBody bounds a purchase body; a real one is about 120 bytes.
-const maxBuyBody = 64 << 10
-
-// An oversized body is read up to maxBuyDrain more bytes, for at most
-// buyDrainTime, before the 413, so that a client that sends it all before
-// reading can read the answer (server.DrainOversized).
 const (
+	// maxBuyBody bounds a purchase body; a real one is about 120 bytes.
+	maxBuyBody = 64 << 10
+	// An oversized body is drained up to maxBuyDrain more bytes, for at most
+	// buyDrainTime, so that a client that sends it all before reading gets
+	// the 413 (server.DrainOversized).
 	maxBuyDrain  = 8 << 20
 	buyDrainTime = 5 * time.Second
+	// maxIdempotencyKey bounds the Idempotency-Key header.
+	maxIdempotencyKey = 255
 )
 
-// maxIdempotencyKey bounds the Idempotency-Key header.
-const maxIdempotencyKey = 255
-
-// idempotencyNamespace scopes the UUIDs derived from Idempotency-Key headers.
-var idempotencyNamespace = uuid.MustParse("6f1c1a6e-4a54-4f3e-9d0b-5c6c7a0e2b1d")
-
-// eventNamespace scopes the UUIDs derived from a client's CloudEvent source
-// and id.
-var eventNamespace = uuid.MustParse("3b2f8c1e-0d7a-4c55-8e1f-9a6b4d2c7e10")
+// The namespaces of the UUIDs derived from Idempotency-Key headers and from
+// a client's CloudEvent source and id.
+var (
+	idempotencyNamespace = uuid.MustParse("6f1c1a6e-4a54-4f3e-9d0b-5c6c7a0e2b1d")
+	eventNamespace       = uuid.MustParse("3b2f8c1e-0d7a-4c55-8e1f-9a6b4d2c7e10")
+)
 
 // buyResponse is the answer to an acknowledged purchase.
 type buyResponse struct {
@@ -130,17 +128,15 @@ func readPurchase(w http.ResponseWriter, r *http.Request, now time.Time) (purcha
 		return purchase.Purchase{}, err
 	}
 	if key != "" {
-		// The same key and purchase from the same user is the same purchase:
-		// same id, so cm-api stores it once, whatever happened to the first
-		// attempt. The same key with another purchase is another id.
+		// Same key, user and purchase: same id, so cm-api stores it once.
 		p.KeyID, p.ID = keyIDs(key, p)
 	}
 	return p, nil
 }
 
 // mediaType is the media type of a Content-Type header: "" when there is
-// none, "unparsable" when it does not parse. The common exact
-// "application/json" skips the parser (it makes a map per call).
+// none, "unparsable" when it does not parse. Exact "application/json"
+// skips the parser, which allocates a map per call.
 func mediaType(ct string) string {
 	if ct == "" || ct == "application/json" {
 		return ct
@@ -153,17 +149,15 @@ func mediaType(ct string) string {
 }
 
 // readEvent reads a purchase sent as a CloudEvent. CloudEvents makes
-// (source, id) unique, not id: the purchase id is a name-based UUID of
-// both, so two clients' equal ids are two purchases and a redelivery of the
-// same event is the same one. The client's id and source are kept with it.
+// (source, id) unique, not id, so the purchase id is a UUID of both; the
+// client's id and source are kept with the purchase.
 func readEvent(r *http.Request, body []byte, now time.Time) (purchase.Purchase, error) {
 	msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
 	e, err := binding.ToEvent(r.Context(), msg)
 	if err != nil {
 		return purchase.Purchase{}, server.BadRequest("event", "not a valid CloudEvent")
 	}
-	// The event's time stands in for a missing timestamp, so it is client
-	// input and follows the same rules.
+	// The event's time stands in for a missing timestamp: check it the same.
 	if !e.Time().IsZero() {
 		if err := purchase.CheckTime(e.Time()); err != nil {
 			return purchase.Purchase{}, server.BadRequest("time", err.Error())
@@ -173,9 +167,8 @@ func readEvent(r *http.Request, body []byte, now time.Time) (purchase.Purchase, 
 	if len(e.Source()) > purchase.MaxSourceLen {
 		return purchase.Purchase{}, server.BadRequest("source", fmt.Sprintf("must be at most %d bytes", purchase.MaxSourceLen))
 	}
-	// Only cm-server sets the origin and key extensions; a client's are
-	// ignored (a key id of its choosing could answer another's key 422).
-	// (Extensions returns a copy; SetExtension with nil deletes.)
+	// Only cm-server sets these extensions: a key id of the client's
+	// choosing could answer another's key 422. (Nil deletes.)
 	for _, ext := range []string{purchase.OriginIDExtension, purchase.OriginSourceExtension, purchase.KeyIDExtension} {
 		e.SetExtension(ext, nil)
 	}

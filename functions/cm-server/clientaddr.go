@@ -11,28 +11,13 @@ import (
 // proxies says which X-Forwarded-For entries to believe: hops is the most
 // proxies in front of cm-server that append to the header
 // (FORWARDED_FOR_HOPS), trusted the networks they call from
-// (FORWARDED_FOR_TRUSTED). With hops 0, the default, the header is ignored
-// and the TCP peer is the client.
+// (FORWARDED_FOR_TRUSTED). With hops 0, the default, the header is ignored.
 //
-// Each proxy appends the address it was called from; whatever comes before
-// was written by the client. So the address is read from the right: the
-// peer, and then each entry a trusted proxy appended, one step a proxy,
-// at most hops steps, stopping at the first address that is not a trusted
-// proxy's. Nothing left of that is read, so no prefix a client writes can
-// change who it is.
-//
-// Behind Knative three proxies can append (docs/security.md): the ingress's
-// Envoy, which appends only with use_remote_address on (Kourier: off unless
-// use-remote-address is "true", knative-extensions/net-kourier
-// knative-v1.23.0 pkg/envoy/api/http_connection_manager.go; always on in
-// Istio's gateway, istio/istio pilot/pkg/networking/core/gateway.go, and in
-// Contour, projectcontour/contour internal/envoy/v3/listener.go), the
-// activator when it is in the path (httputil.ReverseProxy with a Director,
-// knative/serving knative-v1.23.0 pkg/http/proxy.go and
-// pkg/activator/handler/handler.go), and the queue-proxy (the same proxy,
-// pkg/queue/sharedmain/handlers.go), whose loopback address is the peer.
-// The activator is there only sometimes, so hops is a maximum and the
-// trusted networks tell its entry from the client's.
+// Each proxy appends the address it was called from, and whatever comes
+// before was written by the client, so the address is read from the right
+// and only as far as trusted proxies wrote it. Behind Knative the ingress,
+// the activator (only sometimes in the path) and the queue-proxy can append:
+// docs/security.md names each and its upstream source.
 type proxies struct {
 	hops    int
 	trusted []netip.Prefix
@@ -82,51 +67,33 @@ func (p proxies) clientOf(r *http.Request) string {
 	return keyOf(p.walk(peer, r.Header.Values("X-Forwarded-For")))
 }
 
-// walk steps left from peer over headers' entries while the address in
-// hand is a trusted proxy's, at most p.hops times. A chain that runs out,
-// or an entry that is not an address, leaves the last proxy's address:
-// a shared bucket, never a new one.
+// walk steps left from peer over the headers' entries, the last header
+// first, while the address in hand is a trusted proxy's, at most p.hops
+// times. A chain that runs out, or an entry that is not an address, leaves
+// the last proxy's address: a shared bucket, never a new one. Entries are
+// split off only as they are needed, so a long forged prefix costs nothing.
 func (p proxies) walk(peer netip.Addr, headers []string) netip.Addr {
-	addr := peer
-	entries := rightToLeft{headers: headers}
-	for step := 0; step < p.hops && p.trusts(addr); step++ {
-		entry, ok := entries.next()
-		if !ok {
-			return addr
+	addr, steps := peer, 0
+	for i := len(headers) - 1; i >= 0; i-- {
+		rest := headers[i]
+		for rest != "" {
+			if steps == p.hops || !p.trusts(addr) {
+				return addr
+			}
+			j := strings.LastIndexByte(rest, ',')
+			entry := strings.TrimSpace(rest[j+1:])
+			rest = rest[:max(j, 0)]
+			if entry == "" {
+				continue
+			}
+			next, ok := parseAddr(entry)
+			if !ok {
+				return addr
+			}
+			addr, steps = next, steps+1
 		}
-		next, ok := parseAddr(entry)
-		if !ok {
-			return addr
-		}
-		addr = next
 	}
 	return addr
-}
-
-// rightToLeft reads X-Forwarded-For entries from the right, the last header
-// first, splitting only as far as it is asked to: a long forged prefix
-// costs nothing.
-type rightToLeft struct {
-	headers []string
-	rest    string
-}
-
-func (it *rightToLeft) next() (string, bool) {
-	for {
-		if it.rest == "" {
-			if len(it.headers) == 0 {
-				return "", false
-			}
-			it.rest, it.headers = it.headers[len(it.headers)-1], it.headers[:len(it.headers)-1]
-			continue
-		}
-		i := strings.LastIndexByte(it.rest, ',')
-		entry := strings.TrimSpace(it.rest[i+1:])
-		it.rest = it.rest[:max(i, 0)]
-		if entry != "" {
-			return entry, true
-		}
-	}
 }
 
 // parseAddr reads an address as proxies write it: plain, with a port

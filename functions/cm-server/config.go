@@ -73,8 +73,8 @@ func loadConfig(lookup env.Lookup) (config, error) {
 }
 
 // loadLimits reads the rate limits and how to find the client's address.
-// Every limit is off by default: make run, the load generator and the
-// benchmarks send everything from one address.
+// Every limit is off by default: make run and the load generator send
+// everything from one address.
 func (c *config) loadLimits(r *env.Reader) {
 	c.RateLimit = r.Float("BUY_RATE_LIMIT", 0, 0, 1e6)
 	c.RateBurst = r.Int("BUY_RATE_BURST", max(1, int(2*c.RateLimit)), 1, 1e6)
@@ -108,9 +108,8 @@ func (c *config) loadShoppers(r *env.Reader) {
 	}
 	c.Shoppers = shoppers{Verifier: auth.New(c.Auth), UsernameClaim: r.String("AUTH_USERNAME_CLAIM", ""),
 		AdminClaim: r.String("AUTH_ADMIN_CLAIM", ""), AdminValue: r.String("AUTH_ADMIN_VALUE", "")}
-	// No default: the usual one, preferred_username, is one some providers
-	// let users edit (Entra ID says not to authorize on it), and the claim
-	// that cannot change differs by provider (docs/security.md).
+	// No default: preferred_username is editable by users at some
+	// providers, and which claim cannot change differs (docs/security.md).
 	if c.Shoppers.Verifier != nil && c.Shoppers.UsernameClaim == "" {
 		r.Fail("AUTH_USERNAME_CLAIM is required with AUTH_ISSUER_URL or AUTH_JWKS_URL: name a claim your provider does not let users change, such as sub (docs/security.md)")
 	}

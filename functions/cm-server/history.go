@@ -16,8 +16,8 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
-// maxListBody bounds what cm-server reads back from cm-api: a full page of
-// 1000 purchases is about 200 KiB.
+// maxListBody bounds what is read back from cm-api; a full page of 1000
+// purchases is about 200 KiB.
 const maxListBody = 4 << 20
 
 // userBuys is the answer of GET /getAllUserBuys/{username}.
@@ -45,10 +45,8 @@ func newAPIClient(base string, timeout time.Duration) *apiClient {
 	return &apiClient{base: base, timeout: timeout, http: &http.Client{Timeout: timeout, Transport: telemetry.Transport(nil)}}
 }
 
-// withToken makes c send the token in file (CM_API_TOKEN_FILE: cm-server's
-// projected service-account token for cm-api's audience, which the kubelet
-// renews) as "Authorization: Bearer" on every call, read again at most
-// once a second by the clock now; "" sends none.
+// withToken makes c send the token in file (CM_API_TOKEN_FILE, a projected
+// service-account token the kubelet renews) on every call; "" sends none.
 func (c *apiClient) withToken(file string, now func() time.Time) *apiClient {
 	if file != "" {
 		c.http.Transport = telemetry.Transport(&fileToken{base: http.DefaultTransport, file: file, now: now})
@@ -56,9 +54,8 @@ func (c *apiClient) withToken(file string, now func() time.Time) *apiClient {
 	return c
 }
 
-// errAPIRefused means cm-api refused cm-server itself (401 or 403): its
-// identity for cm-api (CM_API_TOKEN_FILE) and cm-api's READS_* disagree. A
-// deployment error, not the shopper's: the shopper gets a 502.
+// errAPIRefused means cm-api refused cm-server itself (401 or 403): a
+// deployment error, not the shopper's, who gets a 502.
 var errAPIRefused = errors.New("cm-api refused cm-server's identity: check CM_API_TOKEN_FILE on cm-server against READS_AUDIENCE and READS_ALLOWED_SUBJECTS on cm-api")
 
 // refused is the problem for cm-api's 401 or 403 to cm-server.
@@ -67,9 +64,8 @@ func refused(status int) error {
 		Err: fmt.Errorf("cm-api answered %d: %w", status, errAPIRefused)}
 }
 
-// buyList fetches one page. A 4xx from cm-api comes back as a *server.Problem
-// carrying cm-api's own message; anything else that fails is a 502 or, when
-// cm-api did not answer in time, a 504.
+// buyList fetches one page. A 4xx from cm-api comes back with cm-api's own
+// message; anything else that fails is a 502, or a 504 when cm-api is slow.
 func (c *apiClient) buyList(ctx context.Context, username string, page purchase.Page) (buyList, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -88,6 +84,8 @@ func (c *apiClient) buyList(ctx context.Context, username string, page purchase.
 	if err != nil {
 		return buyList{}, c.upstreamProblem(err)
 	}
+	var e server.ErrorBody
+	explained := resp.StatusCode != http.StatusOK && json.Unmarshal(body, &e) == nil && e.Message != ""
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return buyList{}, refused(resp.StatusCode)
@@ -97,24 +95,17 @@ func (c *apiClient) buyList(ctx context.Context, username string, page purchase.
 			return buyList{}, c.upstreamProblem(fmt.Errorf("decode cm-api answer: %w", err))
 		}
 		return out, nil
-	case resp.StatusCode >= 400 && resp.StatusCode < 500:
-		var e server.ErrorBody
-		if json.Unmarshal(body, &e) == nil && e.Message != "" {
-			return buyList{}, &server.Problem{Status: resp.StatusCode, Message: e.Message, Fields: e.Errors}
-		}
-	case resp.StatusCode == http.StatusGatewayTimeout:
-		// cm-api's own dependency, its store, was too slow: say so.
-		var e server.ErrorBody
-		if json.Unmarshal(body, &e) == nil && e.Message != "" {
-			return buyList{}, &server.Problem{Status: http.StatusGatewayTimeout, Message: "cm-api: " + e.Message,
-				Err: fmt.Errorf("cm-api answered %d", resp.StatusCode)}
-		}
+	case explained && resp.StatusCode >= 400 && resp.StatusCode < 500:
+		return buyList{}, &server.Problem{Status: resp.StatusCode, Message: e.Message, Fields: e.Errors}
+	case explained && resp.StatusCode == http.StatusGatewayTimeout:
+		// cm-api's store was too slow: say so.
+		return buyList{}, &server.Problem{Status: http.StatusGatewayTimeout, Message: "cm-api: " + e.Message,
+			Err: fmt.Errorf("cm-api answered %d", resp.StatusCode)}
 	}
 	return buyList{}, c.upstreamProblem(fmt.Errorf("cm-api answered %d", resp.StatusCode))
 }
 
-// upstreamProblem answers a failed call to cm-api: 504 naming cm-api when it
-// did not answer within the timeout, else 502.
+// upstreamProblem answers a failed call to cm-api: 504 on its timeout, else 502.
 func (c *apiClient) upstreamProblem(err error) error {
 	var uerr *url.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &uerr) && uerr.Timeout() {

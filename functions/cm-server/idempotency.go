@@ -22,15 +22,14 @@ import (
 )
 
 // claimer binds a key to the one purchase it may be used for, in one
-// atomic step in the store (cm-api's PUT /claims/{key}). It fails with
-// errKeyClaimed when another purchase holds the key.
+// atomic step in the store (cm-api's PUT /claims/{key}), or fails with
+// errKeyClaimed when another purchase holds it.
 type claimer interface {
 	claim(ctx context.Context, key, purchaseID, fingerprint string) (claimed, error)
 }
 
-// claimed is what a successful claim came to: the key is now this
-// purchase's (created), or was already, and then stored says whether the
-// purchase is stored.
+// claimed is what a claim came to: the key is newly this purchase's
+// (created), or was already, and then stored says if the purchase is.
 type claimed struct {
 	created, stored bool
 }
@@ -38,10 +37,9 @@ type claimed struct {
 // errKeyClaimed means a key is held by a different purchase.
 var errKeyClaimed = errors.New("key claimed by a different purchase")
 
-// keyIDs derives, from an Idempotency-Key and the purchase it came with,
-// the key's id (the key and the user) and the purchase id (the key, the
-// user and what the purchase is: the same fields as Equivalent, so a retry
-// without a timestamp is still the same purchase).
+// keyIDs derives from an Idempotency-Key the key's id (a UUID of the key
+// and the user) and the purchase id (of those and the price, the fields
+// Equivalent compares, so a retry without a timestamp is the same purchase).
 func keyIDs(key string, p purchase.Purchase) (keyID, purchaseID string) {
 	user := p.UserID + "\x00" + p.Username + "\x00" + key
 	return uuid.NewSHA1(idempotencyNamespace, []byte(user)).String(),
@@ -49,8 +47,8 @@ func keyIDs(key string, p purchase.Purchase) (keyID, purchaseID string) {
 }
 
 // claimKey is the key p is claimed under before it is sent: its
-// Idempotency-Key id, or for a client's CloudEvent its purchase id (a UUID
-// of the event's source and id, the event's key), or "" for neither.
+// Idempotency-Key id, a client's CloudEvent's purchase id (derived from the
+// event's source and id), or "" for neither.
 func claimKey(p purchase.Purchase) string {
 	if p.KeyID != "" {
 		return p.KeyID
@@ -61,19 +59,18 @@ func claimKey(p purchase.Purchase) string {
 	return ""
 }
 
-// fingerprint is what p is, as Equivalent compares it (the user and the
-// price; not the timestamp, which a retry may leave to the server).
+// fingerprint is what p is, as Equivalent compares it: the user and the
+// price, not the timestamp, which a retry may leave to the server.
 func fingerprint(p purchase.Purchase) string {
 	sum := sha256.Sum256([]byte(p.UserID + "\x00" + p.Username + "\x00" + p.Price.String()))
 	return hex.EncodeToString(sum[:])
 }
 
-// claimPurchase claims p's key for p before it is sent. It answers stored
-// when p is stored already (answer as the first time, send nothing), and
-// fails with a 422 when the key is another purchase's, a 502 when cm-api
-// refuses cm-server, and a 503 with Retry-After when cm-api cannot answer:
-// sending unchecked would let two replicas acknowledge two purchases for
-// one key, so the client retries with the same key instead.
+// claimPurchase claims p's key for p before it is sent; stored means p is
+// stored already (send nothing). It fails with 422 when the key is another
+// purchase's, 502 when cm-api refuses cm-server, and 503 when cm-api cannot
+// answer: sending unchecked could let two replicas acknowledge two
+// purchases for one key.
 func claimPurchase(ctx context.Context, api claimer, key string, p purchase.Purchase) (stored bool, err error) {
 	out, err := api.claim(ctx, key, p.ID, fingerprint(p))
 	switch {
@@ -97,8 +94,7 @@ var errKeyReused = &server.Problem{Status: http.StatusUnprocessableEntity,
 	Fields:  map[string]string{"Idempotency-Key": "already used for a different purchase"}}
 
 // errEventReused answers a CloudEvent whose source and id were already
-// used for another purchase: cm-api would store the first and dead-letter
-// this one, so it is refused before anything is sent.
+// used for another purchase (cm-api would dead-letter it).
 var errEventReused = &server.Problem{Status: http.StatusUnprocessableEntity,
 	Message: "this CloudEvent source and id were already used for a different purchase; send a new purchase with a new id",
 	Fields:  map[string]string{"id": "already used with this source for a different purchase"}}
@@ -107,28 +103,16 @@ var errEventReused = &server.Problem{Status: http.StatusUnprocessableEntity,
 // request with one of them is answered 409 until the first is answered, as
 // the IETF Idempotency-Key draft says.
 type keysInFlight struct {
-	mu   sync.Mutex
-	keys map[string]struct{}
+	keys sync.Map
 }
 
+// claim marks key in flight, or answers false if it already is.
 func (k *keysInFlight) claim(key string) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, busy := k.keys[key]; busy {
-		return false
-	}
-	if k.keys == nil {
-		k.keys = map[string]struct{}{}
-	}
-	k.keys[key] = struct{}{}
-	return true
+	_, busy := k.keys.LoadOrStore(key, struct{}{})
+	return !busy
 }
 
-func (k *keysInFlight) release(key string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.keys, key)
-}
+func (k *keysInFlight) release(key string) { k.keys.Delete(key) }
 
 // countingClaimer counts what a claimer's claims came to.
 type countingClaimer struct {
@@ -159,19 +143,11 @@ type claimBody struct {
 	Fingerprint string `json:"fingerprint"`
 }
 
-// claimAnswer is the part of cm-api's 200 answer read here.
-type claimAnswer struct {
-	Stored bool `json:"stored"`
-}
-
 // claim asks cm-api to bind key to the purchase, bounded by c.timeout.
 func (c *apiClient) claim(ctx context.Context, key, purchaseID, fp string) (claimed, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	body, err := json.Marshal(claimBody{purchaseID, fp})
-	if err != nil {
-		return claimed{}, fmt.Errorf("encode claim of key %s: %w", key, err)
-	}
+	body, _ := json.Marshal(claimBody{purchaseID, fp}) // two strings: cannot fail
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+"/claims/"+url.PathEscape(key), bytes.NewReader(body))
 	if err != nil {
 		return claimed{}, fmt.Errorf("build cm-api request: %w", err)
@@ -187,7 +163,9 @@ func (c *apiClient) claim(ctx context.Context, key, purchaseID, fp string) (clai
 	case http.StatusCreated:
 		return claimed{created: true}, nil
 	case http.StatusOK:
-		var out claimAnswer
+		var out struct {
+			Stored bool `json:"stored"`
+		}
 		if err := json.NewDecoder(io.LimitReader(resp.Body, maxListBody)).Decode(&out); err != nil {
 			return claimed{}, fmt.Errorf("claim key %s: decode cm-api answer: %w", key, err)
 		}

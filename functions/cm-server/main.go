@@ -19,9 +19,8 @@ import (
 
 func main() { os.Exit(server.Main("cm-server", run)) }
 
-// start makes the event sender and the handler. The producer is closed only
-// after the last request finished: it flushes, and no acknowledged purchase
-// may still be in a buffer.
+// start makes the event sender and the handler. The sender is closed after
+// the last request finished, so no acknowledged purchase stays in a buffer.
 func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers, server.Stopper, error) {
 	snd, err := newSender(ctx, log, cfg)
 	if err != nil {

@@ -17,24 +17,16 @@ import (
 // client is forgotten first.
 const maxClients = 100_000
 
-// evictPerCall bounds how many clients one allow forgets from the back of
-// the list, so that the work per call is constant; each call adds at most
-// one client, so this keeps up with any arrival of new clients.
+// evictPerCall is how many full buckets one call may forget: more than the
+// one client a call can add, so the list keeps up at constant work per call.
 const evictPerCall = 2
 
-// limiter is a token bucket per client, a client being whatever string
-// its caller names it by: an address (clientaddr.go), an API key or a
-// shopper. cm-server keeps one per budget (routes.go). The buckets live in
-// an LRU list (hashicorp's simplelru): a call is a map look-up and a move to
-// the front. A client whose bucket is full again is the same as one never
-// seen, so each call forgets such clients from the back of the list, a few
-// per call. Time and memory per call do not grow with the number of
-// clients.
-//
-// The list holds two objects per client and no strings: clients are keyed
-// by a 64-bit hash of their name (a collision among 100k clients has a
-// chance of about 3e-10). With 100k clients tracked, what the garbage
-// collector has to scan is most of what the limiter costs a request.
+// limiter is a token bucket per client, named by whatever string its caller
+// chooses (an address, an API key, a shopper). The buckets live in an LRU
+// list; a client whose bucket is full again is the same as one never seen,
+// so each call forgets a few such clients from the back. Clients are keyed
+// by a 64-bit hash of their name, so the list holds no strings for the
+// garbage collector to scan.
 type limiter struct {
 	rate  rate.Limit
 	burst int
@@ -79,8 +71,7 @@ func (l *limiter) allow(client string, now time.Time) (bool, time.Duration) {
 }
 
 // empty says, without taking anything, whether client's bucket is empty
-// and how long until it holds a token again. A client never seen, or
-// forgotten, has a full bucket.
+// and how long until it holds a token again.
 func (l *limiter) empty(client string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -107,16 +98,9 @@ func (l *limiter) forgetFull(now time.Time) {
 	}
 }
 
-// tracked is how many clients the limiter remembers.
-func (l *limiter) tracked() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.clients.Len()
-}
-
-// rateLimit answers 429 with Retry-After when the client that clientOf
-// names is over l's rate; what says what was limited. A nil limiter, or a
-// request clientOf names no one for, passes.
+// rateLimit answers 429 when the client that clientOf names is over l's
+// rate; what names what was limited. A nil limiter, or a request clientOf
+// names no one for, passes.
 func rateLimit(log *slog.Logger, l *limiter, clientOf func(*http.Request) string, what string, next http.Handler) http.Handler {
 	if l == nil {
 		return next
@@ -136,11 +120,4 @@ func rateLimit(log *slog.Logger, l *limiter, clientOf func(*http.Request) string
 func tooMany(w http.ResponseWriter, r *http.Request, log *slog.Logger, what string, wait time.Duration) {
 	server.Fail(w, r, log, &server.Problem{Status: http.StatusTooManyRequests,
 		Message: "too many " + what + "; retry after the Retry-After seconds", RetryAfter: max(wait, time.Second)})
-}
-
-// identityOf names the authenticated caller (its API key or username), or
-// no one before authentication or without it.
-func identityOf(r *http.Request) string {
-	id, _ := r.Context().Value(clientKey{}).(string)
-	return id
 }

@@ -12,21 +12,17 @@ import (
 //go:embed openapi.yaml
 var openAPI []byte
 
-// route is one entry of the API; routes lists them all in one place, and a
-// test checks the list against openapi.yaml.
+// route is one entry of the API; a test checks routes against openapi.yaml.
 type route struct {
 	pattern string
 	handler http.Handler
 }
 
-// routes lists the API. Every route a client uses is limited per client
-// address before anything else runs (REQUEST_RATE_LIMIT); authentication
-// is refused with 429 to an address whose failures used up their budget
-// (AUTH_FAILURE_LIMIT); purchases are limited per caller once it is known
-// (BUY_RATE_LIMIT: its API key or shopper, else its address). The probes
-// are not limited: every probe, and behind Knative every request, comes
-// from the queue-proxy on loopback, and a limited probe would take a
-// healthy pod out of service. Both are cheap (/readyz caches its answer).
+// routes lists the API. Client routes are limited per address first
+// (REQUEST_RATE_LIMIT), then by failed authentications (AUTH_FAILURE_LIMIT),
+// and purchases per caller (BUY_RATE_LIMIT). The probes are not limited:
+// they come from the queue-proxy on loopback, as every request does behind
+// Knative, and a limited probe would take a healthy pod out of service.
 func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) []route {
 	keys := countingClaimer{api, m.Counter("shop_key_claims_total",
 		"Claims of a purchase's key (Idempotency-Key or CloudEvent source and id) in cm-api before it is sent: new, same (sent again), stored (answered, not sent), other (422) or failed (503, not sent).", "result")}
@@ -61,8 +57,8 @@ func routes(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *ser
 // newServer wires every route into one handler.
 func newServer(log *slog.Logger, cfg config, snd sender, api *apiClient, ready *server.Readiness, m *telemetry.Metrics) http.Handler {
 	mux := http.NewServeMux()
-	snd = newCountingSender(snd, m.Counter("shop_events_sent_total", "Purchase events by outcome: acked by Kafka or the sink, or failed.", "result"))
-	snd = tracingSender{snd, cfg.Topic, cfg.transport()}
+	snd = newObservedSender(snd, cfg.Topic, cfg.transport(),
+		m.Counter("shop_events_sent_total", "Purchase events by outcome: acked by Kafka or the sink, or failed.", "result"))
 	for _, rt := range routes(log, cfg, snd, api, ready, m) {
 		mux.Handle(rt.pattern, rt.handler)
 	}

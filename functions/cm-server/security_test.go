@@ -18,6 +18,13 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
+// tracked is how many clients the limiter remembers.
+func (l *limiter) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clients.Len()
+}
+
 const (
 	keyA = "test-key-aaaaaaaaaaaaaaaa"
 	keyB = "test-key-bbbbbbbbbbbbbbbb"

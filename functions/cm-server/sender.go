@@ -34,12 +34,9 @@ type sender interface {
 	Close() error
 }
 
-// newSender picks the transport and says which, once: K_SINK (a Knative
-// SinkBinding) means HTTP to the sink, otherwise the SDK's Kafka binding
-// straight to the brokers. On Knative (K_REVISION set) without K_SINK the
-// SinkBinding has not injected the KafkaSink's address, most often because
-// the sink is not Ready: that is a warning, since purchases then bypass the
-// KafkaSink.
+// newSender picks the transport and logs which: HTTP to the sink in K_SINK
+// (set by a SinkBinding), otherwise Kafka directly. On Knative without
+// K_SINK that is a warning: purchases then bypass the KafkaSink.
 func newSender(ctx context.Context, log *slog.Logger, cfg config) (sender, error) {
 	if cfg.Sink != "" {
 		log.Info("event transport: HTTP to the sink in K_SINK", "transport", cfg.transport(),
@@ -65,26 +62,21 @@ type httpSender struct {
 	protocol  *cehttp.Protocol
 }
 
-// sinkConns is how many idle connections to the sink are kept.
+// sinkConns is how many idle connections to the sink are kept: every send
+// goes to that one host, and Go's default of 2 would make nearly every
+// concurrent send dial.
 const sinkConns = 512
 
-// sinkTokenFile is where a SinkBinding mounts a token for its sink's
-// audience when Knative Eventing's authentication-oidc feature is on
-// (knative.dev/eventing pkg/apis/sources/v1/sinkbinding_lifecycle.go mounts
-// the volume oidc-token at /oidc; pkg/reconciler/sinkbinding writes the
-// Secret's key "token"). The KafkaSink then refuses events without it.
+// sinkTokenFile is where a SinkBinding mounts a token for its sink when
+// Knative Eventing's authentication-oidc feature is on (knative.dev/eventing
+// pkg/apis/sources/v1/sinkbinding_lifecycle.go, pkg/reconciler/sinkbinding).
 const sinkTokenFile = "/oidc/token"
 
-// newHTTPSender sends to target. caCerts (K_CA_CERTS: Knative Eventing's
-// transport encryption injects the sink's CA for an https sink) is trusted
-// besides the system roots. When tokenFile exists, each event carries its
-// content as the sender identity.
+// newHTTPSender sends to target, trusting caCerts (K_CA_CERTS, the sink's
+// CA) besides the system roots; each event carries the token in tokenFile,
+// when it exists, as the sender's identity.
 func newHTTPSender(target, caCerts, tokenFile string) (*httpSender, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	// Every purchase goes to the one sink host: keep as many connections
-	// to it as there are sends at once. Go's default keeps 2 idle per host,
-	// so under concurrent load nearly every send would dial a new
-	// connection.
 	transport.MaxIdleConns, transport.MaxIdleConnsPerHost = sinkConns, sinkConns
 	if caCerts != "" {
 		pool, err := x509.SystemCertPool()
@@ -96,9 +88,7 @@ func newHTTPSender(target, caCerts, tokenFile string) (*httpSender, error) {
 		}
 		transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
 	}
-	// A client span per send carries the trace to the sink in traceparent,
-	// so a KafkaSink that traces joins the purchase's trace; the sender
-	// identity rides along.
+	// A client span per send carries the trace to the sink in traceparent.
 	client := http.Client{Transport: telemetry.Transport(&fileToken{base: transport, file: tokenFile, now: time.Now})}
 	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(client))
 	if err != nil {
@@ -119,12 +109,9 @@ func (s *httpSender) Send(ctx context.Context, e event.Event) error {
 	return fmt.Errorf("send event %s: %w: %w", e.ID(), errNotDelivered, result)
 }
 
-// fileToken adds "Authorization: Bearer" with the token in file, which the
-// SinkBinding's reconciler renews (the sink's token) or the kubelet
-// (cm-server's projected token for cm-api). The file is read again once a
-// second at most, not for every event: a second's delay in taking up a
-// renewed token is nothing next to a token's lifetime (ten minutes at least
-// for a Kubernetes service-account token).
+// fileToken adds "Authorization: Bearer" with the token in file, which its
+// issuer renews. The file is read again at most every tokenReread: a
+// second's delay is nothing next to a token's lifetime (ten minutes at least).
 type fileToken struct {
 	base http.RoundTripper
 	file string
@@ -146,8 +133,7 @@ func (s *fileToken) RoundTrip(req *http.Request) (*http.Response, error) {
 	return s.base.RoundTrip(req)
 }
 
-// header is the Authorization value, from the file when the last read is
-// tokenReread old.
+// header is the Authorization value, read again once tokenReread passed.
 func (s *fileToken) header() string {
 	now := s.now()
 	s.mu.Lock()
@@ -162,8 +148,8 @@ func (s *fileToken) header() string {
 	return s.bearer
 }
 
-// Ping is always fine: the sink is the platform's, reached per request, and
-// a failing sink shows in /buy's 503s rather than in taking pods out.
+// Ping is always fine: a failing sink shows in /buy's 503s, not in taking
+// pods out of service.
 func (s *httpSender) Ping(context.Context) error { return nil }
 
 func (s *httpSender) Close() error {
@@ -171,23 +157,37 @@ func (s *httpSender) Close() error {
 	return nil
 }
 
-// countingSender counts what a sender's Sends came to.
-type countingSender struct {
+// observedSender makes each Send a producer span, sends that span's
+// context as the event's traceparent extension (so cm-api's consumer span
+// continues the purchase's trace), and counts the result.
+type observedSender struct {
 	sender
+	topic         string
+	via           string // the span's shop.transport
 	acked, failed prometheus.Counter
 }
 
-// newCountingSender counts s's Sends in results, by result.
-func newCountingSender(s sender, results *prometheus.CounterVec) countingSender {
-	return countingSender{s, results.WithLabelValues("acked"), results.WithLabelValues("failed")}
+// newObservedSender observes s, whose transport is "kafka" or "http" (to
+// the KafkaSink in K_SINK), counting its Sends in results, by result.
+func newObservedSender(s sender, topic, transport string, results *prometheus.CounterVec) observedSender {
+	via := "kafka"
+	if transport == "http" {
+		via = "knative-kafkasink"
+	}
+	return observedSender{s, topic, via, results.WithLabelValues("acked"), results.WithLabelValues("failed")}
 }
 
-func (c countingSender) Send(ctx context.Context, e event.Event) error {
-	err := c.sender.Send(ctx, e)
+func (o observedSender) Send(ctx context.Context, e event.Event) error {
+	ctx, span := telemetry.StartSend(ctx, telemetry.Message{Topic: o.topic, ID: e.ID(), Partition: -1, Offset: -1, Via: o.via})
+	if tp := telemetry.TraceParent(ctx); tp != "" {
+		e.SetExtension(telemetry.TraceParentExtension, tp)
+	}
+	err := o.sender.Send(ctx, e)
+	telemetry.End(span, err)
 	if err != nil {
-		c.failed.Inc()
+		o.failed.Inc()
 	} else {
-		c.acked.Inc()
+		o.acked.Inc()
 	}
 	return err
 }

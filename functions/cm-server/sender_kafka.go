@@ -10,16 +10,22 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
 	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 )
 
-// kafkaSender produces binary-mode CloudEvents with the SDK's Kafka binding
-// (see producer).
-// It connects in the background, so start-up never waits for the brokers;
-// until it is connected, Send fails fast and readiness says so.
+// maxSends is how many sends may be under way at once, including those
+// whose request already gave up while sarama still retries: without the
+// bound, a long broker outage would pile up one goroutine per request.
+const maxSends = 512
+
+// kafkaSender produces binary-mode CloudEvents to Kafka. It connects in
+// the background, so start-up never waits for the brokers; until it is
+// connected, Send fails fast and readiness says so.
 type kafkaSender struct {
 	log   *slog.Logger
 	topic string
@@ -28,25 +34,17 @@ type kafkaSender struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	sendWG sync.WaitGroup
-	// slots bounds the sends under way, including those whose request
-	// already gave up (a 503) while sarama still retries: without it, a
-	// long broker outage would pile up one goroutine per request.
-	slots chan struct{}
+	slots  chan struct{} // one per send under way, up to maxSends
 }
-
-// maxSends is how many sends may be under way at once. A send holds its
-// slot until sarama gives up (its retries and timeouts bound that), so at
-// most this many goroutines outlive their requests.
-const maxSends = 512
 
 type kafkaConn struct {
 	client sarama.Client
 	sender eventSender
 }
 
-// eventSender is what Send hands an event to: it starts sending e and
-// calls done exactly once with the broker's answer (nil: acknowledged),
-// unless it returns an error, when nothing was sent and done is not called.
+// eventSender starts sending e and calls done exactly once with the
+// broker's answer (nil: acknowledged), unless it returns an error, when
+// nothing was sent and done is not called.
 type eventSender interface {
 	Send(ctx context.Context, e *event.Event, done func(error)) error
 	Close() error
@@ -63,7 +61,11 @@ func newKafkaSender(ctx context.Context, log *slog.Logger, cfg broker.Config, to
 func (k *kafkaSender) connect(ctx context.Context, cfg broker.Config) {
 	defer close(k.done)
 	err := retry.Forever(ctx, retry.Dependency, func() error {
-		client, err := dialProducer(cfg)
+		sc, err := cfg.Producer()
+		if err != nil {
+			return err
+		}
+		client, err := sarama.NewClient(cfg.Brokers, sc)
 		if err != nil {
 			return err
 		}
@@ -81,22 +83,11 @@ func (k *kafkaSender) connect(ctx context.Context, cfg broker.Config) {
 	}
 }
 
-func dialProducer(cfg broker.Config) (sarama.Client, error) {
-	sc, err := cfg.Producer()
-	if err != nil {
-		return nil, err
-	}
-	return sarama.NewClient(cfg.Brokers, sc)
-}
-
 // Send waits for the brokers' acknowledgement or ctx, whichever is first.
 // A send abandoned at ctx's deadline may still land (the client is told
-// 503, and a retry with its Idempotency-Key is stored once); sarama's own
-// retries and timeouts bound it. A send first takes one of maxSends slots,
-// waiting no longer than ctx, and gives it back when the broker answered:
-// when the broker is down and every slot is held by a send sarama still
-// retries, new requests fail at their deadline without starting anything.
-// No goroutine is started per send: the producer calls back.
+// 503, and a retry with its Idempotency-Key is stored once). A send holds
+// one of maxSends slots until the broker answers, so while the broker is
+// down new requests fail at their deadline without starting anything.
 func (k *kafkaSender) Send(ctx context.Context, e event.Event) error {
 	c := k.conn.Load()
 	if c == nil {
@@ -148,4 +139,73 @@ func (k *kafkaSender) Close() error {
 		return nil
 	}
 	return errors.Join(c.sender.Close(), c.client.Close())
+}
+
+// producer writes each event as a binary-mode record with the SDK's Kafka
+// binding (the partitionkey extension as the record key) and produces it
+// with sarama's AsyncProducer, configured by broker.Config.Producer. The
+// record carries its completion in Metadata, called with the broker's
+// answer. The SDK's own Sender would cost a goroutine per send, and it
+// reports a send into a closed client as delivered.
+type producer struct {
+	topic string
+	async sarama.AsyncProducer
+	loops sync.WaitGroup
+}
+
+func newProducer(client sarama.Client, topic string) (*producer, error) {
+	a, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		return nil, fmt.Errorf("create producer: %w", err)
+	}
+	p := &producer{topic: topic, async: a}
+	p.start()
+	return p, nil
+}
+
+// start completes each record as the producer reports it sent or failed.
+func (p *producer) start() {
+	p.loops.Go(func() {
+		for m := range p.async.Successes() {
+			complete(m, nil)
+		}
+	})
+	p.loops.Go(func() {
+		for pe := range p.async.Errors() {
+			complete(pe.Msg, pe.Err)
+		}
+	})
+}
+
+// complete calls the completion m carries, if any.
+func complete(m *sarama.ProducerMessage, err error) {
+	if m == nil {
+		return
+	}
+	if done, ok := m.Metadata.(func(error)); ok {
+		done(err)
+	}
+}
+
+// Send hands the record over unless ctx ends first (the producer's input
+// is full only when the broker is far behind).
+func (p *producer) Send(ctx context.Context, e *event.Event, done func(error)) error {
+	pm := &sarama.ProducerMessage{Topic: p.topic, Metadata: done}
+	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(e), pm); err != nil {
+		return fmt.Errorf("write record: %w", err)
+	}
+	select {
+	case p.async.Input() <- pm:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close flushes what is buffered, waits until every record handed over was
+// completed, and stops. The client stays open: its owner closes it.
+func (p *producer) Close() error {
+	p.async.AsyncClose()
+	p.loops.Wait()
+	return nil
 }

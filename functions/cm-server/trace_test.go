@@ -145,7 +145,7 @@ func TestSinkSend_spans(t *testing.T) {
 	}
 	defer hs.Close()
 	p := purchase.Purchase{ID: "s-1", Username: "joe", UserID: "005", Price: 100, Timestamp: time.Unix(0, 0).UTC()}
-	if err := (tracingSender{hs, "purchases", "http"}).Send(t.Context(), purchase.NewEvent(p, "/test")); err != nil {
+	if err := newObservedSender(hs, "purchases", "http", telemetry.NewMetrics("cm-server").Counter("sent", "Sent.", "result")).Send(t.Context(), purchase.NewEvent(p, "/test")); err != nil {
 		t.Fatal(err)
 	}
 	send, client := telemetrytest.Named(sr.Ended(), "send purchases"), telemetrytest.Named(sr.Ended(), "HTTP POST")

@@ -14,15 +14,14 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
-// webFiles is the shopper's page: plain HTML, CSS and ES modules, no build
-// step, nothing loaded from outside the binary.
+// webFiles is the shopper's page: plain HTML, CSS and ES modules.
 //
 //go:embed web
 var webFiles embed.FS
 
-// contentSecurityPolicy lets the page load its own scripts, styles and data
-// and nothing else: no inline code, no other origins, no framing, and DOM
-// sinks such as innerHTML refuse strings (the UI builds nodes instead).
+// contentSecurityPolicy lets the page load its own files and nothing else:
+// no inline code, no other origins, no framing, and DOM sinks such as
+// innerHTML refuse strings (the UI builds nodes instead).
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; " +
 	"img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; " +
 	"frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'"
@@ -54,8 +53,8 @@ type asset struct {
 	body        []byte
 }
 
-// loadAssets reads the files of one embedded folder. The embedded tree is
-// fixed at build time, so an error here is a bug the unit tests catch.
+// loadAssets reads the files of one embedded folder; the tree is fixed at
+// build time, so the unit tests catch any error here.
 func loadAssets(dir string) map[string]asset {
 	entries, _ := fs.ReadDir(webFiles, dir)
 	assets := make(map[string]asset, len(entries))
@@ -71,9 +70,8 @@ func loadAssets(dir string) map[string]asset {
 	return assets
 }
 
-// serve writes a, or 304 when the browser's copy is current. Assets carry no
-// version in their names, so browsers revalidate each time (no-cache); the
-// ETag keeps that to a 304.
+// serve writes a, or 304 when the browser's copy is current. File names
+// carry no version, so browsers revalidate each time (no-cache).
 func (a asset) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", a.contentType)
 	w.Header().Set("ETag", a.etag)
