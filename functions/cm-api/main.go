@@ -52,10 +52,11 @@ func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers,
 		}
 		return nil
 	}}}
-	// The readiness Knative probes pings the store (for shop_store_up and
-	// the gate) but does not fail on it, so a store outage leaves cm-api in
-	// service answering a fast 503; the metrics port's /readyz reports it.
-	probed := []server.Check{{Name: "mongodb", Ping: func(ctx context.Context) error { _ = gate.Ping(ctx); return nil }}}
+	// The readiness Knative probes starts a ping of the store (for
+	// shop_store_up and the gate) but neither waits for it nor fails on it,
+	// so a store outage leaves cm-api in service answering a fast 503; the
+	// metrics port's /readyz reports the store.
+	probed := []server.Check{{Name: "mongodb", Ping: func(context.Context) error { gate.Refresh(); return nil }}}
 	batch := newBatcher(st, metrics, cfg.BatchSize, cfg.BatchDelay, cfg.MongoTimeout, cfg.BatchWriters)
 	var wg sync.WaitGroup
 	var consumeErr error

@@ -14,10 +14,12 @@ import (
 // retry budget is its waits: were cm-api taken out of service, Knative
 // would hold each attempt in the activator until the attempt's timeout.
 //
-// The gate closes when a ping of the store fails (every readiness probe
-// pings) or a write fails for a transient reason; while it is closed, each
-// request it turns away starts one background ping at a time, so it opens
-// as soon as the store answers again, probes or not.
+// The gate closes when a ping of the store fails or a write fails for a
+// transient reason. Pings run in the background, one at a time: each probe
+// of the public readiness starts one (and does not wait for it: a probe that
+// waited for a store that does not answer would time out, and Knative would
+// take cm-api out of service after all), and so does each request the
+// closed gate turns away, so it opens as soon as the store answers again.
 type storeGate struct {
 	ctx     context.Context // the function's: pings end with it
 	log     *slog.Logger
@@ -48,20 +50,26 @@ func (g *storeGate) Failed() {
 }
 
 // Closed reports whether the store is known to be down; a nil gate never
-// is. While it is, one background ping at a time checks again.
+// is. While it is, it starts a background ping.
 func (g *storeGate) Closed() bool {
 	if g == nil || !g.down.Load() {
 		return false
 	}
-	if g.checking.CompareAndSwap(false, true) {
-		go func() {
-			defer g.checking.Store(false)
-			ctx, cancel := context.WithTimeout(g.ctx, g.timeout)
-			defer cancel()
-			_ = g.Ping(ctx)
-		}()
-	}
+	g.Refresh()
 	return true
+}
+
+// Refresh starts a background ping unless one is under way.
+func (g *storeGate) Refresh() {
+	if !g.checking.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer g.checking.Store(false)
+		ctx, cancel := context.WithTimeout(g.ctx, g.timeout)
+		defer cancel()
+		_ = g.Ping(ctx)
+	}()
 }
 
 // set records the store's state and logs when it changes.

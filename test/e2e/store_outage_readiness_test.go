@@ -7,15 +7,22 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scalable-shop/scalable-shop/hack/stack"
 	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
+// probeTimeout is how long Kubernetes waits for a readiness probe's answer
+// when the probe sets no timeoutSeconds, as config/cm-api.yaml's does not:
+// an answer after it is a failed probe.
+const probeTimeout = time.Second
+
 // TestStoreOutageKeepsCMAPIInService: in Knative mode, with the store down,
-// the readiness Knative probes (the public /readyz) stays ready, so Knative
-// keeps cm-api in service and the KafkaSource's attempts reach it instead of
-// waiting in the activator; the metrics port's /readyz reports the store;
+// the readiness Knative probes (the public /readyz) stays ready and answers
+// within the probe's timeout, so Knative keeps cm-api in service and the
+// KafkaSource's attempts reach it instead of waiting in the activator; the
+// metrics port's /readyz reports the store;
 // and POST / answers 503 with Retry-After before the source's attempt
 // timeout (eventing/kafkasource.yaml), although cm-api's store timeout is
 // longer than that attempt: only the store gate can answer in time. With
@@ -59,9 +66,10 @@ func TestStoreOutageKeepsCMAPIInService(t *testing.T) {
 			t.Fatalf("POST / %d during the outage: got %d %s (Retry-After %q), want 503 with Retry-After",
 				i+1, a.status, a.body, a.header.Get("Retry-After"))
 		}
-		if a := send("GET", shop.APIURL+"/readyz", "", nil, attempt); a.status != http.StatusOK ||
+		if a := send("GET", shop.APIURL+"/readyz", "", nil, probeTimeout); a.status != http.StatusOK ||
 			strings.TrimSpace(string(a.body)) != `{"status":"ready"}` {
-			t.Fatalf("public /readyz during the outage: got %d %s %v, want 200 {\"status\":\"ready\"}", a.status, a.body, a.err)
+			t.Fatalf("public /readyz during the outage: got %d %s %v, want 200 {\"status\":\"ready\"} within the probe's %v",
+				a.status, a.body, a.err, probeTimeout)
 		}
 	}
 
