@@ -68,7 +68,10 @@ func (g *storeGate) Refresh() {
 		defer g.checking.Store(false)
 		ctx, cancel := context.WithTimeout(g.ctx, g.timeout)
 		defer cancel()
-		_ = g.Ping(ctx)
+		err := g.ping(ctx)
+		if g.ctx.Err() == nil { // a ping cut short by shutdown says nothing of the store
+			g.set(err != nil)
+		}
 	}()
 }
 
