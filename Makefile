@@ -69,8 +69,12 @@ tools: ## install the pinned helm and ko into ./bin
 	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@v3.22.0
 	GOBIN=$(BIN) $(GO) install github.com/google/ko@v0.19.1
 
-deploy: ## create the topics (Strimzi KafkaTopics), then build with ko and apply config/ and eventing/ to the current kube context (needs KO_DOCKER_REPO)
+# The KafkaSource's consumer asks for its topic as soon as it runs; on a Kafka
+# that auto-creates topics it would make purchases with the broker's default
+# partitions. So the topics must be there, not just asked for, before eventing/.
+deploy: ## create the topics (Strimzi KafkaTopics) and wait until they exist, then build with ko and apply config/ and eventing/ to the current kube context (needs KO_DOCKER_REPO)
 	kubectl apply -f eventing/topics/
+	kubectl -n kafka wait kafkatopic/purchases kafkatopic/purchases-dlq --for=condition=Ready --timeout=5m
 	$(BIN)/ko apply -f config/ -f eventing/
 
 clean: clean-store ## remove built binaries (helm and ko too) and the dev store

@@ -34,7 +34,7 @@ func serveWith(t *testing.T, st store, b *batcher) http.Handler {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	return newServer(log, cfg, st, b, server.NewReadiness(log), testMetrics())
+	return newServer(log, cfg, st, b, nil, server.NewReadiness(log), testMetrics())
 }
 
 // testBatcher is a group commit in front of st, closed when the test ends.
@@ -157,7 +157,7 @@ func TestBuyList(t *testing.T) {
 func TestRoutesMatchOpenAPI(t *testing.T) {
 	t.Parallel()
 	var patterns []string
-	for _, rt := range routes(slog.New(slog.DiscardHandler), config{}, newMemStore(), nil, nil, testMetrics()) {
+	for _, rt := range routes(slog.New(slog.DiscardHandler), config{}, newMemStore(), nil, nil, nil, testMetrics()) {
 		patterns = append(patterns, rt.pattern)
 	}
 	apitest.RoutesMatch(t, openAPI, patterns)
@@ -223,7 +223,7 @@ func BenchmarkReceive(b *testing.B) {
 	st := discardBatchStore{newMemStore()}
 	bt := newBatcher(st, testMetrics(), 500, time.Millisecond, time.Second, 2)
 	defer bt.Close()
-	h := newServer(log, cfg, st, bt, server.NewReadiness(log), testMetrics())
+	h := newServer(log, cfg, st, bt, nil, server.NewReadiness(log), testMetrics())
 	headers := binary("b-1", purchase.EventType)
 	b.ReportAllocs()
 	b.SetParallelism(32) // requests in flight, so that writes share batches as under load

@@ -50,7 +50,7 @@ func TestSenderIdentity(t *testing.T) {
 			}
 			st := newMemStore()
 			log := slog.New(slog.DiscardHandler)
-			h := newServer(log, cfg, st, testBatcher(t, st), server.NewReadiness(log), testMetrics())
+			h := newServer(log, cfg, st, testBatcher(t, st), nil, server.NewReadiness(log), testMetrics())
 			header := binary("src-1", purchase.EventType)
 			if tt.token != "" {
 				header["Authorization"] = "Bearer " + tt.token
@@ -97,7 +97,7 @@ func TestReaderIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	h := newServer(log, cfg, st, testBatcher(t, st), server.NewReadiness(log), testMetrics())
+	h := newServer(log, cfg, st, testBatcher(t, st), nil, server.NewReadiness(log), testMetrics())
 	tests := []struct {
 		name       string
 		token      string

@@ -45,12 +45,18 @@ func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers,
 	var indexed atomic.Bool
 	go ensureIndexes(ctx, log, st, &indexed)
 	metrics := newShopMetrics(telemetry.NewMetrics("cm-api"))
-	checks := []server.Check{{Name: "mongodb", Ping: metrics.pingStore(st.Ping)}, {Name: "indexes", Ping: func(context.Context) error {
+	gate := newStoreGate(ctx, log, metrics.pingStore(st.Ping))
+	checks := []server.Check{{Name: "mongodb", Ping: gate.Ping}, {Name: "indexes", Ping: func(context.Context) error {
 		if !indexed.Load() {
 			return errors.New("indexes not created yet")
 		}
 		return nil
 	}}}
+	// The readiness Knative probes starts a ping of the store (for
+	// shop_store_up and the gate) but neither waits for it nor fails on it,
+	// so a store outage leaves cm-api in service answering a fast 503; the
+	// metrics port's /readyz reports the store.
+	probed := []server.Check{{Name: "mongodb", Ping: func(context.Context) error { gate.Refresh(); return nil }}}
 	batch := newBatcher(st, metrics, cfg.BatchSize, cfg.BatchDelay, cfg.MongoTimeout, cfg.BatchWriters)
 	var wg sync.WaitGroup
 	var consumeErr error
@@ -58,6 +64,7 @@ func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers,
 		c := &consumer{log: log, kafka: cfg.Kafka, topic: cfg.Topic, group: cfg.ConsumerGroup,
 			dlqTopic: cfg.DLQTopic, saves: batch, timeout: cfg.MongoTimeout, inflight: cfg.InFlight, metrics: metrics}
 		checks = append(checks, server.Check{Name: "kafka", Ping: c.Ping})
+		probed = append(probed, server.Check{Name: "kafka", Ping: c.Ping})
 		wg.Go(func() { consumeErr = c.Run(ctx) })
 	}
 	stop := func() error {
@@ -68,7 +75,8 @@ func (cfg config) start(ctx context.Context, log *slog.Logger) (server.Handlers,
 		return errors.Join(consumeErr, st.Close(dctx))
 	}
 	ready := server.NewReadiness(log, checks...)
-	h := server.Handlers{API: newServer(log, cfg, st, batch, ready, metrics), Ops: server.OpsHandler(metrics.Handler(), ready)}
+	h := server.Handlers{API: newServer(log, cfg, st, batch, gate, server.NewReadiness(log, probed...), metrics),
+		Ops: server.OpsHandler(metrics.Handler(), ready)}
 	return h, stop, nil
 }
 

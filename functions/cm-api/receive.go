@@ -19,6 +19,9 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
+// errStoreDown is why POST / is turned away while the store gate is closed.
+var errStoreDown = errors.New("the purchase store is down")
+
 // maxEventBody bounds an incoming event; a purchase event is a few hundred bytes.
 const maxEventBody = 256 << 10
 
@@ -33,8 +36,8 @@ type receiveResponse struct {
 // it. It answers 2xx only after the write was acknowledged; 400 for an event
 // that can never be stored and 422 for one the store refuses for good (not
 // retried: it goes to the dead-letter sink); 503 for a store failure
-// (retried by the source).
-func handleReceive(log *slog.Logger, saves *batcher, m *shopMetrics, writeTimeout time.Duration) http.Handler {
+// (retried by the source), at once while the gate says the store is down.
+func handleReceive(log *slog.Logger, saves *batcher, gate *storeGate, m *shopMetrics, writeTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := server.ReadBody(w, r, maxEventBody)
 		if err != nil {
@@ -59,16 +62,20 @@ func handleReceive(log *slog.Logger, saves *batcher, m *shopMetrics, writeTimeou
 			server.Fail(w, r, log, err)
 			return
 		}
+		if gate.Closed() {
+			server.Fail(w, r, log, storeProblem(errStoreDown))
+			return
+		}
 		ctx, span := startEventSpan(r.Context(), *e)
-		saveAndAnswer(ctx, w, r, log, saves, m, span, p, writeTimeout)
+		saveAndAnswer(ctx, w, r, log, saves, gate, m, span, p, writeTimeout)
 	})
 }
 
 // saveAndAnswer saves p in the span of its event and answers: 200 once the write
 // was acknowledged, or the store's problem. The write is finished even if
 // the sender hangs up: it is cheap, and a retry then finds it stored.
-func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, saves *batcher, m *shopMetrics,
-	span trace.Span, p purchase.Purchase, writeTimeout time.Duration) {
+func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, saves *batcher, gate *storeGate,
+	m *shopMetrics, span trace.Span, p purchase.Purchase, writeTimeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
 	dup, err := saves.Save(ctx, p)
@@ -81,7 +88,11 @@ func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 		log.WarnContext(ctx, "purchase refused by the store", "purchase_id", p.ID, "reason", err.Error())
 	}
 	if err != nil {
-		server.Fail(w, r, log, storeProblem(err))
+		problem := storeProblem(err)
+		if sp := (*server.Problem)(nil); errors.As(problem, &sp) && sp.Status == http.StatusServiceUnavailable {
+			gate.Failed()
+		}
+		server.Fail(w, r, log, problem)
 		return
 	}
 	log.DebugContext(ctx, "purchase stored", "purchase_id", p.ID, "duplicate", dup)

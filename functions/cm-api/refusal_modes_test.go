@@ -161,7 +161,7 @@ func TestReceiveStoreErrors(t *testing.T) {
 			var logs apitest.SyncBuffer
 			log, _ := logging.New(&logs, "info", "cm-api")
 			m := testMetrics()
-			h := newServer(log, cfg, st, b, server.NewReadiness(log), m)
+			h := newServer(log, cfg, st, b, nil, server.NewReadiness(log), m)
 			rec := apitest.Do(h, "POST", "/", data, binary("r-1", purchase.EventType))
 			var body server.ErrorBody
 			_ = json.Unmarshal(rec.Body.Bytes(), &body)
@@ -229,7 +229,7 @@ func TestMongoStoreRefusesForGood(t *testing.T) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	// data is user joe, userid 005: a second purchase of 005 is refused.
-	h := newServer(log, cfg, st, b, server.NewReadiness(log), testMetrics())
+	h := newServer(log, cfg, st, b, nil, server.NewReadiness(log), testMetrics())
 	if rec := apitest.Do(h, "POST", "/", data, binary("joe-1", purchase.EventType)); rec.Code != http.StatusOK {
 		t.Fatalf("first purchase of userid 005: got %d %s, want 200", rec.Code, rec.Body)
 	}

@@ -19,9 +19,9 @@ type route struct {
 	handler http.Handler
 }
 
-func routes(log *slog.Logger, cfg config, st store, saves *batcher, ready *server.Readiness, m *shopMetrics) []route {
+func routes(log *slog.Logger, cfg config, st store, saves *batcher, gate *storeGate, ready *server.Readiness, m *shopMetrics) []route {
 	return []route{
-		{"POST /{$}", requireCaller(log, cfg.Senders, handleReceive(log, saves, m, cfg.MongoTimeout))},
+		{"POST /{$}", requireCaller(log, cfg.Senders, handleReceive(log, saves, gate, m, cfg.MongoTimeout))},
 		{"GET /buyList/{username}", requireCaller(log, cfg.Readers, handleBuyList(log, st))},
 		{"PUT /claims/{key}", requireCaller(log, cfg.Readers, handleClaim(log, st, time.Now))},
 		{"GET /healthz", server.HandleHealthz()},
@@ -30,10 +30,11 @@ func routes(log *slog.Logger, cfg config, st store, saves *batcher, ready *serve
 	}
 }
 
-// newServer wires every route into one handler.
-func newServer(log *slog.Logger, cfg config, st store, saves *batcher, ready *server.Readiness, m *shopMetrics) http.Handler {
+// newServer wires every route into one handler. ready is the readiness
+// Knative probes; gate (nil: none) turns POST / away while the store is down.
+func newServer(log *slog.Logger, cfg config, st store, saves *batcher, gate *storeGate, ready *server.Readiness, m *shopMetrics) http.Handler {
 	mux := http.NewServeMux()
-	for _, rt := range routes(log, cfg, st, saves, ready, m) {
+	for _, rt := range routes(log, cfg, st, saves, gate, ready, m) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
 	return server.Handler(log, m, mux)

@@ -152,14 +152,16 @@ func TestStoreOutageLosesNothing(t *testing.T) {
 	})
 
 	mongo.Close()
+	// The metrics port reports the outage; the probed /readyz stays ready,
+	// so cm-api stays in service (TestStoreOutageKeepsCMAPIInService).
 	harness.Eventually(t, 15*time.Second, func() string {
-		resp, err := http.Get(shop.APIURL + "/readyz")
+		resp, err := http.Get(shop.APIMetrics + "/readyz")
 		if err != nil {
 			return err.Error()
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusServiceUnavailable {
-			return fmt.Sprintf("cm-api readyz during the outage: got %d, want 503", resp.StatusCode)
+			return fmt.Sprintf("cm-api metrics port readyz during the outage: got %d, want 503", resp.StatusCode)
 		}
 		return ""
 	})

@@ -53,11 +53,12 @@ func TestOperationalEndpointsStayOffThePublicPort(t *testing.T) {
 	}
 }
 
-// TestNotReadyNamesNoHostInPublic: cm-api whose store does not answer is
-// not ready; its public /readyz says so and nothing more, while its metrics
-// port shows the driver's error, which names the store's address, as does
+// TestStoreErrorNamesNoHostInPublic: cm-api whose store does not answer
+// stays in service (its public /readyz, which Knative probes, says ready and
+// nothing more; POST / answers 503), while its metrics port says not ready
+// and shows the driver's error, which names the store's address, as does
 // its log, once.
-func TestNotReadyNamesNoHostInPublic(t *testing.T) {
+func TestStoreErrorNamesNoHostInPublic(t *testing.T) {
 	t.Parallel()
 	harness.Integration(t)
 	dead := harness.FreePort(t) // nothing listens there
@@ -74,8 +75,12 @@ func TestNotReadyNamesNoHostInPublic(t *testing.T) {
 		return ""
 	})
 	a := send("GET", "http://127.0.0.1:"+port+"/readyz", "", nil, 5*time.Second)
-	if a.status != http.StatusServiceUnavailable || strings.TrimSpace(string(a.body)) != `{"status":"not ready"}` {
-		t.Errorf("public /readyz: got %d %s, want 503 {\"status\":\"not ready\"} only", a.status, a.body)
+	if a.status != http.StatusOK || strings.TrimSpace(string(a.body)) != `{"status":"ready"}` {
+		t.Errorf("public /readyz: got %d %s, want 200 {\"status\":\"ready\"} only", a.status, a.body)
+	}
+	if a := send("POST", "http://127.0.0.1:"+port+"/", joe, ceBinary("p-1", eventType), 5*time.Second); a.status != http.StatusServiceUnavailable ||
+		strings.Contains(string(a.body), dead) {
+		t.Errorf("POST /: got %d %s %v, want 503 naming no host", a.status, a.body, a.err)
 	}
 	n := 0
 	for line := range strings.Lines(api.Output()) {

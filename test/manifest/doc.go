@@ -21,6 +21,12 @@
 // variable a manifest sets is one the function reads; and the chart's
 // NOTES.txt says how to create every Secret a release reads.
 //
+// Topics exist before the KafkaSource runs: the chart's topics Job for a
+// Kafka without Strimzi is a pre-install/pre-upgrade hook that ensures the
+// release's topics, and `make deploy` waits for the KafkaTopics. With sender
+// identity on, the EventPolicies admit every token-carrying sender, the
+// KafkaSource to its dead-letter sink included.
+//
 // The chart's alerting rules (alerts.enabled, a PrometheusRule) pass
 // `promtool check rules` and Prometheus's own rule unit tests (`promtool
 // test rules`, testdata/alerts_test.yaml) on the rendered chart, and each

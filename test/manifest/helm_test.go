@@ -57,6 +57,9 @@ var chartVariants = []chartVariant{
 	{name: "kafka_user_per_component", mode: "knative", set: append([]string{"kafka.auth.sasl.userPerComponent=true"}, kafkaAuthValues...)},
 	{name: "kubernetes_mode_kafka_user_per_component", mode: "kubernetes", set: append([]string{"mode=kubernetes", "kafka.auth.sasl.userPerComponent=true"}, kafkaAuthValues...)},
 	{name: "kubernetes_mode_private_registry", mode: "kubernetes", set: []string{"mode=kubernetes", "images.pullSecrets={ghcr-pull,mirror-pull}"}},
+	{name: "topics_job", mode: "knative", set: []string{"kafka.topicsJob.enabled=true"}},
+	{name: "topics_job_sasl_tls", mode: "knative", set: append([]string{"kafka.topicsJob.enabled=true", "kafka.topicsJob.secret=kafka-admin"}, kafkaAuthValues...)},
+	{name: "kubernetes_mode_topics_job", mode: "kubernetes", set: []string{"mode=kubernetes", "kafka.topicsJob.enabled=true"}},
 	{name: "kubernetes_mode_everything_secured", mode: "kubernetes", set: append([]string{"mode=kubernetes", "cmServer.clientAddress.forwardedHops=1",
 		"mongodb.credentialsSecret.name=cm-api-mongodb-user", "mongodb.caSecret.name=cm-api-mongodb-ca"}, kafkaAuthValues...)},
 }

@@ -52,6 +52,8 @@ func (v *validator) validate(m manifest) error {
 		return validateNetworkPolicy(m)
 	case m.apiVersion() == "apps/v1" && m.kind() == "Deployment":
 		return validateDeployment(m)
+	case m.apiVersion() == "batch/v1" && m.kind() == "Job":
+		return validateJob(m)
 	case m.apiVersion() == "serving.knative.dev/v1" && m.kind() == "Service":
 		return validateKnativeService(m)
 	case m.apiVersion() == "sources.knative.dev/v1" && m.kind() == "SinkBinding":
