@@ -57,11 +57,24 @@ func StartKafkaSinkTLS(t testing.TB, brokers []string, topic string) (url, caPEM
 	return srv.URL + sinkPath("purchases"), string(ca)
 }
 
-// sinkStandIn is a KafkaSink stand-in that stop ends.
+// sinkStandIn is a KafkaSink stand-in that stop ends; with auth set it
+// checks senders as the receiver does with authentication-oidc on, after
+// the path and before anything else (ReceiverVerticle.handle).
 type sinkStandIn struct {
 	stack.KafkaSink
+	auth *SinkAuth
 	done chan struct{}
 	once sync.Once
+}
+
+func (s *sinkStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.auth != nil && r.URL.Path == s.Path {
+		if status := s.auth.check(r); status != 0 {
+			w.WriteHeader(status)
+			return
+		}
+	}
+	s.KafkaSink.ServeHTTP(w, r)
 }
 
 func (s *sinkStandIn) stop() { s.once.Do(func() { close(s.done) }) }

@@ -60,7 +60,10 @@ import (
 //     so after a crash up to 5 s of delivered events come again.
 //   - impl/http/WebClientCloudEventSender.java with authentication-oidc on:
 //     each POST carries "Authorization: Bearer" with a token of the source's
-//     OIDC service account for the sink's audience (SourceConfig.Token).
+//     OIDC service account for the sink's audience (SourceConfig.Token), and
+//     to the dead-letter sink one for the dead-letter sink's own audience
+//     (main/ConsumerVerticleBuilder.java, SourceConfig.DeadLetterToken). A
+//     401 or 403 from the dead-letter sink is not retried: the event is lost.
 
 // KafkaSource is a running stand-in. Its counters are what the real
 // dispatcher's metrics would show.
@@ -99,6 +102,10 @@ type SourceConfig struct {
 	// Token, when set, is the sender identity: a token for the sink's
 	// audience, asked for at each delivery as the data plane does.
 	Token func() string
+	// DeadLetterToken, when set, is the sender identity towards the
+	// dead-letter sink: a token for ITS audience, not the sink's
+	// (ConsumerVerticleBuilder.createDeadLetterSinkRecordSender).
+	DeadLetterToken func() string
 	// Consumer is how the dispatcher consumes; the zero value is
 	// ShippedConsumer, the data plane's own settings.
 	Consumer Consumer
@@ -152,7 +159,12 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 	// and when a session ends (sourceHandler.Setup and Cleanup), so that a
 	// crash can skip the last commit.
 	sc.Consumer.Offsets.AutoCommit.Enable = false
+	// partition.assignment.strategy=StickyAssignor and
+	// allow.auto.create.topics=true (config-kafka-source-data-plane): the
+	// consumer's subscription creates a missing topic on a broker that
+	// allows it, with the broker's defaults.
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	sc.Metadata.AllowAutoTopicCreation = true
 	sc.Consumer.Offsets.Initial = sarama.OffsetNewest
 	if cfg.Delivery.InitialOffset == "earliest" {
 		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -204,10 +216,18 @@ func (s *KafkaSource) Crash() { s.stop(true) }
 // the KafkaSource delivering the shop's topic to cm-api's POST /.
 func (s *Shop) StartKafkaSource(scale float64) *KafkaSource {
 	s.t.Helper()
-	dls := httptestServer(s.t, kafkaSinkHandler(s.t, s.Brokers, s.DLQTopic, "purchases-dlq")) + sinkPath("purchases-dlq")
+	dls := s.startDeadLetterSink()
 	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
-		Sink: s.APIURL, DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale), Token: s.SourceToken,
+		Sink: s.APIURL, DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale), Token: s.SourceToken, DeadLetterToken: s.DeadLetterToken,
 		Consumer: ShippedConsumer().Scaled(scale)})
+}
+
+// startDeadLetterSink starts the stand-in for the KafkaSink purchases-dlq,
+// writing to the shop's DLQ topic, and returns its URL.
+func (s *Shop) startDeadLetterSink() string {
+	h := kafkaSinkHandler(s.t, s.Brokers, s.DLQTopic, "purchases-dlq")
+	h.auth = s.DeadLetterAuth
+	return httptestServer(s.t, h) + sinkPath("purchases-dlq")
 }
 
 // StartKafkaSourceBudget is StartKafkaSource with an explicit, small retry
@@ -226,9 +246,9 @@ func (s *Shop) StartKafkaSourceBudget(scale float64, retry int, delay time.Durat
 			retry, delay, d.Retry, d.Delay)
 	}
 	d.Retry, d.Delay = retry, delay
-	dls := httptestServer(s.t, kafkaSinkHandler(s.t, s.Brokers, s.DLQTopic, "purchases-dlq")) + sinkPath("purchases-dlq")
+	dls := s.startDeadLetterSink()
 	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
-		Sink: s.APIURL, DeadLetterSink: dls, Delivery: d, Token: s.SourceToken,
+		Sink: s.APIURL, DeadLetterSink: dls, Delivery: d, Token: s.SourceToken, DeadLetterToken: s.DeadLetterToken,
 		Consumer: ShippedConsumer().Scaled(scale)})
 }
 
@@ -276,8 +296,12 @@ func (h *sourceHandler) post(ctx context.Context, target string, e event.Event) 
 	}
 	req.Header.Set("Prefer", "reply")
 	req.Header.Set("Kn-Namespace", h.cfg.Namespace)
-	if h.cfg.Token != nil {
-		req.Header.Set("Authorization", "Bearer "+h.cfg.Token())
+	token := h.cfg.Token
+	if target == h.cfg.DeadLetterSink {
+		token = h.cfg.DeadLetterToken
+	}
+	if token != nil {
+		req.Header.Set("Authorization", "Bearer "+token())
 	}
 	if tp := requestTraceparent(ctx); tp != "" {
 		req.Header.Set("traceparent", tp)

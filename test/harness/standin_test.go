@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"sigs.k8s.io/yaml"
 
+	"github.com/scalable-shop/scalable-shop/functions/apitest/authtest"
 	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
 
@@ -383,4 +384,108 @@ func TestShippedConsumer_isTheDataPlanes(t *testing.T) {
 	if c := stack.KafkaSinkProducerConfig(); c.Producer.Idempotent || c.Net.MaxOpenRequests != 5 {
 		t.Errorf("KafkaSink producer: idempotent %v, %d requests in flight; want false, 5", c.Producer.Idempotent, c.Net.MaxOpenRequests)
 	}
+}
+
+// TestKafkaSourceStandIn_deadLetterSinkNeedsATokenForItsOwnAudience: with
+// authentication-oidc on, a KafkaSink answers 401 without a token for its
+// own audience and 403 for a subject no policy allows, and the dispatcher
+// sends the dead-letter sink a token for the dead-letter sink's audience.
+// Given the subscriber's token instead, the dead letter is refused (not
+// retried) and the event is lost.
+func TestKafkaSourceStandIn_deadLetterSinkNeedsATokenForItsOwnAudience(t *testing.T) {
+	t.Parallel()
+	brokers := Integration(t)
+	const subject = "system:serviceaccount:shop:cm-api-purchases-oidc-sources.knative.dev-kafkasource"
+	dlsAudience := KafkaSinkAudience("shop", "purchases-dlq")
+	iss := authtest.NewIssuer(t, dlsAudience)
+	dlqTopic := Unique("standin-dlq")
+	CreateTopics(t, brokers, 1, dlqTopic)
+	h := kafkaSinkHandler(t, brokers, dlqTopic, "purchases-dlq")
+	h.auth = &SinkAuth{IssuerURL: iss.URL, Audience: dlsAudience, Subjects: []string{subject}}
+	dls := httptestServer(t, h) + sinkPath("purchases-dlq")
+
+	forDLS := func() string { return iss.Token(t, "", authtest.Claims{"sub": subject}) }
+	forSink := func() string { return iss.Token(t, "", authtest.Claims{"sub": subject, "aud": "cm-api"}) }
+	for _, c := range []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"no_token", "", http.StatusUnauthorized},
+		{"subscribers_audience", forSink(), http.StatusUnauthorized},
+		{"another_subject", iss.Token(t, "", authtest.Claims{"sub": "system:serviceaccount:shop:default"}), http.StatusForbidden},
+		{"own_audience", forDLS(), http.StatusAccepted},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, dls, strings.NewReader(`{}`))
+		for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": c.name, "Ce-Source": "/t", "Ce-Type": "t", "Content-Type": "application/json"} {
+			req.Header.Set(k, v)
+		}
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("POST to the dead-letter sink, %s: got %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+
+	_, refusing := startRecorder(t, func(http.Header) int { return http.StatusBadRequest })
+	for _, c := range []struct {
+		name       string
+		token      func() string
+		dead, lost int64
+	}{
+		{"dls_audience", forDLS, 1, 0},
+		{"subscribers_audience", forSink, 0, 1},
+	} {
+		topic := Unique("standin-auth")
+		CreateTopics(t, brokers, 1, topic)
+		produce(t, brokers, topic, [2]string{"poison-" + c.name, ""})
+		src := StartKafkaSource(t, SourceConfig{Brokers: brokers, Topic: topic, Group: Unique("g"), Sink: refusing,
+			DeadLetterSink: dls, Delivery: func() Delivery { d := testDelivery(3); d.DeadLetterSink = true; return d }(),
+			Token: forSink, DeadLetterToken: c.token})
+		Eventually(t, 30*time.Second, func() string {
+			if dead, lost := int64(len(src.DeadLetters())), src.Lost.Load(); dead != c.dead || lost != c.lost {
+				return fmt.Sprintf("%s: %d dead letters, %d lost; want %d, %d", c.name, dead, lost, c.dead, c.lost)
+			}
+			return ""
+		})
+	}
+	// The one accepted POST and the one dead letter, nothing else.
+	if n := len(consume(t, brokers, dlqTopic, 2)); n != 2 {
+		t.Errorf("dead-letter topic: got %d records, want 2", n)
+	}
+}
+
+// TestKafkaSourceStandIn_createsAMissingTopic: the dispatcher's consumer
+// runs with allow.auto.create.topics=true, so on a broker that allows it
+// (hack/kafka.sh's does, as Kafka's default) subscribing creates the topic
+// with the broker's defaults.
+func TestKafkaSourceStandIn_createsAMissingTopic(t *testing.T) {
+	t.Parallel()
+	brokers := Integration(t)
+	topic := Unique("standin-missing")
+	_, sink := startRecorder(t, ok)
+	StartKafkaSource(t, SourceConfig{Brokers: brokers, Topic: topic, Group: Unique("g"), Sink: sink, Delivery: testDelivery(0)})
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	Eventually(t, 30*time.Second, func() string {
+		topics, err := admin.ListTopics()
+		if err != nil {
+			return err.Error()
+		}
+		if _, ok := topics[topic]; !ok {
+			return fmt.Sprintf("topic %s not created by the subscription", topic)
+		}
+		return ""
+	})
 }
