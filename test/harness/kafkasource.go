@@ -71,6 +71,7 @@ type KafkaSource struct {
 	Delivered atomic.Int64 // events the subscriber acknowledged (2xx)
 	Retried   atomic.Int64 // attempts that failed and were tried again
 	Lost      atomic.Int64 // failed events that no dead-letter sink took: committed anyway
+	Sessions  atomic.Int64 // consumer group sessions begun: the first, then one per rebalance
 
 	mu          sync.Mutex
 	deadLetters []DeadLetter

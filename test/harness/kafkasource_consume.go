@@ -41,6 +41,7 @@ type sourceHandler struct {
 
 // Setup starts the session's commit timer.
 func (h *sourceHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.src.Sessions.Add(1)
 	h.inFlight.Go(func() {
 		tick := time.NewTicker(h.cfg.Consumer.CommitInterval)
 		defer tick.Stop()
