@@ -17,4 +17,9 @@ source hack/broker-env.sh bench
 # (docs/performance.md "CPU per purchase"); to stderr, with the progress.
 go test -run '^$' -bench BenchmarkProducerCPU -benchtime 20000x ./functions/internal/broker >&2
 
+# The KafkaSource stand-in's delivery ceiling for one consumer with the data
+# plane's poll loop (a poll at most every 200 ms of at most 50 records): the
+# real dispatcher's is about 250 events/s (docs/performance.md); to stderr.
+go test -run '^$' -bench BenchmarkKafkaSourceStandInCeiling -benchtime 1000x ./test/harness >&2
+
 go run ./hack/loadgen "$@"

@@ -51,7 +51,7 @@ type buyResponse struct {
 func handleBuy(log *slog.Logger, snd sender, keys claimer, source string, timeout time.Duration) http.Handler {
 	var busy keysInFlight
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := readPurchase(w, r, time.Now())
+		p, retryKey, err := readPurchase(w, r, time.Now())
 		if err == nil {
 			err = authorize(r, p.Username, false)
 		}
@@ -86,9 +86,7 @@ func handleBuy(log *slog.Logger, snd sender, keys claimer, source string, timeou
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
 		defer cancel()
 		if err := snd.Send(ctx, e); err != nil {
-			server.Fail(w, r, log, &server.Problem{Status: http.StatusServiceUnavailable,
-				Message:    "the purchase could not be sent to Kafka; retry with the same Idempotency-Key",
-				RetryAfter: time.Second, Err: err})
+			failSend(w, r, log, p, retryKey, err)
 			return
 		}
 		log.DebugContext(ctx, "purchase sent", "purchase_id", p.ID, "userid", p.UserID)
@@ -98,40 +96,74 @@ func handleBuy(log *slog.Logger, snd sender, keys claimer, source string, timeou
 
 // readPurchase turns a /buy request into a Purchase. A CloudEvent keeps its
 // own id; a plain JSON purchase gets an id derived from its Idempotency-Key,
-// or a fresh time-ordered UUID.
-func readPurchase(w http.ResponseWriter, r *http.Request, now time.Time) (purchase.Purchase, error) {
+// or, without one, from a fresh key of cm-server's choosing, which it
+// returns: the key a retry of this purchase must send.
+func readPurchase(w http.ResponseWriter, r *http.Request, now time.Time) (p purchase.Purchase, retryKey string, err error) {
 	body, err := server.ReadBody(w, r, maxBuyBody)
 	if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
 		server.DrainOversized(w, r, maxBuyDrain, buyDrainTime)
 	}
 	if err != nil {
-		return purchase.Purchase{}, err
+		return purchase.Purchase{}, "", err
 	}
 	media := mediaType(r.Header.Get("Content-Type"))
 	switch {
 	case r.Header.Get("Ce-Specversion") != "" || media == "application/cloudevents+json":
-		return readEvent(r, body, now)
+		p, err := readEvent(r, body, now)
+		return p, "", err
 	case media != "" && media != "application/json":
-		return purchase.Purchase{}, &server.Problem{Status: http.StatusUnsupportedMediaType,
+		return purchase.Purchase{}, "", &server.Problem{Status: http.StatusUnsupportedMediaType,
 			Message: "Content-Type must be application/json or a CloudEvent"}
 	}
 	key, err := idempotencyKey(r)
 	if err != nil {
-		return purchase.Purchase{}, err
+		return purchase.Purchase{}, "", err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return purchase.Purchase{}, err
+		return purchase.Purchase{}, "", err
 	}
-	p, err := purchase.Parse(id.String(), body, now)
-	if err != nil {
-		return purchase.Purchase{}, err
+	if p, err = purchase.Parse(id.String(), body, now); err != nil {
+		return purchase.Purchase{}, "", err
 	}
+	// The same key and purchase from the same user is the same purchase:
+	// same id, so cm-api stores it once, whatever happened to the first
+	// attempt. The same key with another purchase is another id. A purchase
+	// without a key gets its id from a new key that is not claimed (it
+	// needs no cm-api): a 503 hands that key to the client, and a retry with
+	// it is this purchase, even when the first attempt is stored late.
 	if key != "" {
-		// Same key, user and purchase: same id, so cm-api stores it once.
 		p.KeyID, p.ID = keyIDs(key, p)
+		return p, key, nil
 	}
-	return p, nil
+	_, p.ID = keyIDs(id.String(), p)
+	return p, id.String(), nil
+}
+
+// sendFailed is the 503 for a purchase whose send failed: the error shape
+// plus the Idempotency-Key a retry must send.
+type sendFailed struct {
+	server.ErrorBody
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// failSend answers a send that was not acknowledged. The purchase may still
+// be stored (the sink or broker may write it after the send gave up), so
+// the answer says how to retry this same purchase: with the key its id came
+// from (in the Idempotency-Key header and idempotency_key), or for a
+// CloudEvent, the same event.
+func failSend(w http.ResponseWriter, r *http.Request, log *slog.Logger, p purchase.Purchase, retryKey string, err error) {
+	log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), slog.Int("status", http.StatusServiceUnavailable),
+		slog.String("purchase_id", p.ID), slog.Any("err", err))
+	msg := "the purchase could not be sent to Kafka and may still be stored: retry the same event (same source and id)"
+	if retryKey != "" {
+		msg = "the purchase could not be sent to Kafka and may still be stored: retry the same body with Idempotency-Key: " + retryKey
+		w.Header().Set("Idempotency-Key", retryKey)
+	}
+	w.Header().Set("Retry-After", "1")
+	server.Encode(w, http.StatusServiceUnavailable, sendFailed{
+		ErrorBody: server.ErrorBody{Status: "Error", Message: msg}, IdempotencyKey: retryKey})
 }
 
 // mediaType is the media type of a Content-Type header: "" when there is

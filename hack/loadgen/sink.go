@@ -9,19 +9,20 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/IBM/sarama"
 
 	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
 
 // sink is the KafkaSink stand-in the end-to-end tests use too
-// (stack.KafkaSinkHandler), for the KafkaSink "purchases" cm-server posts to
+// (stack.KafkaSink), for the KafkaSink "purchases" cm-server posts to
 // with K_SINK, in the content mode eventing/kafka-sinks.yaml gives it. It
 // runs inside loadgen, so its CPU time is not cm-server's.
 type sink struct {
-	URL    string
-	srv    *http.Server
-	sender *kafka_sarama.Sender
+	URL      string
+	srv      *http.Server
+	producer sarama.SyncProducer
+	done     chan struct{}
 }
 
 func startSink(ctx context.Context, brokers []string, topic string) (*sink, error) {
@@ -33,21 +34,25 @@ func startSink(ctx context.Context, brokers []string, topic string) (*sink, erro
 	if err != nil {
 		return nil, err
 	}
-	sender, err := kafka_sarama.NewSender(brokers, stack.KafkaSinkProducerConfig(), topic)
+	producer, err := sarama.NewSyncProducer(brokers, stack.KafkaSinkProducerConfig())
 	if err != nil {
 		return nil, fmt.Errorf("create the sink's producer: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, errors.Join(err, sender.Close(ctx))
+		return nil, errors.Join(err, producer.Close())
 	}
-	h := stack.KafkaSinkHandler(sender, mode == "structured")
-	s := &sink{URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, sender: sender}
+	path := stack.KafkaSinkPath("shop", "purchases")
+	done := make(chan struct{})
+	h := stack.KafkaSink{Producer: producer, Topic: topic, Path: path, Structured: mode == "structured", Done: done}
+	s := &sink{URL: "http://" + ln.Addr().String() + path, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
+		producer: producer, done: done}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
 
 func (s *sink) close() {
+	close(s.done)
 	_ = s.srv.Close()
-	_ = s.sender.Close(context.Background())
+	_ = s.producer.Close()
 }

@@ -40,9 +40,19 @@ func TestKnativePoisonGoesToDeadLettersAtOnce(t *testing.T) {
 	ids := map[string]string{}
 	for _, e := range readCloudEvents(t, brokers, shop.DLQTopic, len(bad)) {
 		ids[e["ce_id"]] = e["ce_type"]
-		if e["ce_knativeerrorcode"] != "400" || e["ce_knativeerrordest"] != shop.APIURL+"/" || e["ce_knativeerrordata"] == "" {
-			t.Errorf("dead letter %s: got code %q dest %q data %q, want 400, %s/ and cm-api's answer",
+		// The destination is the subscriber's URL as resolved, without a
+		// trailing slash.
+		if e["ce_knativeerrorcode"] != "400" || e["ce_knativeerrordest"] != shop.APIURL || e["ce_knativeerrordata"] == "" {
+			t.Errorf("dead letter %s: got code %q dest %q data %q, want 400, %s and cm-api's answer",
 				e["ce_id"], e["ce_knativeerrorcode"], e["ce_knativeerrordest"], e["ce_knativeerrordata"], shop.APIURL)
+		}
+		// Every delivered event, dead letters and wrapped records too,
+		// carries its record's partition and offset under the data plane's
+		// names, not the CloudEvents SDK's.
+		if e["ce_knativekafkapartition"] == "" || e["ce_knativekafkaoffset"] == "" ||
+			e["ce_kafkapartition"]+e["ce_kafkaoffset"]+e["ce_kafkatopic"] != "" {
+			t.Errorf("dead letter %s: got knativekafkapartition %q knativekafkaoffset %q kafkapartition %q kafkaoffset %q kafkatopic %q, want the first two only",
+				e["ce_id"], e["ce_knativekafkapartition"], e["ce_knativekafkaoffset"], e["ce_kafkapartition"], e["ce_kafkaoffset"], e["ce_kafkatopic"])
 		}
 	}
 	// The record that is no CloudEvent is wrapped as upstream does, with

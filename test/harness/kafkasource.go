@@ -42,9 +42,28 @@ import (
 //     in flight per partition, the next only after the last is done.
 //   - impl/consumer/InvalidCloudEventInterceptor.java: a record that is not
 //     a CloudEvent is wrapped in one of type dev.knative.kafka.event.
+//   - impl/consumer/CloudEventOverridesMutator.java: every event delivered,
+//     to the subscriber or the dead-letter sink, wrapped or not, carries the
+//     extensions knativekafkapartition and knativekafkaoffset of its record
+//     (and none of the kafkatopic/kafkapartition/kafkaoffset extensions the
+//     CloudEvents SDK's Kafka binding would add).
+//   - core/.../observability/tracing/kafka/ConsumerTracer.java and
+//     TracingProvider.java (data-plane/core): the dispatcher's span continues
+//     the trace of the record's traceparent header (W3C propagator) and its
+//     HTTP client sends a traceparent header of its own span, next to the
+//     event's ce-traceparent; a record without one starts a new trace, not
+//     sampled (sampling rate 0 by default).
+//   - impl/consumer/OffsetManager.java with ConsumerVerticleBuilder.java
+//     (auto.commit.interval.ms, 5000 when unset, 5000 in
+//     data-plane/config/source/100-config-kafka-source-data-plane.yaml):
+//     offsets are committed every 5 s and when the partitions are revoked,
+//     so after a crash up to 5 s of delivered events come again.
 //   - impl/http/WebClientCloudEventSender.java with authentication-oidc on:
 //     each POST carries "Authorization: Bearer" with a token of the source's
-//     OIDC service account for the sink's audience (SourceConfig.Token).
+//     OIDC service account for the sink's audience (SourceConfig.Token), and
+//     to the dead-letter sink one for the dead-letter sink's own audience
+//     (main/ConsumerVerticleBuilder.java, SourceConfig.DeadLetterToken). A
+//     401 or 403 from the dead-letter sink is not retried: the event is lost.
 
 // KafkaSource is a running stand-in. Its counters are what the real
 // dispatcher's metrics would show.
@@ -52,9 +71,11 @@ type KafkaSource struct {
 	Delivered atomic.Int64 // events the subscriber acknowledged (2xx)
 	Retried   atomic.Int64 // attempts that failed and were tried again
 	Lost      atomic.Int64 // failed events that no dead-letter sink took: committed anyway
+	Sessions  atomic.Int64 // consumer group sessions begun: the first, then one per rebalance
 
 	mu          sync.Mutex
 	deadLetters []DeadLetter
+	stop        func(crash bool)
 }
 
 // DeadLetter is an event the stand-in sent to its dead-letter sink.
@@ -82,6 +103,38 @@ type SourceConfig struct {
 	// Token, when set, is the sender identity: a token for the sink's
 	// audience, asked for at each delivery as the data plane does.
 	Token func() string
+	// DeadLetterToken, when set, is the sender identity towards the
+	// dead-letter sink: a token for ITS audience, not the sink's
+	// (ConsumerVerticleBuilder.createDeadLetterSinkRecordSender).
+	DeadLetterToken func() string
+	// Consumer is how the dispatcher consumes; the zero value is
+	// ShippedConsumer, the data plane's own settings.
+	Consumer Consumer
+}
+
+// Consumer is how the dispatcher's Kafka consumer runs (eventing-kafka-broker
+// knative-v1.23.0, data-plane/config/source/100-config-kafka-source-data-plane.yaml
+// and the dispatcher files named above).
+type Consumer struct {
+	CommitInterval time.Duration // auto.commit.interval.ms: OffsetManager's commit timer
+	PollInterval   time.Duration // OrderedConsumerVerticle.POLLING_MS: at most one poll per interval
+	MaxPollRecords int           // max.poll.records: the most one poll returns
+}
+
+// ShippedConsumer is the data plane's consumer as shipped: offsets
+// committed every 5 s, a poll at most every 200 ms returning at most 50
+// records, so an ordered consumer delivers at most about 250 events/s.
+func ShippedConsumer() Consumer {
+	return Consumer{CommitInterval: 5 * time.Second, PollInterval: 200 * time.Millisecond, MaxPollRecords: 50}
+}
+
+// Scaled is c with its intervals multiplied by f, as Delivery.Scaled does:
+// a test that runs the delivery schedule f times faster may do the same
+// with the consumer's timers and must scale what it expects by f too.
+func (c Consumer) Scaled(f float64) Consumer {
+	c.CommitInterval = time.Duration(float64(c.CommitInterval) * f)
+	c.PollInterval = time.Duration(float64(c.PollInterval) * f)
+	return c
 }
 
 // StartKafkaSource starts consuming cfg.Topic as cfg.Group and delivering
@@ -98,8 +151,21 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 	if cfg.Namespace == "" {
 		cfg.Namespace = "shop"
 	}
+	if cfg.Consumer == (Consumer{}) {
+		cfg.Consumer = ShippedConsumer()
+	}
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V3_6_0_0
+	// The stand-in commits what it marked itself, on OffsetManager's timer
+	// and when a session ends (sourceHandler.Setup and Cleanup), so that a
+	// crash can skip the last commit.
+	sc.Consumer.Offsets.AutoCommit.Enable = false
+	// partition.assignment.strategy=StickyAssignor and
+	// allow.auto.create.topics=true (config-kafka-source-data-plane): the
+	// consumer's subscription creates a missing topic on a broker that
+	// allows it, with the broker's defaults.
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	sc.Metadata.AllowAutoTopicCreation = true
 	sc.Consumer.Offsets.Initial = sarama.OffsetNewest
 	if cfg.Delivery.InitialOffset == "earliest" {
 		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -108,29 +174,42 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 	if err != nil {
 		t.Fatalf("KafkaSource stand-in: %v", err)
 	}
+	life, stop := context.WithCancel(context.Background())
 	src := &KafkaSource{}
-	h := &sourceHandler{src: src, cfg: cfg, client: &http.Client{
+	h := &sourceHandler{src: src, cfg: cfg, life: life, poll: newPoller(cfg.Consumer), client: &http.Client{
 		Timeout: cfg.Delivery.Timeout,
 		// A redirect is an answer >= 300: a failure, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for ctx.Err() == nil {
-			if err := cg.Consume(ctx, []string{cfg.Topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+		for life.Err() == nil {
+			if err := cg.Consume(life, []string{cfg.Topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		_ = cg.Close()
-	})
+	var once sync.Once
+	src.stop = func(crash bool) {
+		once.Do(func() {
+			h.crashed.Store(crash)
+			stop()
+			<-done
+			h.inFlight.Wait()
+			_ = cg.Close()
+		})
+	}
+	t.Cleanup(func() { src.stop(false) })
 	return src
 }
+
+// Crash stops the stand-in as a SIGKILL stops the dispatcher: deliveries
+// in flight are cut off and what was delivered since the last commit is not
+// committed, so the partitions' next owner delivers it again. (The group is
+// left at once rather than after session.timeout.ms, which only makes the
+// test faster.)
+func (s *KafkaSource) Crash() { s.stop(true) }
 
 // StartKafkaSource starts the shop's cluster path behind cm-api as
 // eventing/ ships it, with its schedule scaled by scale: a stand-in for the
@@ -138,9 +217,18 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 // the KafkaSource delivering the shop's topic to cm-api's POST /.
 func (s *Shop) StartKafkaSource(scale float64) *KafkaSource {
 	s.t.Helper()
-	dls := httptestServer(s.t, kafkaSinkHandler(s.t, s.Brokers, s.DLQTopic, "purchases-dlq"))
+	dls := s.startDeadLetterSink()
 	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
-		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale), Token: s.SourceToken})
+		Sink: s.APIURL, DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale), Token: s.SourceToken, DeadLetterToken: s.DeadLetterToken,
+		Consumer: ShippedConsumer().Scaled(scale)})
+}
+
+// startDeadLetterSink starts the stand-in for the KafkaSink purchases-dlq,
+// writing to the shop's DLQ topic, and returns its URL.
+func (s *Shop) startDeadLetterSink() string {
+	h := kafkaSinkHandler(s.t, s.Brokers, s.DLQTopic, "purchases-dlq")
+	h.auth = s.DeadLetterAuth
+	return httptestServer(s.t, h) + sinkPath("purchases-dlq")
 }
 
 // StartKafkaSourceBudget is StartKafkaSource with an explicit, small retry
@@ -159,42 +247,10 @@ func (s *Shop) StartKafkaSourceBudget(scale float64, retry int, delay time.Durat
 			retry, delay, d.Retry, d.Delay)
 	}
 	d.Retry, d.Delay = retry, delay
-	dls := httptestServer(s.t, kafkaSinkHandler(s.t, s.Brokers, s.DLQTopic, "purchases-dlq"))
+	dls := s.startDeadLetterSink()
 	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
-		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: d, Token: s.SourceToken})
-}
-
-type sourceHandler struct {
-	src    *KafkaSource
-	cfg    SourceConfig
-	client *http.Client
-}
-
-func (h *sourceHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (h *sourceHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-
-// ConsumeClaim delivers one partition's records in order. A record whose
-// delivery the end of the session interrupts is not marked: the next owner
-// of the partition delivers it again, as after a rebalance upstream.
-func (h *sourceHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	ctx := sess.Context()
-	for msg := range claim.Messages() {
-		e := h.event(msg)
-		last, ok := h.send(ctx, h.cfg.Sink, e)
-		switch {
-		case ok:
-			h.src.Delivered.Add(1)
-		case ctx.Err() != nil:
-			return nil
-		default:
-			h.deadLetter(ctx, e, last)
-			if ctx.Err() != nil {
-				return nil
-			}
-		}
-		sess.MarkMessage(msg, "")
-	}
-	return nil
+		Sink: s.APIURL, DeadLetterSink: dls, Delivery: d, Token: s.SourceToken, DeadLetterToken: s.DeadLetterToken,
+		Consumer: ShippedConsumer().Scaled(scale)})
 }
 
 // attempt is one POST's outcome.
@@ -241,8 +297,15 @@ func (h *sourceHandler) post(ctx context.Context, target string, e event.Event) 
 	}
 	req.Header.Set("Prefer", "reply")
 	req.Header.Set("Kn-Namespace", h.cfg.Namespace)
-	if h.cfg.Token != nil {
-		req.Header.Set("Authorization", "Bearer "+h.cfg.Token())
+	token := h.cfg.Token
+	if target == h.cfg.DeadLetterSink {
+		token = h.cfg.DeadLetterToken
+	}
+	if token != nil {
+		req.Header.Set("Authorization", "Bearer "+token())
+	}
+	if tp := requestTraceparent(ctx); tp != "" {
+		req.Header.Set("traceparent", tp)
 	}
 	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(&e), req); err != nil {
 		return attempt{}
@@ -291,7 +354,25 @@ func (h *sourceHandler) deadLetter(ctx context.Context, e event.Event, last atte
 // event is the record as a CloudEvent; a record that is not one is wrapped
 // as InvalidCloudEventInterceptor does.
 func (h *sourceHandler) event(msg *sarama.ConsumerMessage) event.Event {
-	if e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessageFromConsumerMessage(msg)); err == nil && e.Validate() == nil {
+	e := h.recordEvent(msg)
+	e.SetExtension("knativekafkapartition", fmt.Sprint(msg.Partition))
+	e.SetExtension("knativekafkaoffset", fmt.Sprint(msg.Offset))
+	return e
+}
+
+// recordEvent reads the record as the data plane's CloudEvent deserializer
+// does: its headers and value, and nothing the consumer knows besides.
+func (h *sourceHandler) recordEvent(msg *sarama.ConsumerMessage) event.Event {
+	var contentType string
+	headers := make(map[string][]byte, len(msg.Headers))
+	for _, rh := range msg.Headers {
+		k := strings.ToLower(string(rh.Key))
+		if k == "content-type" {
+			contentType = string(rh.Value)
+		}
+		headers[k] = rh.Value
+	}
+	if e, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessage(msg.Value, contentType, headers)); err == nil && e.Validate() == nil {
 		return *e
 	}
 	e := event.New()
@@ -304,7 +385,7 @@ func (h *sourceHandler) event(msg *sarama.ConsumerMessage) event.Event {
 		e.SetExtension("partitionkey", string(msg.Key))
 		e.SetExtension("key", string(msg.Key))
 	}
-	contentType := ""
+	contentType = ""
 	for _, rh := range msg.Headers {
 		name := strings.ToLower(string(rh.Key))
 		if name == "content-type" {

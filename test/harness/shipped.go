@@ -23,6 +23,9 @@ import (
 // WebClientCloudEventSender.DEFAULT_TIMEOUT_MS).
 const defaultDeliveryTimeout = 600 * time.Second
 
+// defaultBackoffDelay is the wait a KafkaSource without backoffDelay gets.
+const defaultBackoffDelay = 200 * time.Millisecond
+
 // Delivery is how a KafkaSource delivers: its spec.delivery and
 // spec.ordering, with the durations resolved.
 type Delivery struct {
@@ -117,7 +120,13 @@ func delivery(t testing.TB, src kafkaSourceDoc) Delivery {
 		d.Retry = int(*ds.Retry)
 	}
 	d.Linear = ds.BackoffPolicy != nil && *ds.BackoffPolicy == eventingduck.BackoffPolicyLinear
-	d.Delay = isoDuration(t, "backoffDelay", ds.BackoffDelay)
+	// Without backoffDelay the controller gives the data plane 200 ms
+	// (control-plane/pkg/reconciler/consumer/consumer.go:
+	// EgressConfigFromDelivery(..., 200)).
+	d.Delay = defaultBackoffDelay
+	if ds.BackoffDelay != nil {
+		d.Delay = isoDuration(t, "backoffDelay", ds.BackoffDelay)
+	}
 	if ds.Timeout != nil {
 		d.Timeout = isoDuration(t, "timeout", ds.Timeout)
 	}

@@ -32,6 +32,11 @@ type Shop struct {
 	Authorization string
 	// SourceToken, when set, is the KafkaSource's sender identity.
 	SourceToken func() string
+	// DeadLetterToken, when set, is the KafkaSource's identity towards the
+	// dead-letter sink (a token for its audience); DeadLetterAuth, when
+	// set, makes the dead-letter sink check it.
+	DeadLetterToken func() string
+	DeadLetterAuth  *SinkAuth
 
 	// ServerMetrics and APIMetrics are the base URLs of the functions'
 	// metrics ports (/metrics, the detailed /readyz), set at each start.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -33,9 +34,16 @@ func StallServer(t testing.TB) string {
 // SlowProxy starts a proxy in front of target that passes each request on,
 // even if its caller hangs up meanwhile, and holds the answer back for delay:
 // a sink that acknowledges after the client stopped waiting. It returns the
-// proxy's URL.
+// proxy's URL with target's path, and passes each request's path on as is.
 func SlowProxy(t testing.TB, target string, delay time.Duration) string {
 	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatalf("SlowProxy: %v", err)
+	}
+	path := u.Path
+	u.Path, u.RawPath = "", ""
+	target = u.String()
 	client := &http.Client{Timeout: 30 * time.Second}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -69,5 +77,5 @@ func SlowProxy(t testing.TB, target string, delay time.Duration) string {
 		_, _ = w.Write(answer)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL
+	return srv.URL + path
 }
