@@ -8,22 +8,19 @@ import (
 	"time"
 )
 
-// throttle is the transport of the JWKS fetches. go-oidc's RemoteKeySet
-// fetches the JWKS again for every token whose kid its cache lacks; it only
-// merges fetches that overlap (github.com/coreos/go-oidc/v3 v3.21.0
-// oidc/jwks.go, keysFromRemote). So a stream of forged kids would make one
-// fetch per few requests. throttle lets one request reach the issuer per
-// interval and answers the others with a copy of that answer, keys or
-// failure: go-oidc then finds no new key (401) or no keys (503), as the
-// issuer itself would have said a moment ago.
+// throttle is the transport of the JWKS fetches. go-oidc fetches the JWKS
+// for every token whose kid its cache lacks, merging only overlapping
+// fetches (go-oidc v3.21.0 oidc/jwks.go, keysFromRemote), so forged kids
+// could make a fetch every few requests. throttle sends one request per
+// interval to the issuer and answers the others with a copy of its answer,
+// keys or failure, as the issuer itself said a moment ago.
 //
-// It sits above tracking, so a replayed answer changes neither reachable
-// nor lastFetch: the key cache's lifetime still counts from the issuer's
-// last real answer.
+// Only real answers update the Verifier's reachable and lastFetch, so the
+// key cache's lifetime counts from the issuer's last answer.
 type throttle struct {
 	next     http.RoundTripper
 	interval time.Duration
-	now      func() time.Time
+	v        *Verifier
 
 	mu   sync.Mutex // held during the fetch: callers meanwhile get its answer
 	at   time.Time  // when the last request went to the issuer
@@ -43,7 +40,7 @@ type answer struct {
 func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if now := t.now(); t.last == nil || now.Sub(t.at) >= t.interval {
+	if now := t.v.now(); t.last == nil || now.Sub(t.at) >= t.interval {
 		t.last, t.at = t.fetch(req), now
 	}
 	if t.last.err != nil {
@@ -54,9 +51,15 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 		Body: io.NopCloser(bytes.NewReader(t.last.body)), ContentLength: int64(len(t.last.body)), Request: req}, nil
 }
 
-// fetch asks the issuer.
+// fetch asks the issuer and records whether it answered, so a failed
+// signature check can tell "no key fits" (401) from "no keys" (503).
 func (t *throttle) fetch(req *http.Request) *answer {
 	resp, err := t.next.RoundTrip(req)
+	ok := err == nil && resp.StatusCode == http.StatusOK
+	t.v.reachable.Store(ok)
+	if ok {
+		t.v.lastFetch.Store(t.v.now().UnixNano())
+	}
 	if err != nil {
 		return &answer{err: err}
 	}
