@@ -21,9 +21,11 @@ func decodeMembers(body []byte) (members, error) {
 	if err != nil {
 		return members{}, err
 	}
-	m := members{username: fields["username"], userid: fields["userid"], price: fields["price"], timestamp: fields["timestamp"]}
-	for k := range fields {
-		if !knownField(k) {
+	var m members
+	for k, v := range fields {
+		if slot := m.slot(k); slot != nil {
+			*slot = v
+		} else {
 			m.unknown = append(m.unknown, k)
 		}
 	}
@@ -58,8 +60,4 @@ func duplicateName(syn *jsontext.SyntacticError) string {
 		return "body"
 	}
 	return name
-}
-
-func knownField(k string) bool {
-	return k == "username" || k == "userid" || k == "price" || k == "timestamp"
 }

@@ -10,14 +10,13 @@ import (
 	"github.com/google/uuid"
 )
 
-// EventType is the CloudEvents type of a purchase: reverse DNS and versioned,
-// so that a breaking change to the data gets a new type instead of surprising
-// old consumers.
+// EventType is the CloudEvents type of a purchase, versioned: a breaking
+// change to the data gets a new type.
 const EventType = "io.scalableshop.purchase.created.v1"
 
-// PartitionKeyExtension is the CloudEvents extension that Kafka bindings
-// (the SDK's and Knative's KafkaSink) turn into the record key. It carries
-// the user id, so one user's purchases stay in one partition, in order.
+// PartitionKeyExtension is the extension Kafka bindings (the SDK's, the
+// KafkaSink's) make the record key: the user id, so one user's purchases
+// stay in one partition, in order.
 const PartitionKeyExtension = "partitionkey"
 
 // The extensions that carry a purchase's Origin from cm-server to cm-api.
@@ -48,7 +47,7 @@ func NewEvent(p Purchase, source string) event.Event {
 		e.SetExtension(OriginIDExtension, p.Origin.EventID)
 		e.SetExtension(OriginSourceExtension, p.Origin.EventSource)
 	}
-	// Every field is a string or Money: marshalling cannot fail.
+	// Strings and Money: marshalling cannot fail.
 	e.DataEncoded, _ = json.Marshal(eventData{p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)})
 	e.SetDataContentType(event.ApplicationJSON)
 	return e
@@ -62,14 +61,13 @@ type eventData struct {
 	Timestamp string `json:"timestamp"`
 }
 
-// FromEvent reads a purchase event. The event id becomes the purchase id;
-// a missing timestamp in the data falls back to now (zero now: required).
-// Anything that is not a valid purchase event is an *Error.
+// FromEvent reads a purchase event, the event id as the purchase id, as
+// Parse reads a body. Anything that is not a valid purchase event is an *Error.
 func FromEvent(e event.Event, now time.Time) (Purchase, error) {
 	if err := e.Validate(); err != nil {
 		return Purchase{}, invalid("event", "not a valid CloudEvent: "+firstLine(err.Error()))
 	}
-	exts := e.Extensions() // a copy: taken once
+	exts := e.Extensions() // a copy, so taken once
 	ext := func(name string) string {
 		s, _ := exts[name].(string)
 		return s
@@ -78,9 +76,8 @@ func FromEvent(e event.Event, now time.Time) (Purchase, error) {
 		KeyID: ext(KeyIDExtension), OriginID: ext(OriginIDExtension), OriginSource: ext(OriginSourceExtension)}, now)
 }
 
-// Attributes are what FromEvent reads of a valid CloudEvent: some of its
-// attributes, the purchase extensions (as strings, "" when absent) and its
-// data.
+// Attributes are what FromEvent reads of a valid CloudEvent; an absent
+// extension is "".
 type Attributes struct {
 	ID, Type, DataContentType string
 	Data                      []byte
@@ -88,9 +85,8 @@ type Attributes struct {
 	OriginID, OriginSource    string
 }
 
-// FromAttributes is FromEvent for an event already known to be a valid
-// CloudEvent, given as its Attributes: a Kafka record read without building
-// an event.Event (cm-api's consumer) comes here.
+// FromAttributes is FromEvent for a valid CloudEvent read without building
+// an event.Event, as cm-api's consumer reads Kafka records.
 func FromAttributes(a Attributes, now time.Time) (Purchase, error) {
 	if a.Type != EventType {
 		return Purchase{}, invalid("type", fmt.Sprintf("must be %q", EventType))
