@@ -65,13 +65,11 @@ type Config struct {
 	// IssuerURL, as Knative does for the Kubernetes API server
 	// (knative.dev/eventing pkg/auth/verifier.go, initOIDCProvider).
 	DiscoveredIssuer bool
-	// Client fetches discovery and keys; nil means a 10-second timeout.
-	Client *http.Client
-	// KeyCacheTTL defaults to DefaultKeyCacheTTL.
-	KeyCacheTTL time.Duration
 	// RefreshInterval defaults to DefaultRefreshInterval. Within it, a
 	// token naming an unknown key id is checked against the keys held.
 	RefreshInterval time.Duration
+	// Client fetches discovery and keys; nil means a 10-second timeout.
+	Client *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -91,8 +89,8 @@ func (c Config) Check(prefix string) error {
 		return fmt.Errorf("%s_JWKS_URL needs %s_ISSUER (the iss tokens carry)", prefix, prefix)
 	case c.Audience == "":
 		return fmt.Errorf("%s_AUDIENCE is required with an issuer", prefix)
-	case c.RefreshInterval > c.keyCacheTTL():
-		return fmt.Errorf("%s_JWKS_REFRESH_INTERVAL=%s: at most the key cache lifetime, %s", prefix, c.RefreshInterval, c.keyCacheTTL())
+	case c.RefreshInterval > DefaultKeyCacheTTL:
+		return fmt.Errorf("%s_JWKS_REFRESH_INTERVAL=%s: at most the key cache lifetime, %s", prefix, c.RefreshInterval, DefaultKeyCacheTTL)
 	}
 	for _, u := range []string{c.IssuerURL, c.JWKSURL, c.KeysURL} {
 		if u == "" {
@@ -103,13 +101,6 @@ func (c Config) Check(prefix string) error {
 		}
 	}
 	return nil
-}
-
-func (c Config) keyCacheTTL() time.Duration {
-	if c.KeyCacheTTL <= 0 {
-		return DefaultKeyCacheTTL
-	}
-	return c.KeyCacheTTL
 }
 
 func (c Config) refreshInterval() time.Duration {

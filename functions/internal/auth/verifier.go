@@ -50,7 +50,6 @@ func New(cfg Config) *Verifier {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	v.cfg.KeyCacheTTL = cfg.keyCacheTTL()
 	v.client = cfg.Client
 	if v.client == nil {
 		v.client = &http.Client{Timeout: 10 * time.Second}
@@ -61,7 +60,7 @@ func New(cfg Config) *Verifier {
 	}
 	// A replayed answer must not outlive the key cache, even without Check.
 	throttled := *v.client
-	throttled.Transport = &throttle{next: next, interval: min(cfg.refreshInterval(), v.cfg.KeyCacheTTL), v: v}
+	throttled.Transport = &throttle{next: next, interval: min(cfg.refreshInterval(), DefaultKeyCacheTTL), v: v}
 	v.keysClient = &throttled
 	v.reachable.Store(true)
 	return v
@@ -136,7 +135,7 @@ func (v *Verifier) explain(err error, p *probe, issuer string) error {
 }
 
 // keySet returns the keys and the issuer, discovering them first. Keys
-// older than KeyCacheTTL are dropped for an empty cache.
+// older than DefaultKeyCacheTTL are dropped for an empty cache.
 func (v *Verifier) keySet(ctx context.Context) (*oidc.RemoteKeySet, string, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -151,7 +150,7 @@ func (v *Verifier) keySet(ctx context.Context) (*oidc.RemoteKeySet, string, erro
 		}
 	}
 	fresh := max(v.keysSince.UnixNano(), v.lastFetch.Load())
-	if v.keys == nil || now.Sub(time.Unix(0, fresh)) > v.cfg.KeyCacheTTL {
+	if v.keys == nil || now.Sub(time.Unix(0, fresh)) > DefaultKeyCacheTTL {
 		v.keys = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.keysClient), v.jwksURL)
 		v.keysSince = now
 	}

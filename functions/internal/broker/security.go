@@ -84,8 +84,7 @@ func (c Config) secure(sc *sarama.Config) error {
 	return nil
 }
 
-// scramClient adapts xdg-go/scram (the MongoDB driver's SCRAM library) to
-// sarama's SCRAMClient.
+// scramClient adapts xdg-go/scram (the MongoDB driver's) to sarama.
 type scramClient struct {
 	hash scram.HashGeneratorFcn
 	conv *scram.ClientConversation

@@ -1,6 +1,7 @@
 package purchase
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 
@@ -15,11 +16,21 @@ type members struct {
 	unknown                            []string
 }
 
-// decodeMembers reads body with decodeObject: any body at all.
+// decodeMembers reads any body, which must be exactly one JSON object. A
+// member given twice is an error: parsers disagree on which one wins, so a
+// proxy and this service could see different purchases. The JSON v2
+// experiment (github.com/go-json-experiment/json, the base of Go's
+// encoding/json/v2) rejects duplicate names and says which.
 func decodeMembers(body []byte) (members, error) {
-	fields, err := decodeObject(body)
-	if err != nil {
-		return members{}, err
+	var fields map[string]json.RawMessage
+	err := jsonv2.Unmarshal(body, &fields)
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName) {
+		name := cmp.Or(syn.JSONPointer.LastToken(), "body")
+		return members{}, invalid(truncate(name, 40), "given more than once")
+	}
+	if err != nil || fields == nil {
+		return members{}, invalid("body", "must be one JSON object")
 	}
 	var m members
 	for k, v := range fields {
@@ -30,34 +41,4 @@ func decodeMembers(body []byte) (members, error) {
 		}
 	}
 	return m, nil
-}
-
-// decodeObject reads body as exactly one JSON object into its members. A
-// member given twice is an error: parsers disagree on which one wins, so a
-// proxy and this service could see different purchases. The JSON v2
-// experiment (github.com/go-json-experiment/json, the base of Go's
-// encoding/json/v2) rejects duplicate names by default and says which.
-func decodeObject(body []byte) (map[string]json.RawMessage, error) {
-	var fields map[string]json.RawMessage
-	err := jsonv2.Unmarshal(body, &fields)
-	var syn *jsontext.SyntacticError
-	if errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName) {
-		return nil, invalid(truncate(duplicateName(syn), 40), "given more than once")
-	}
-	if err != nil || fields == nil {
-		return nil, invalid("body", "must be one JSON object")
-	}
-	return fields, nil
-}
-
-// duplicateName is the member name a duplicate-name error points at.
-func duplicateName(syn *jsontext.SyntacticError) string {
-	var name string
-	for tok := range syn.JSONPointer.Tokens() {
-		name = tok
-	}
-	if name == "" {
-		return "body"
-	}
-	return name
 }

@@ -10,23 +10,19 @@ import (
 	"github.com/google/uuid"
 )
 
-// EventType is the CloudEvents type of a purchase, versioned: a breaking
-// change to the data gets a new type.
-const EventType = "io.scalableshop.purchase.created.v1"
-
-// PartitionKeyExtension is the extension Kafka bindings (the SDK's, the
-// KafkaSink's) make the record key: the user id, so one user's purchases
-// stay in one partition, in order.
-const PartitionKeyExtension = "partitionkey"
-
-// The extensions that carry a purchase's Origin from cm-server to cm-api.
+// The purchase event's CloudEvents type and extensions.
 const (
+	// EventType is versioned: a breaking change to the data gets a new type.
+	EventType = "io.scalableshop.purchase.created.v1"
+	// PartitionKeyExtension carries the user id, which Kafka bindings (the
+	// SDK's, the KafkaSink's) make the record key: one user's purchases
+	// stay in one partition, in order.
+	PartitionKeyExtension = "partitionkey"
+	// The purchase's Origin and KeyID, from cm-server to cm-api.
 	OriginIDExtension     = "clienteventid"
 	OriginSourceExtension = "clienteventsource"
+	KeyIDExtension        = "idempotencyid"
 )
-
-// KeyIDExtension carries a purchase's KeyID from cm-server to cm-api.
-const KeyIDExtension = "idempotencyid"
 
 // MaxSourceLen bounds a client's CloudEvent source, kept with the purchase.
 const MaxSourceLen = 512

@@ -6,13 +6,13 @@ import (
 )
 
 // scanMembers is Parse's fast path: it reads the shape nearly every body
-// has without decodeObject's reflection into a map (docs/performance.md,
+// has without decodeMembers's reflection into a map (docs/performance.md,
 // "Fast paths: measured and decided"). That shape is one object of the four
 // known members, each at most once, with plain names and values that are
 // strings without escapes or control characters, numbers or null. On
-// anything else ok is false and Parse takes decodeObject.
+// anything else ok is false and Parse takes decodeMembers.
 //
-// Accepted members are decodeObject's byte for byte: FuzzParseFastPath holds
+// Accepted members are decodeMembers's byte for byte: FuzzParseFastPath holds
 // it to that. body must be valid UTF-8; the scanner looks only at ASCII.
 func scanMembers(body []byte) (m members, ok bool) {
 	s := scanner{b: body}
