@@ -15,7 +15,7 @@ import (
 // interval to the issuer and answers the others with a copy of its answer,
 // keys or failure, as the issuer itself said a moment ago.
 //
-// Only real answers update the Verifier's reachable and lastFetch, so the
+// Only real answers update the Verifier's unreachable and lastFetch, so the
 // key cache's lifetime counts from the issuer's last answer.
 type throttle struct {
 	next     http.RoundTripper
@@ -56,7 +56,7 @@ func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *throttle) fetch(req *http.Request) *answer {
 	resp, err := t.next.RoundTrip(req)
 	ok := err == nil && resp.StatusCode == http.StatusOK
-	t.v.reachable.Store(ok)
+	t.v.unreachable.Store(!ok)
 	if ok {
 		t.v.lastFetch.Store(t.v.now().UnixNano())
 	}

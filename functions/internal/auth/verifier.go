@@ -26,10 +26,10 @@ type Verifier struct {
 	now        func() time.Time
 	client     *http.Client // discovery
 	keysClient *http.Client // the JWKS, at most once per RefreshInterval
-	// reachable is false from a failed JWKS fetch until one succeeds;
+	// unreachable is true from a failed JWKS fetch until one succeeds;
 	// lastFetch is when the last one succeeded.
-	reachable atomic.Bool
-	lastFetch atomic.Int64
+	unreachable atomic.Bool
+	lastFetch   atomic.Int64
 
 	mu        sync.Mutex
 	issuer    string
@@ -62,7 +62,6 @@ func New(cfg Config) *Verifier {
 	throttled := *v.client
 	throttled.Transport = &throttle{next: next, interval: min(cfg.refreshInterval(), DefaultKeyCacheTTL), v: v}
 	v.keysClient = &throttled
-	v.reachable.Store(true)
 	return v
 }
 
@@ -116,7 +115,7 @@ func (v *Verifier) explain(err error, p *probe, issuer string) error {
 	switch {
 	case !p.reached:
 		return &InvalidError{Reason: "malformed, or not signed with " + strings.Join(Algorithms, " or "), Err: err}
-	case p.payload == nil && !v.reachable.Load():
+	case p.payload == nil && v.unreachable.Load():
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	case p.payload == nil:
 		return &InvalidError{Reason: "bad signature: no key of the issuer verifies it", Err: err}

@@ -61,7 +61,8 @@ type eventData struct {
 // Parse reads a body. Anything that is not a valid purchase event is an *Error.
 func FromEvent(e event.Event, now time.Time) (Purchase, error) {
 	if err := e.Validate(); err != nil {
-		return Purchase{}, invalid("event", "not a valid CloudEvent: "+firstLine(err.Error()))
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		return Purchase{}, invalid("event", "not a valid CloudEvent: "+truncate(first, 200))
 	}
 	exts := e.Extensions() // a copy, so taken once
 	ext := func(name string) string {
@@ -123,9 +124,4 @@ func originOf(id, source string) (Origin, error) {
 		return Origin{}, invalid(OriginSourceExtension, fmt.Sprintf("must be 1 to %d bytes", MaxSourceLen))
 	}
 	return Origin{EventID: id, EventSource: source}, nil
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return truncate(s, 200)
 }

@@ -23,9 +23,6 @@ const (
 	maxUnknown     = 5   // unknown fields named in one error
 )
 
-// TimeLayout is how timestamps are written: RFC 3339, UTC, milliseconds.
-const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
-
 // Purchase is one validated purchase. Built by Parse, every field is within
 // its limits and Timestamp is UTC with millisecond precision.
 type Purchase struct {
@@ -62,9 +59,10 @@ func (p Purchase) MarshalJSON() ([]byte, error) {
 	}{p.ID, eventData{p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)}})
 }
 
-// FormatTime writes t the way the API does: "2024-05-31T15:54:32.204Z".
+// FormatTime writes t the way the API does, RFC 3339 in UTC with
+// milliseconds: "2024-05-31T15:54:32.204Z".
 func FormatTime(t time.Time) string {
-	return t.UTC().Format(TimeLayout)
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
 // Error says, field by field, why input is not a valid purchase.
