@@ -38,7 +38,6 @@ func (c Config) base() (*sarama.Config, error) {
 	sc.Net.ReadTimeout = 10 * time.Second
 	sc.Net.WriteTimeout = 10 * time.Second
 	sc.Metadata.Retry.Max = 2
-	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 	sc.Metadata.Timeout = 10 * time.Second
 	sc.Metadata.AllowAutoTopicCreation = false
 	if err := c.secure(sc); err != nil {
@@ -49,7 +48,8 @@ func (c Config) base() (*sarama.Config, error) {
 
 // Producer is the configuration of a durable producer: acknowledged by all
 // in-sync replicas, idempotent (the broker drops duplicates of its retries),
-// bounded retries, keys partitioned as a KafkaSink does.
+// bounded retries, keys partitioned as a KafkaSink does. sarama's defaults
+// return errors and give each send a 10-second timeout.
 func (c Config) Producer() (*sarama.Config, error) {
 	sc, err := c.base()
 	if err != nil {
@@ -60,24 +60,21 @@ func (c Config) Producer() (*sarama.Config, error) {
 	sc.Net.MaxOpenRequests = 1 // required by the idempotent producer
 	sc.Producer.Retry.Max = 5
 	sc.Producer.Retry.Backoff = 200 * time.Millisecond
-	sc.Producer.Timeout = 10 * time.Second
 	sc.Producer.Return.Successes = true
-	sc.Producer.Return.Errors = true
 	sc.Producer.Flush.Frequency = time.Millisecond // batch concurrent sends, add no latency
 	sc.Producer.Partitioner = NewKafkaPartitioner
 	return sc, nil
 }
 
 // ConsumerGroup is the configuration of a consumer group that first starts
-// at the oldest record and commits only what the handler marked.
+// at the oldest record and commits (by sarama's default, each second) only
+// what the handler marked.
 func (c Config) ConsumerGroup() (*sarama.Config, error) {
 	sc, err := c.base()
 	if err != nil {
 		return nil, err
 	}
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-	sc.Consumer.Offsets.AutoCommit.Enable = true
-	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
 	return sc, nil
