@@ -22,16 +22,16 @@ import (
 // out "none" and HMAC (HS256 "signed" with the issuer's public key).
 var Algorithms = []string{oidc.RS256, oidc.ES256}
 
-// ClockSkew is how far exp and nbf may be off.
-const ClockSkew = time.Minute
-
-// DefaultKeyCacheTTL is how long fetched keys are used without the issuer,
-// so a withdrawn key stops working even if no token names a new kid.
-const DefaultKeyCacheTTL = time.Hour
-
-// DefaultRefreshInterval is the least time between two JWKS fetches, so
-// tokens with forged key ids cannot flood the issuer.
-const DefaultRefreshInterval = 10 * time.Second
+const (
+	// ClockSkew is how far exp and nbf may be off.
+	ClockSkew = time.Minute
+	// DefaultKeyCacheTTL is how long fetched keys are used without the
+	// issuer, so a withdrawn key stops working even if no token names a new kid.
+	DefaultKeyCacheTTL = time.Hour
+	// DefaultRefreshInterval is the least time between two JWKS fetches, so
+	// tokens with forged key ids cannot flood the issuer.
+	DefaultRefreshInterval = 10 * time.Second
+)
 
 // ErrUnavailable means the issuer's discovery document or keys could not be
 // fetched: answer 503, never accept.
@@ -45,22 +45,18 @@ type InvalidError struct {
 }
 
 func (e *InvalidError) Error() string { return "invalid token: " + e.Reason }
-
 func (e *InvalidError) Unwrap() error { return e.Err }
 
 // Config says where keys come from and what a token must say.
 type Config struct {
-	// IssuerURL is the base URL for OIDC discovery.
-	IssuerURL string
-	// JWKSURL and Issuer replace discovery for issuers without it.
-	JWKSURL, Issuer string
+	IssuerURL       string // the base URL for OIDC discovery
+	JWKSURL, Issuer string // instead of discovery, for issuers without it
+	Audience        string // one of the token's aud values
 	// KeysURL, with IssuerURL, is where keys are fetched whatever jwks_uri
 	// discovery names: the Kubernetes API server serves its keys at
 	// /openid/v1/jwks but names its external address, a host a pod's
 	// credential should not go to (kubernetes pkg/serviceaccount/openidmetadata.go).
 	KeysURL string
-	// Audience must be one of the token's aud values.
-	Audience string
 	// DiscoveredIssuer accepts the issuer discovery names even when it is not
 	// IssuerURL, as Knative does for the Kubernetes API server
 	// (knative.dev/eventing pkg/auth/verifier.go, initOIDCProvider).
@@ -68,10 +64,8 @@ type Config struct {
 	// RefreshInterval defaults to DefaultRefreshInterval. Within it, a
 	// token naming an unknown key id is checked against the keys held.
 	RefreshInterval time.Duration
-	// Client fetches discovery and keys; nil means a 10-second timeout.
-	Client *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	Client          *http.Client     // fetches discovery and keys; nil: a 10-second timeout
+	Now             func() time.Time // nil: time.Now
 }
 
 // Enabled reports whether an issuer is configured.

@@ -31,12 +31,11 @@ type Purchase struct {
 	UserID    string
 	Price     Money
 	Timestamp time.Time
-	// Origin is the client's CloudEvent id and source when the purchase
-	// came as a CloudEvent; ID is then derived from both.
+	// Origin is set when the purchase came as a client's CloudEvent, KeyID
+	// (a UUID from the Idempotency-Key and the user) when the client sent a
+	// key. ID is then derived from the Origin, or from KeyID and the purchase.
 	Origin Origin
-	// KeyID is a UUID derived from the client's Idempotency-Key and the
-	// user, when it sent one; ID is then derived from it and the purchase.
-	KeyID string
+	KeyID  string
 }
 
 // Origin is a client's CloudEvent identity: unique as a pair, not by id.
