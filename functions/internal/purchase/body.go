@@ -17,11 +17,9 @@ type members struct {
 	unknown                            []string
 }
 
-// decodeMembers reads any body, which must be exactly one JSON object. A
-// member given twice is an error: parsers disagree on which one wins, so a
-// proxy and this service could see different purchases. The JSON v2
-// experiment (github.com/go-json-experiment/json, the base of Go's
-// encoding/json/v2) rejects duplicate names and says which.
+// decodeMembers reads any body that is one JSON object. A member given twice
+// is refused, as the JSON v2 experiment (the base of encoding/json/v2) does:
+// parsers disagree on which wins, so a proxy could see another purchase.
 func decodeMembers(body []byte) (members, error) {
 	var fields map[string]json.RawMessage
 	err := jsonv2.Unmarshal(body, &fields)
@@ -44,15 +42,13 @@ func decodeMembers(body []byte) (members, error) {
 	return m, nil
 }
 
-// scanMembers is Parse's fast path: it reads the shape nearly every body
-// has without decodeMembers's reflection into a map (docs/performance.md,
-// "Fast paths: measured and decided"). That shape is one object of the four
-// known members, each at most once, with plain names and values that are
-// strings without escapes or control characters, numbers or null. On
-// anything else ok is false and Parse takes decodeMembers.
-//
-// Accepted members are decodeMembers's byte for byte: FuzzParseFastPath holds
-// it to that. body must be valid UTF-8; the scanner looks only at ASCII.
+// scanMembers is Parse's fast path (docs/performance.md, "Fast paths:
+// measured and decided"): without reflection, it reads the shape nearly
+// every body has, the known members at most once each, with plain names and
+// values that are numbers, null or strings without escapes or control
+// characters. On anything else ok is false and Parse takes decodeMembers,
+// whose members it gives byte for byte (FuzzParseFastPath). body must be
+// valid UTF-8; the scanner looks only at ASCII.
 func scanMembers(body []byte) (m members, ok bool) {
 	s := scanner{b: body}
 	if !s.skip('{') {

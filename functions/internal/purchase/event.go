@@ -3,6 +3,7 @@ package purchase
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,9 +89,7 @@ func FromAttributes(a Attributes, now time.Time) (Purchase, error) {
 	if a.Type != EventType {
 		return Purchase{}, invalid("type", fmt.Sprintf("must be %q", EventType))
 	}
-	switch a.DataContentType {
-	case "", event.ApplicationJSON, "text/json":
-	default:
+	if !slices.Contains([]string{"", event.ApplicationJSON, "text/json"}, a.DataContentType) {
 		return Purchase{}, invalid("datacontenttype", "must be application/json")
 	}
 	if len(a.Data) == 0 {

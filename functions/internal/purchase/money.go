@@ -53,7 +53,7 @@ func parseDecimal(s string) (Money, error) {
 		return 0, errPriceNegative
 	}
 	whole, frac, hasDot := strings.Cut(s, ".")
-	if whole == "" || !only(whole, digits) || (hasDot && (frac == "" || !only(frac, digits))) {
+	if whole == "" || !digits.all(whole) || (hasDot && (frac == "" || !digits.all(frac))) {
 		return 0, errPriceFormat
 	}
 	if len(frac) > 2 {

@@ -35,7 +35,7 @@ func ParseList(username string, q url.Values) (string, Page, error) {
 		}
 		page.Limit = n
 	}
-	if len(page.Cursor) > maxCursorBytes || !only(page.Cursor, letters+digits+"-_") {
+	if len(page.Cursor) > maxCursorBytes || !cursorBytes.all(page.Cursor) {
 		return "", Page{}, invalid("cursor", "is not a cursor this service returned")
 	}
 	return name, page, nil

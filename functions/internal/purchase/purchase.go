@@ -65,9 +65,7 @@ func FormatTime(t time.Time) string {
 }
 
 // Error says, field by field, why input is not a valid purchase.
-type Error struct {
-	Fields map[string]string
-}
+type Error struct{ Fields map[string]string }
 
 func (e *Error) Error() string {
 	parts := make([]string, 0, len(e.Fields))
@@ -279,26 +277,40 @@ func parseID(id string) (string, error) {
 		return "", errRequired
 	case len(id) > MaxIDLen:
 		return "", fmt.Errorf("must be at most %d characters", MaxIDLen)
-	case !only(id, letters+digits+"-._~:@"):
+	case !idBytes.all(id):
 		return "", errors.New("must contain only letters, digits and - . _ ~ : @")
 	}
 	return id, nil
 }
 
-const (
-	letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	digits  = "0123456789"
-)
+// byteSet is the bytes a field may hold: one table lookup per byte.
+type byteSet [256]bool
 
-// only reports whether every byte of s is in set.
-func only(s, set string) bool {
+func newByteSet(chars string) *byteSet {
+	var set byteSet
+	for i := range len(chars) {
+		set[chars[i]] = true
+	}
+	return &set
+}
+
+// all reports whether every byte of s is in the set.
+func (set *byteSet) all(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(set, s[i]) < 0 {
+		if !set[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+var (
+	digits      = newByteSet("0123456789")
+	idBytes     = newByteSet(letters + "0123456789-._~:@")
+	cursorBytes = newByteSet(letters + "0123456789-_") // base64url
+)
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
