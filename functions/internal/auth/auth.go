@@ -1,12 +1,10 @@
 // Package auth verifies OpenID Connect bearer tokens (JWTs) with
-// github.com/coreos/go-oidc: cm-server's shoppers and the KafkaSource that
-// sends cm-api its events both prove who they are this way. Keys come from
-// the issuer's JWKS, found by discovery or configured directly, and are cached;
-// a JWKS outage never lets a token in, it makes verification unavailable.
+// github.com/coreos/go-oidc, for cm-server's shoppers and for the KafkaSource
+// that sends cm-api its events. Keys come from the issuer's JWKS and are
+// cached; when they cannot be fetched, no token gets in.
 package auth
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,78 +18,61 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 )
 
-// Algorithms are the only signature algorithms accepted. Naming them keeps
+// Algorithms are the only signature algorithms accepted: naming them keeps
 // out "none" and HMAC (HS256 "signed" with the issuer's public key).
 var Algorithms = []string{oidc.RS256, oidc.ES256}
 
-// ClockSkew is how far exp and nbf may be off: clocks differ a little.
-const ClockSkew = time.Minute
+const (
+	// ClockSkew is how far exp and nbf may be off.
+	ClockSkew = time.Minute
+	// DefaultKeyCacheTTL is how long fetched keys are used without the
+	// issuer, so a withdrawn key stops working even if no token names a new kid.
+	DefaultKeyCacheTTL = time.Hour
+	// DefaultRefreshInterval is the least time between two JWKS fetches, so
+	// tokens with forged key ids cannot flood the issuer.
+	DefaultRefreshInterval = 10 * time.Second
+)
 
-// DefaultKeyCacheTTL is how long fetched keys are trusted without the
-// issuer: after it, verification needs the JWKS again, so a key the issuer
-// withdrew stops working even if no token ever names a new kid.
-const DefaultKeyCacheTTL = time.Hour
-
-// DefaultRefreshInterval is the least time between two fetches of the
-// JWKS: a token naming a key id the cache lacks makes at most one fetch per
-// interval, however many arrive, so forged key ids cannot flood the issuer.
-const DefaultRefreshInterval = 10 * time.Second
-
-// ErrUnavailable means the token could not be checked because the issuer's
-// discovery document or keys could not be fetched: answer 503, never accept.
+// ErrUnavailable means the issuer's discovery document or keys could not be
+// fetched: answer 503, never accept.
 var ErrUnavailable = errors.New("the token issuer's keys cannot be fetched")
 
-// InvalidError says why a token was refused (answer 401). Reason is safe to
-// show: it never contains the token.
+// InvalidError says why a token was refused (answer 401). Reason never
+// contains the token, so it is safe to show.
 type InvalidError struct {
 	Reason string
 	Err    error // go-oidc's own error, for logs at debug level
 }
 
 func (e *InvalidError) Error() string { return "invalid token: " + e.Reason }
-
 func (e *InvalidError) Unwrap() error { return e.Err }
 
 // Config says where keys come from and what a token must say.
 type Config struct {
-	// IssuerURL is the issuer's base URL for OIDC discovery
-	// (IssuerURL + "/.well-known/openid-configuration").
-	IssuerURL string
-	// JWKSURL and Issuer replace discovery for issuers without it.
-	JWKSURL, Issuer string
-	// KeysURL, with IssuerURL, is where the keys are fetched whatever
-	// jwks_uri the discovery document names. The Kubernetes API server
-	// serves its own keys at /openid/v1/jwks, while its document names
-	// --service-account-jwks-uri or, unset, its external address
-	// (kubernetes/kubernetes pkg/serviceaccount/openidmetadata.go,
-	// NewOpenIDMetadataProvider): kubeadm's and kind's advertise address, a
-	// host a pod's credential should not go to. Ignored with JWKSURL.
+	IssuerURL       string // the base URL for OIDC discovery
+	JWKSURL, Issuer string // instead of discovery, for issuers without it
+	Audience        string // one of the token's aud values
+	// KeysURL, with IssuerURL, is where keys are fetched whatever jwks_uri
+	// discovery names: the Kubernetes API server serves its keys at
+	// /openid/v1/jwks but names its external address, a host a pod's
+	// credential should not go to (kubernetes pkg/serviceaccount/openidmetadata.go).
 	KeysURL string
-	// Audience must be one of the token's aud values.
-	Audience string
-	// DiscoveredIssuer accepts the issuer the discovery document names even
-	// when it differs from IssuerURL, as Knative does for the Kubernetes API
-	// server (knative.dev/eventing pkg/auth/verifier.go, initOIDCProvider):
-	// the service-account issuer is often not the in-cluster URL.
+	// DiscoveredIssuer accepts the issuer discovery names even when it is not
+	// IssuerURL, as Knative does for the Kubernetes API server
+	// (knative.dev/eventing pkg/auth/verifier.go, initOIDCProvider).
 	DiscoveredIssuer bool
-	// Client fetches discovery and keys; nil means a client with a
-	// ten-second timeout.
-	Client *http.Client
-	// KeyCacheTTL bounds how long keys are used without a fetch; 0 means
-	// DefaultKeyCacheTTL.
-	KeyCacheTTL time.Duration
-	// RefreshInterval is the least time between two fetches of the JWKS; 0
-	// means DefaultRefreshInterval. Within it, a token naming an unknown key
-	// id is checked against the keys already held.
+	// RefreshInterval defaults to DefaultRefreshInterval. Within it, a
+	// token naming an unknown key id is checked against the keys held.
 	RefreshInterval time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	Client          *http.Client     // fetches discovery and keys; nil: a 10-second timeout
+	Now             func() time.Time // nil: time.Now
 }
 
 // Enabled reports whether an issuer is configured.
 func (c Config) Enabled() bool { return c.IssuerURL != "" || c.JWKSURL != "" }
 
-// Check reports a configuration that cannot work.
+// Check reports a configuration that cannot work; prefix names its
+// environment variables.
 func (c Config) Check(prefix string) error {
 	switch {
 	case !c.Enabled():
@@ -102,8 +83,8 @@ func (c Config) Check(prefix string) error {
 		return fmt.Errorf("%s_JWKS_URL needs %s_ISSUER (the iss tokens carry)", prefix, prefix)
 	case c.Audience == "":
 		return fmt.Errorf("%s_AUDIENCE is required with an issuer", prefix)
-	case c.RefreshInterval > c.keyCacheTTL():
-		return fmt.Errorf("%s_JWKS_REFRESH_INTERVAL=%s: at most the key cache lifetime, %s", prefix, c.RefreshInterval, c.keyCacheTTL())
+	case c.RefreshInterval > DefaultKeyCacheTTL:
+		return fmt.Errorf("%s_JWKS_REFRESH_INTERVAL=%s: at most the key cache lifetime, %s", prefix, c.RefreshInterval, DefaultKeyCacheTTL)
 	}
 	for _, u := range []string{c.IssuerURL, c.JWKSURL, c.KeysURL} {
 		if u == "" {
@@ -116,15 +97,6 @@ func (c Config) Check(prefix string) error {
 	return nil
 }
 
-// keyCacheTTL is KeyCacheTTL or its default.
-func (c Config) keyCacheTTL() time.Duration {
-	if c.KeyCacheTTL <= 0 {
-		return DefaultKeyCacheTTL
-	}
-	return c.KeyCacheTTL
-}
-
-// refreshInterval is RefreshInterval or its default.
 func (c Config) refreshInterval() time.Duration {
 	if c.RefreshInterval <= 0 {
 		return DefaultRefreshInterval
@@ -132,8 +104,8 @@ func (c Config) refreshInterval() time.Duration {
 	return c.RefreshInterval
 }
 
-// checkURL accepts https, and http only on the loopback interface (tests,
-// a sidecar): keys fetched over plain http could be swapped on the way.
+// checkURL accepts https, and http only on loopback (tests, a sidecar):
+// keys fetched over plain http could be swapped on the way.
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
@@ -148,11 +120,7 @@ func checkURL(raw string) error {
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return host == "localhost" || net.ParseIP(host).IsLoopback()
 }
 
 // Token is a verified token's claims.
@@ -187,8 +155,8 @@ func BearerToken(h http.Header) (string, bool) {
 	return token, strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
-// timeClaims are the claims this package checks itself, with ClockSkew:
-// go-oidc allows no skew on exp and a fixed five minutes on nbf.
+// timeClaims are the claims checked here rather than by go-oidc, which
+// allows no skew on exp and five minutes on nbf.
 type timeClaims struct {
 	Issuer    string       `json:"iss"`
 	Audience  oidcAudience `json:"aud"`
@@ -214,33 +182,19 @@ func (a *oidcAudience) UnmarshalJSON(b []byte) error {
 }
 
 // checkTimes checks exp (required) and nbf against now with ClockSkew.
+// go-oidc has already parsed both as numbers.
 func checkTimes(c timeClaims, now time.Time) error {
 	if c.Expiry == nil {
 		return &InvalidError{Reason: "no expiry (exp)"}
 	}
-	exp, err := c.Expiry.Float64()
-	if err != nil {
-		return &InvalidError{Reason: "exp is not a number"}
-	}
-	if now.Add(-ClockSkew).After(time.Unix(int64(exp), 0)) {
+	if exp, _ := c.Expiry.Float64(); now.Add(-ClockSkew).After(time.Unix(int64(exp), 0)) {
 		return &InvalidError{Reason: "expired"}
 	}
-	if c.NotBefore != nil {
-		nbf, err := c.NotBefore.Float64()
-		if err != nil {
-			return &InvalidError{Reason: "nbf is not a number"}
-		}
-		if now.Add(ClockSkew).Before(time.Unix(int64(nbf), 0)) {
-			return &InvalidError{Reason: "not valid yet (nbf)"}
-		}
+	if c.NotBefore == nil {
+		return nil
+	}
+	if nbf, _ := c.NotBefore.Float64(); now.Add(ClockSkew).Before(time.Unix(int64(nbf), 0)) {
+		return &InvalidError{Reason: "not valid yet (nbf)"}
 	}
 	return nil
-}
-
-// clientContext is ctx carrying the HTTP client go-oidc uses.
-func clientContext(ctx context.Context, c *http.Client) context.Context {
-	if c == nil {
-		return ctx
-	}
-	return oidc.ClientContext(ctx, c)
 }

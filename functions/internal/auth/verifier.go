@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,15 +23,14 @@ const retryDiscovery = time.Second
 // Verifier checks bearer tokens against one issuer. It is safe for
 // concurrent use; a nil *Verifier is a disabled one.
 type Verifier struct {
-	cfg    Config
-	now    func() time.Time
-	client *http.Client // discovery
-	// keysClient fetches the JWKS at most once per RefreshInterval.
-	keysClient *http.Client
-	// reachable is false after a fetch from the issuer failed, until one
-	// succeeds; lastFetch is the time of the last successful one.
-	reachable atomic.Bool
-	lastFetch atomic.Int64
+	cfg        Config
+	now        func() time.Time
+	client     *http.Client // discovery
+	keysClient *http.Client // the JWKS, at most once per RefreshInterval
+	// unreachable is true from a failed JWKS fetch until one succeeds;
+	// lastFetch is when the last one succeeded.
+	unreachable atomic.Bool
+	lastFetch   atomic.Int64
 
 	mu        sync.Mutex
 	issuer    string
@@ -41,9 +41,8 @@ type Verifier struct {
 	failure   error
 }
 
-// New returns a Verifier for cfg, or nil when cfg names no issuer. It does
-// not contact the issuer: discovery happens on the first token, so start-up
-// never waits on it.
+// New returns a Verifier for cfg, or nil when cfg names no issuer. Discovery
+// happens on the first token, so start-up never waits on the issuer.
 func New(cfg Config) *Verifier {
 	if !cfg.Enabled() {
 		return nil
@@ -52,42 +51,19 @@ func New(cfg Config) *Verifier {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	v.cfg.KeyCacheTTL = cfg.keyCacheTTL()
-	base := cfg.Client
-	if base == nil {
-		base = &http.Client{Timeout: 10 * time.Second}
+	v.client = cfg.Client
+	if v.client == nil {
+		v.client = &http.Client{Timeout: 10 * time.Second}
 	}
-	tracked := *base
-	tracked.Transport = &tracking{base: base.Transport, v: v}
-	v.client = &tracked
-	// Never longer than the cache's lifetime: a replayed answer must not
-	// outlive it (Check refuses such a setting; New holds without Check).
-	throttled := *base
-	throttled.Transport = &throttle{next: tracked.Transport, interval: min(cfg.refreshInterval(), v.cfg.KeyCacheTTL), now: v.now}
+	next := v.client.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	// A replayed answer must not outlive the key cache, even without Check.
+	throttled := *v.client
+	throttled.Transport = &throttle{next: next, interval: min(cfg.refreshInterval(), DefaultKeyCacheTTL), v: v}
 	v.keysClient = &throttled
-	v.reachable.Store(true)
 	return v
-}
-
-// tracking records whether the issuer answered, so a failed signature
-// check can tell "no key fits" (401) from "keys could not be fetched" (503).
-type tracking struct {
-	base http.RoundTripper
-	v    *Verifier
-}
-
-func (t *tracking) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(req)
-	ok := err == nil && resp.StatusCode == http.StatusOK
-	t.v.reachable.Store(ok)
-	if ok {
-		t.v.lastFetch.Store(t.v.now().UnixNano())
-	}
-	return resp, err
 }
 
 // Verify checks raw's signature, algorithm, issuer, audience, expiry and
@@ -140,7 +116,7 @@ func (v *Verifier) explain(err error, p *probe, issuer string) error {
 	switch {
 	case !p.reached:
 		return &InvalidError{Reason: "malformed, or not signed with " + strings.Join(Algorithms, " or "), Err: err}
-	case p.payload == nil && !v.reachable.Load():
+	case p.payload == nil && v.unreachable.Load():
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	case p.payload == nil:
 		return &InvalidError{Reason: "bad signature: no key of the issuer verifies it", Err: err}
@@ -158,8 +134,8 @@ func (v *Verifier) explain(err error, p *probe, issuer string) error {
 	return &InvalidError{Reason: "claims refused", Err: err}
 }
 
-// keySet returns the cached keys and the issuer, discovering them first
-// and starting an empty cache when the keys are older than KeyCacheTTL.
+// keySet returns the keys and the issuer, discovering them first. Keys
+// older than DefaultKeyCacheTTL are dropped for an empty cache.
 func (v *Verifier) keySet(ctx context.Context) (*oidc.RemoteKeySet, string, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -174,14 +150,15 @@ func (v *Verifier) keySet(ctx context.Context) (*oidc.RemoteKeySet, string, erro
 		}
 	}
 	fresh := max(v.keysSince.UnixNano(), v.lastFetch.Load())
-	if v.keys == nil || now.Sub(time.Unix(0, fresh)) > v.cfg.KeyCacheTTL {
+	if v.keys == nil || now.Sub(time.Unix(0, fresh)) > DefaultKeyCacheTTL {
 		v.keys = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), v.keysClient), v.jwksURL)
 		v.keysSince = now
 	}
 	return v.keys, v.issuer, nil
 }
 
-// discover finds the issuer and its JWKS URL (KeysURL, when set).
+// discover finds the issuer and the JWKS URL: KeysURL when set, else the
+// document's jwks_uri.
 func (v *Verifier) discover(ctx context.Context) error {
 	if v.cfg.JWKSURL != "" {
 		v.issuer, v.jwksURL = v.cfg.Issuer, v.cfg.JWKSURL
@@ -193,50 +170,98 @@ func (v *Verifier) discover(ctx context.Context) error {
 		Issuer  string `json:"issuer"`
 		JWKSURL string `json:"jwks_uri"`
 	}
-	if v.cfg.DiscoveredIssuer {
-		if err := v.getJSON(ctx, strings.TrimSuffix(v.cfg.IssuerURL, "/")+"/.well-known/openid-configuration", &doc); err != nil {
-			return err
-		}
-		ctx = oidc.InsecureIssuerURLContext(ctx, doc.Issuer)
-	}
-	// NewProvider checks that the document names the issuer it was asked for.
-	provider, err := oidc.NewProvider(oidc.ClientContext(ctx, v.client), v.cfg.IssuerURL)
+	at := strings.TrimSuffix(v.cfg.IssuerURL, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, at, nil)
 	if err != nil {
-		return fmt.Errorf("oidc discovery at %s: %w", v.cfg.IssuerURL, err)
+		return fmt.Errorf("build request for %s: %w", at, err)
 	}
-	if err := provider.Claims(&doc); err != nil {
-		return fmt.Errorf("read discovery document: %w", err)
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", at, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get %s: status %d", at, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return fmt.Errorf("decode %s: %w", at, err)
+	}
+	if doc.Issuer != v.cfg.IssuerURL && !v.cfg.DiscoveredIssuer {
+		return fmt.Errorf("discovery document at %s names issuer %q, want %q", at, doc.Issuer, v.cfg.IssuerURL)
 	}
 	if v.cfg.KeysURL != "" {
 		v.issuer, v.jwksURL = doc.Issuer, v.cfg.KeysURL
 		return nil
 	}
 	if doc.JWKSURL == "" {
-		return fmt.Errorf("discovery document at %s names no jwks_uri", v.cfg.IssuerURL)
+		return fmt.Errorf("discovery document at %s names no jwks_uri", at)
 	}
 	if err := checkURL(doc.JWKSURL); err != nil {
-		return fmt.Errorf("discovery document at %s: jwks_uri %w", v.cfg.IssuerURL, err)
+		return fmt.Errorf("discovery document at %s: jwks_uri %w", at, err)
 	}
 	v.issuer, v.jwksURL = doc.Issuer, doc.JWKSURL
 	return nil
 }
 
-// getJSON fetches a small JSON document with the Verifier's client.
-func (v *Verifier) getJSON(ctx context.Context, url string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return fmt.Errorf("build request for %s: %w", url, err)
+// throttle is the transport of the JWKS fetches. go-oidc fetches the JWKS
+// for every token whose kid its cache lacks, merging only overlapping
+// fetches (go-oidc v3.21.0 oidc/jwks.go, keysFromRemote), so forged kids
+// could make a fetch every few requests. throttle sends one request per
+// interval to the issuer and answers the others with a copy of its answer,
+// keys or failure, as the issuer itself said a moment ago.
+//
+// Only real answers update the Verifier's unreachable and lastFetch, so the
+// key cache's lifetime counts from the issuer's last answer.
+type throttle struct {
+	next     http.RoundTripper
+	interval time.Duration
+	v        *Verifier
+
+	mu   sync.Mutex // held during the fetch: callers meanwhile get its answer
+	at   time.Time  // when the last request went to the issuer
+	last *answer    // nil before the first
+}
+
+// answer is what the issuer said: a response, read whole as go-oidc reads
+// it, or an error.
+type answer struct {
+	status string
+	code   int
+	header http.Header
+	body   []byte
+	err    error
+}
+
+func (t *throttle) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now := t.v.now(); t.last == nil || now.Sub(t.at) >= t.interval {
+		t.last, t.at = t.fetch(req), now
 	}
-	resp, err := v.client.Do(req)
+	if t.last.err != nil {
+		return nil, t.last.err
+	}
+	return &http.Response{Status: t.last.status, StatusCode: t.last.code,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: t.last.header.Clone(),
+		Body: io.NopCloser(bytes.NewReader(t.last.body)), ContentLength: int64(len(t.last.body)), Request: req}, nil
+}
+
+// fetch asks the issuer and records whether it answered, so a failed
+// signature check can tell "no key fits" (401) from "no keys" (503).
+func (t *throttle) fetch(req *http.Request) *answer {
+	resp, err := t.next.RoundTrip(req)
+	ok := err == nil && resp.StatusCode == http.StatusOK
+	t.v.unreachable.Store(!ok)
+	if ok {
+		t.v.lastFetch.Store(t.v.now().UnixNano())
+	}
 	if err != nil {
-		return fmt.Errorf("get %s: %w", url, err)
+		return &answer{err: err}
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("get %s: status %d", url, resp.StatusCode)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return &answer{err: err}
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
-		return fmt.Errorf("decode %s: %w", url, err)
-	}
-	return nil
+	return &answer{status: resp.Status, code: resp.StatusCode, header: resp.Header, body: body}
 }

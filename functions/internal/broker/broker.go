@@ -1,6 +1,5 @@
-// Package broker configures the sarama clients both functions use to talk to
-// Kafka directly (cm-server's producer, cm-api's consumer group and its
-// dead-letter producer), so the two agree on versions and timeouts.
+// Package broker configures the sarama clients both functions use for Kafka
+// (cm-server's producer, cm-api's consumer group and dead-letter producer).
 package broker
 
 import (
@@ -13,10 +12,8 @@ import (
 	"github.com/rcrowley/go-metrics"
 )
 
-// sarama keeps go-metrics of every request it sends (rates, sizes, and
-// latencies in histograms whose exponentially decaying samples push to a
-// heap and call math.Exp per update). Neither function exports them, so
-// they are nil metrics: every update is a no-op.
+// sarama keeps costly go-metrics of every request; neither function exports
+// them, so they are nil metrics.
 func init() { metrics.UseNilMetrics = true }
 
 // Config is where the brokers are, who is calling and how it proves it.
@@ -30,11 +27,9 @@ type Config struct {
 	TLSCAFile     string // PEM bundle to trust; empty = the system roots
 }
 
-// base is the configuration every client shares: bounded dial and
-// metadata timeouts so no call can hang a request for minutes, and metadata
-// requests that never create a topic. sarama asks the broker to create a
-// missing topic by default, which would make purchases with the broker's
-// default partition count before the real topic exists.
+// base is what every client shares: bounded timeouts, so no call hangs a
+// request for minutes, and metadata requests that never create a topic
+// (with the broker's default partition count, before the real one exists).
 func (c Config) base() (*sarama.Config, error) {
 	sc := sarama.NewConfig()
 	sc.ClientID = c.ClientID
@@ -43,7 +38,6 @@ func (c Config) base() (*sarama.Config, error) {
 	sc.Net.ReadTimeout = 10 * time.Second
 	sc.Net.WriteTimeout = 10 * time.Second
 	sc.Metadata.Retry.Max = 2
-	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 	sc.Metadata.Timeout = 10 * time.Second
 	sc.Metadata.AllowAutoTopicCreation = false
 	if err := c.secure(sc); err != nil {
@@ -53,9 +47,9 @@ func (c Config) base() (*sarama.Config, error) {
 }
 
 // Producer is the configuration of a durable producer: acknowledged by all
-// in-sync replicas, idempotent (the broker drops the duplicates its own
-// retries would make), bounded in how long one send may retry, and keyed
-// records partitioned as Kafka's Java producer (and so a KafkaSink) does.
+// in-sync replicas, idempotent (the broker drops duplicates of its retries),
+// bounded retries, keys partitioned as a KafkaSink does. sarama's defaults
+// return errors and give each send a 10-second timeout.
 func (c Config) Producer() (*sarama.Config, error) {
 	sc, err := c.base()
 	if err != nil {
@@ -66,25 +60,21 @@ func (c Config) Producer() (*sarama.Config, error) {
 	sc.Net.MaxOpenRequests = 1 // required by the idempotent producer
 	sc.Producer.Retry.Max = 5
 	sc.Producer.Retry.Backoff = 200 * time.Millisecond
-	sc.Producer.Timeout = 10 * time.Second
 	sc.Producer.Return.Successes = true
-	sc.Producer.Return.Errors = true
 	sc.Producer.Flush.Frequency = time.Millisecond // batch concurrent sends, add no latency
 	sc.Producer.Partitioner = NewKafkaPartitioner
 	return sc, nil
 }
 
-// ConsumerGroup is the configuration of a consumer group that starts from
-// the oldest record the first time (nothing published before the first start
-// is skipped) and commits only what the handler marked.
+// ConsumerGroup is the configuration of a consumer group that first starts
+// at the oldest record and commits (by sarama's default, each second) only
+// what the handler marked.
 func (c Config) ConsumerGroup() (*sarama.Config, error) {
 	sc, err := c.base()
 	if err != nil {
 		return nil, err
 	}
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-	sc.Consumer.Offsets.AutoCommit.Enable = true
-	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
 	sc.Consumer.Return.Errors = true
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
 	return sc, nil
@@ -105,8 +95,8 @@ func (c Config) Validate() error {
 // ErrNotConnected means a client has not reached the brokers yet.
 var ErrNotConnected = errors.New("not connected to Kafka yet")
 
-// MissingTopicError means the brokers answer but a topic does not exist.
-// Topics are never created by the functions; see docs/deploy.md.
+// MissingTopicError means the brokers answer but a topic does not exist
+// (the functions never create topics; see docs/deploy.md).
 type MissingTopicError struct{ Topic string }
 
 func (e *MissingTopicError) Error() string {
@@ -116,10 +106,9 @@ func (e *MissingTopicError) Error() string {
 // Detail is what a readiness answer may show: it names no host.
 func (e *MissingTopicError) Detail() string { return "topic " + e.Topic + " does not exist" }
 
-// Ping asks the brokers for each topic's metadata, giving up when ctx ends
-// (sarama's call takes no context). A nil client is ErrNotConnected, a topic
-// the brokers do not know a *MissingTopicError. It is what both functions'
-// readiness checks of Kafka do.
+// Ping is the functions' readiness check of Kafka: the metadata of each
+// topic, or ErrNotConnected for a nil client, *MissingTopicError for an
+// unknown topic. It gives up when ctx ends, though sarama's call goes on.
 func Ping(ctx context.Context, client sarama.Client, topics ...string) error {
 	if client == nil {
 		return ErrNotConnected

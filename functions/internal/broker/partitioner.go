@@ -6,14 +6,11 @@ import (
 )
 
 // NewKafkaPartitioner is a sarama.PartitionerConstructor that places a keyed
-// record exactly where Kafka's Java producer does (murmur2 of the key bytes,
-// the sign bit masked off, modulo the partition count), so a user's purchases
-// land on one partition whether cm-server produces them itself or a Knative
-// KafkaSink (a Java producer) does. sarama's own hash partitioner uses FNV-1a
-// and would split a user across two partitions. The hash is franz-go's
-// StickyKeyPartitioner with its default hasher, which mirrors Kafka's
-// BuiltInPartitioner.partitionForKey. A record without a key goes to a random
-// partition, as with sarama's hash partitioner.
+// record where Kafka's Java producer, and so a KafkaSink, does (murmur2 of
+// the key; sarama's own uses FNV-1a), so a user's purchases share one
+// partition whoever produces them. The hash is franz-go's
+// StickyKeyPartitioner, which mirrors Kafka's BuiltInPartitioner. A record
+// without a key goes to a random partition.
 func NewKafkaPartitioner(topic string) sarama.Partitioner {
 	return &kafkaPartitioner{
 		keyed:  kgo.StickyKeyPartitioner(nil).ForTopic(topic),
@@ -38,7 +35,7 @@ func (p *kafkaPartitioner) Partition(msg *sarama.ProducerMessage, numPartitions 
 	return int32(p.keyed.Partition(&kgo.Record{Key: key}, int(numPartitions))), nil
 }
 
-// RequiresConsistency implements sarama.Partitioner: a keyed record must wait
+// RequiresConsistency implements sarama.Partitioner: a keyed record waits
 // for its partition rather than go elsewhere.
 func (p *kafkaPartitioner) RequiresConsistency() bool { return true }
 

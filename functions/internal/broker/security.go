@@ -13,13 +13,6 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/env"
 )
 
-// SASL mechanisms the functions speak to production brokers.
-const (
-	MechanismPlain       = "PLAIN"
-	MechanismSCRAMSHA256 = "SCRAM-SHA-256"
-	MechanismSCRAMSHA512 = "SCRAM-SHA-512"
-)
-
 // FromEnv reads the broker settings both functions share: KAFKA_BROKERS
 // (def when unset), KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME,
 // KAFKA_SASL_PASSWORD (a secret), KAFKA_TLS and KAFKA_TLS_CA_FILE.
@@ -33,15 +26,13 @@ func FromEnv(r *env.Reader, def, clientID string) Config {
 		TLS:           r.Bool("KAFKA_TLS", false),
 		TLSCAFile:     r.String("KAFKA_TLS_CA_FILE", ""),
 	}
-	if c.TLSCAFile != "" {
-		c.TLS = true
-	}
+	c.TLS = c.TLS || c.TLSCAFile != ""
 	switch c.SASLMechanism {
 	case "":
 		if c.SASLUsername != "" || c.SASLPassword != "" {
 			r.Fail("KAFKA_SASL_USERNAME/PASSWORD given without KAFKA_SASL_MECHANISM")
 		}
-	case MechanismPlain, MechanismSCRAMSHA256, MechanismSCRAMSHA512:
+	case sarama.SASLTypePlaintext, sarama.SASLTypeSCRAMSHA256, sarama.SASLTypeSCRAMSHA512:
 		if c.SASLUsername == "" || c.SASLPassword == "" {
 			r.Fail("KAFKA_SASL_MECHANISM=%s needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD", c.SASLMechanism)
 		}
@@ -76,16 +67,15 @@ func (c Config) secure(sc *sarama.Config) error {
 	sc.Net.SASL.User, sc.Net.SASL.Password = c.SASLUsername, c.SASLPassword
 	sc.Net.SASL.Mechanism = sarama.SASLMechanism(c.SASLMechanism)
 	switch c.SASLMechanism {
-	case MechanismSCRAMSHA256:
+	case sarama.SASLTypeSCRAMSHA256:
 		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA256} }
-	case MechanismSCRAMSHA512:
+	case sarama.SASLTypeSCRAMSHA512:
 		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA512} }
 	}
 	return nil
 }
 
-// scramClient adapts xdg-go/scram (the MongoDB driver's SCRAM library) to
-// sarama's SCRAMClient.
+// scramClient adapts xdg-go/scram (the MongoDB driver's) to sarama.
 type scramClient struct {
 	hash scram.HashGeneratorFcn
 	conv *scram.ClientConversation

@@ -3,6 +3,7 @@ package purchase
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,24 +11,19 @@ import (
 	"github.com/google/uuid"
 )
 
-// EventType is the CloudEvents type of a purchase: reverse DNS and versioned,
-// so that a breaking change to the data gets a new type instead of surprising
-// old consumers.
-const EventType = "io.scalableshop.purchase.created.v1"
-
-// PartitionKeyExtension is the CloudEvents extension that Kafka bindings
-// (the SDK's and Knative's KafkaSink) turn into the record key. It carries
-// the user id, so one user's purchases stay in one partition, in order.
-const PartitionKeyExtension = "partitionkey"
-
-// The extensions that carry a purchase's Origin from cm-server to cm-api.
+// The purchase event's CloudEvents type and extensions.
 const (
+	// EventType is versioned: a breaking change to the data gets a new type.
+	EventType = "io.scalableshop.purchase.created.v1"
+	// PartitionKeyExtension carries the user id, which Kafka bindings (the
+	// SDK's, the KafkaSink's) make the record key: one user's purchases
+	// stay in one partition, in order.
+	PartitionKeyExtension = "partitionkey"
+	// The purchase's Origin and KeyID, from cm-server to cm-api.
 	OriginIDExtension     = "clienteventid"
 	OriginSourceExtension = "clienteventsource"
+	KeyIDExtension        = "idempotencyid"
 )
-
-// KeyIDExtension carries a purchase's KeyID from cm-server to cm-api.
-const KeyIDExtension = "idempotencyid"
 
 // MaxSourceLen bounds a client's CloudEvent source, kept with the purchase.
 const MaxSourceLen = 512
@@ -48,7 +44,7 @@ func NewEvent(p Purchase, source string) event.Event {
 		e.SetExtension(OriginIDExtension, p.Origin.EventID)
 		e.SetExtension(OriginSourceExtension, p.Origin.EventSource)
 	}
-	// Every field is a string or Money: marshalling cannot fail.
+	// Strings and Money: marshalling cannot fail.
 	e.DataEncoded, _ = json.Marshal(eventData{p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)})
 	e.SetDataContentType(event.ApplicationJSON)
 	return e
@@ -62,14 +58,14 @@ type eventData struct {
 	Timestamp string `json:"timestamp"`
 }
 
-// FromEvent reads a purchase event. The event id becomes the purchase id;
-// a missing timestamp in the data falls back to now (zero now: required).
-// Anything that is not a valid purchase event is an *Error.
+// FromEvent reads a purchase event, the event id as the purchase id, as
+// Parse reads a body. Anything that is not a valid purchase event is an *Error.
 func FromEvent(e event.Event, now time.Time) (Purchase, error) {
 	if err := e.Validate(); err != nil {
-		return Purchase{}, invalid("event", "not a valid CloudEvent: "+firstLine(err.Error()))
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		return Purchase{}, invalid("event", "not a valid CloudEvent: "+truncate(first, 200))
 	}
-	exts := e.Extensions() // a copy: taken once
+	exts := e.Extensions() // a copy, so taken once
 	ext := func(name string) string {
 		s, _ := exts[name].(string)
 		return s
@@ -78,9 +74,8 @@ func FromEvent(e event.Event, now time.Time) (Purchase, error) {
 		KeyID: ext(KeyIDExtension), OriginID: ext(OriginIDExtension), OriginSource: ext(OriginSourceExtension)}, now)
 }
 
-// Attributes are what FromEvent reads of a valid CloudEvent: some of its
-// attributes, the purchase extensions (as strings, "" when absent) and its
-// data.
+// Attributes are what FromEvent reads of a valid CloudEvent; an absent
+// extension is "".
 type Attributes struct {
 	ID, Type, DataContentType string
 	Data                      []byte
@@ -88,16 +83,13 @@ type Attributes struct {
 	OriginID, OriginSource    string
 }
 
-// FromAttributes is FromEvent for an event already known to be a valid
-// CloudEvent, given as its Attributes: a Kafka record read without building
-// an event.Event (cm-api's consumer) comes here.
+// FromAttributes is FromEvent for a valid CloudEvent read without building
+// an event.Event, as cm-api's consumer reads Kafka records.
 func FromAttributes(a Attributes, now time.Time) (Purchase, error) {
 	if a.Type != EventType {
 		return Purchase{}, invalid("type", fmt.Sprintf("must be %q", EventType))
 	}
-	switch a.DataContentType {
-	case "", event.ApplicationJSON, "text/json":
-	default:
+	if !slices.Contains([]string{"", event.ApplicationJSON, "text/json"}, a.DataContentType) {
 		return Purchase{}, invalid("datacontenttype", "must be application/json")
 	}
 	if len(a.Data) == 0 {
@@ -131,9 +123,4 @@ func originOf(id, source string) (Origin, error) {
 		return Origin{}, invalid(OriginSourceExtension, fmt.Sprintf("must be 1 to %d bytes", MaxSourceLen))
 	}
 	return Origin{EventID: id, EventSource: source}, nil
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return truncate(s, 200)
 }

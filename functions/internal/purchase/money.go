@@ -5,20 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
-// Money is an amount in minor units (cents). It is stored as an integer so
-// that no amount is ever rounded: MongoDB's Decimal128 is not available on
-// every wire-compatible store, and floats cannot hold 1195.30 exactly.
+// Money is an amount in cents. An integer never rounds: floats cannot hold
+// 1195.30 exactly, and not every MongoDB-compatible store has Decimal128.
 type Money int64
 
-// MaxPrice is the largest price a purchase may carry (999,999,999.99). It keeps
-// every amount well inside the integers a JSON number or a JavaScript client
-// represents exactly.
+// MaxPrice is the largest price (999,999,999.99), well inside the integers
+// a JSON number or a JavaScript client represents exactly.
 const MaxPrice Money = 99_999_999_999
 
-// Price problems, named so that callers and tests can tell them apart.
 var (
 	errPriceType      = errors.New("must be a decimal string or number, e.g. \"1195.30\"")
 	errPriceNegative  = errors.New("must not be negative")
@@ -55,38 +53,18 @@ func parseDecimal(s string) (Money, error) {
 		return 0, errPriceNegative
 	}
 	whole, frac, hasDot := strings.Cut(s, ".")
-	if whole == "" || !allDigits(whole) || (hasDot && (frac == "" || !allDigits(frac))) {
+	if whole == "" || !digits.all(whole) || (hasDot && (frac == "" || !digits.all(frac))) {
 		return 0, errPriceFormat
 	}
 	if len(frac) > 2 {
 		return 0, errPricePrecision
 	}
-	whole = strings.TrimLeft(whole, "0")
-	if len(whole) > 9 {
+	if len(strings.TrimLeft(whole, "0")) > 9 {
 		return 0, errPriceRange
 	}
-	// At most 11 checked digits, the fraction padded to two: the sum cannot
-	// overflow and stays within MaxPrice.
-	var units Money
-	for i := 0; i < len(whole); i++ {
-		units = units*10 + Money(whole[i]-'0')
-	}
-	for i := range 2 {
-		units *= 10
-		if i < len(frac) {
-			units += Money(frac[i] - '0')
-		}
-	}
-	return units, nil
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	whole64, _ := strconv.ParseInt(whole, 10, 64)
+	cents, _ := strconv.ParseInt((frac + "00")[:2], 10, 64)
+	return Money(whole64*100 + cents), nil
 }
 
 // String formats the amount with exactly two decimals: 119530 -> "1195.30".

@@ -12,39 +12,33 @@ const (
 	maxCursorBytes = 256
 )
 
-// Page asks for one page of a user's purchases: at most Limit of them,
-// starting after the position an earlier page's cursor names.
+// Page asks for at most Limit of a user's purchases, after the position an
+// earlier page's cursor names.
 type Page struct {
 	Limit  int
 	Cursor string // opaque to everyone but the store that made it
 }
 
-// ParsePage reads ?limit= and ?cursor= from a query string. Both functions
-// use it, so cm-server rejects a bad page before asking cm-api.
-func ParsePage(q url.Values) (Page, error) {
-	p := Page{Limit: DefaultLimit, Cursor: q.Get("cursor")}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLimit {
-			return Page{}, invalid("limit", "must be an integer from 1 to "+strconv.Itoa(MaxLimit))
-		}
-		p.Limit = n
-	}
-	if len(p.Cursor) > maxCursorBytes || !isBase64URL(p.Cursor) {
-		return Page{}, invalid("cursor", "is not a cursor this service returned")
-	}
-	return p, nil
-}
-
-// ParseList reads a list request: the {username} path segment and the page.
-// Both functions' list endpoints take the same input.
+// ParseList reads a list request, the {username} path segment and
+// ?limit= and ?cursor=, by the same rules in both functions, so cm-server
+// refuses a bad request before asking cm-api.
 func ParseList(username string, q url.Values) (string, Page, error) {
-	name, err := ParseUsername(username)
+	name, err := checkText(username, MaxUsernameLen)
 	if err != nil {
 		return "", Page{}, invalid("username", err.Error())
 	}
-	page, err := ParsePage(q)
-	return name, page, err
+	page := Page{Limit: DefaultLimit, Cursor: q.Get("cursor")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			return "", Page{}, invalid("limit", "must be an integer from 1 to "+strconv.Itoa(MaxLimit))
+		}
+		page.Limit = n
+	}
+	if len(page.Cursor) > maxCursorBytes || !cursorBytes.all(page.Cursor) {
+		return "", Page{}, invalid("cursor", "is not a cursor this service returned")
+	}
+	return name, page, nil
 }
 
 // Query writes the page back as query parameters.
@@ -54,14 +48,4 @@ func (p Page) Query() url.Values {
 		q.Set("cursor", p.Cursor)
 	}
 	return q
-}
-
-func isBase64URL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }

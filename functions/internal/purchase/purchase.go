@@ -1,6 +1,6 @@
-// Package purchase holds the shop's one domain type, the Purchase, with the
-// parsing that turns outside input into a Purchase that cannot be invalid, and
-// the CloudEvent that carries a Purchase from cm-server to cm-api.
+// Package purchase holds the shop's one domain type, the Purchase: the
+// parsing that turns outside input into a Purchase that cannot be invalid,
+// and the CloudEvent that carries it from cm-server to cm-api.
 package purchase
 
 import (
@@ -23,24 +23,19 @@ const (
 	maxUnknown     = 5   // unknown fields named in one error
 )
 
-// TimeLayout is how timestamps are written: RFC 3339, UTC, milliseconds.
-const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// Purchase is one validated purchase. Build it with Parse; every field is
-// then within its limits and Timestamp is UTC with millisecond precision.
+// Purchase is one validated purchase. Built by Parse, every field is within
+// its limits and Timestamp is UTC with millisecond precision.
 type Purchase struct {
 	ID        string
 	Username  string
 	UserID    string
 	Price     Money
 	Timestamp time.Time
-	// Origin is the client's own CloudEvent id and source when the purchase
-	// was posted as a CloudEvent; ID is then derived from both.
+	// Origin is set when the purchase came as a client's CloudEvent, KeyID
+	// (a UUID from the Idempotency-Key and the user) when the client sent a
+	// key. ID is then derived from the Origin, or from KeyID and the purchase.
 	Origin Origin
-	// KeyID names the client's Idempotency-Key (a UUID derived from the key
-	// and the user) when it sent one; ID is then derived from it and the
-	// purchase, so the same key with another purchase is another id.
-	KeyID string
+	KeyID  string
 }
 
 // Origin is a client's CloudEvent identity: unique as a pair, not by id.
@@ -49,36 +44,28 @@ type Origin struct {
 	EventSource string
 }
 
-// Equivalent reports whether q is the same purchase as p as far as the
-// shopper is concerned. The timestamp is left out on purpose: a retry without
-// one gets a new server time but is still the same purchase.
+// Equivalent reports whether q is the same purchase as p for the shopper.
+// The timestamp is left out: a retry without one gets a new server time.
 func (p Purchase) Equivalent(q Purchase) bool {
 	return p.ID == q.ID && p.Username == q.Username && p.UserID == q.UserID && p.Price == q.Price
 }
 
-// jsonPurchase is the wire shape of a stored purchase in API responses.
-type jsonPurchase struct {
-	ID        string `json:"_id"`
-	Username  string `json:"username"`
-	UserID    string `json:"userid"`
-	Price     Money  `json:"price"`
-	Timestamp string `json:"timestamp"`
-}
-
 // MarshalJSON writes the API shape: {"_id","username","userid","price","timestamp"}.
 func (p Purchase) MarshalJSON() ([]byte, error) {
-	return json.Marshal(jsonPurchase{p.ID, p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)})
+	return json.Marshal(struct {
+		ID string `json:"_id"`
+		eventData
+	}{p.ID, eventData{p.Username, p.UserID, p.Price, FormatTime(p.Timestamp)}})
 }
 
-// FormatTime writes t the way the API does: "2024-05-31T15:54:32.204Z".
+// FormatTime writes t the way the API does, RFC 3339 in UTC with
+// milliseconds: "2024-05-31T15:54:32.204Z".
 func FormatTime(t time.Time) string {
-	return t.UTC().Format(TimeLayout)
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
 // Error says, field by field, why input is not a valid purchase.
-type Error struct {
-	Fields map[string]string
-}
+type Error struct{ Fields map[string]string }
 
 func (e *Error) Error() string {
 	parts := make([]string, 0, len(e.Fields))
@@ -91,14 +78,13 @@ func (e *Error) Error() string {
 // InvalidFields names each field that is wrong and what is wrong with it.
 func (e *Error) InvalidFields() map[string]string { return e.Fields }
 
-// invalid returns an *Error for a single field.
 func invalid(field, problem string) *Error {
 	return &Error{Fields: map[string]string{field: problem}}
 }
 
 // Parse turns a JSON purchase body into a Purchase with the given id. When
-// the body has no timestamp, now is used; a zero now makes the timestamp
-// required. Every problem found is reported in one *Error.
+// the body has no timestamp, now is used; a zero now makes it required.
+// Every problem found is reported in one *Error.
 func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 	if !utf8.Valid(body) {
 		return Purchase{}, invalid("body", "must be valid UTF-8")
@@ -113,8 +99,7 @@ func Parse(id string, body []byte, now time.Time) (Purchase, error) {
 	return m.purchase(id, now)
 }
 
-// purchase checks every member and the id; the problems found, if any, are
-// one *Error.
+// purchase checks every member and the id.
 func (m members) purchase(id string, now time.Time) (Purchase, error) {
 	var problems map[string]string
 	note := func(field string, err error) {
@@ -141,10 +126,9 @@ func (m members) purchase(id string, now time.Time) (Purchase, error) {
 	}
 	p.Timestamp, err = parseTimestamp(m.timestamp, now)
 	note("timestamp", err)
-	// The first few unknown names, in order: sorted only when there are some.
 	slices.Sort(m.unknown)
 	for _, k := range m.unknown[:min(len(m.unknown), maxUnknown)] {
-		note(truncate(k, 40), errUnknown)
+		note(truncate(k, 40), errors.New("unknown field"))
 	}
 	if problems != nil {
 		return Purchase{}, &Error{Fields: problems}
@@ -153,27 +137,15 @@ func (m members) purchase(id string, now time.Time) (Purchase, error) {
 }
 
 var (
-	errRequired   = errors.New("is required")
-	errUnknown    = errors.New("unknown field")
-	errNotString  = errors.New("must be a string")
-	errEmpty      = errors.New("must not be empty")
-	errControl    = errors.New("must not contain control characters")
-	errSpace      = errors.New("must not start or end with white space")
-	errUTF8       = errors.New("must be valid UTF-8")
-	errInvisible  = errors.New("must not contain line separators or text-direction controls")
-	errDots       = errors.New(`must not be "." or ".." (they cannot be a URL path segment)`)
-	errTimeOffset = errors.New("must have a UTC offset between -23:59 and +23:59")
-	errTimeFormat = errors.New("must be an RFC 3339 date-time, e.g. \"2024-05-31T15:54:32.204Z\"")
-	errTimeMillis = errors.New("must have at most millisecond precision")
-	errTimeRange  = errors.New("must be between the years 1970 and 9999")
+	errRequired  = errors.New("is required")
+	errNotString = errors.New("must be a string")
 )
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
-// jsonString decodes raw as a JSON string, as json.Unmarshal into a string
-// does. A string with no escapes, quotes or control characters and valid
-// UTF-8 (every string the shop itself sends) is the bytes between its
-// quotes, read without reflection; any other goes through json.Unmarshal.
+// jsonString decodes raw as json.Unmarshal into a string does. A string
+// without escapes or control characters (every string the shop sends) is
+// read without reflection.
 func jsonString(raw []byte) (string, bool) {
 	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
 		inner := raw[1 : n-1]
@@ -205,29 +177,34 @@ func parseText(raw json.RawMessage, max int) (string, error) {
 	return checkText(s, max)
 }
 
-// ParseUsername checks a user name that arrives outside a purchase body, such
-// as the {username} path segment, by the same rules as Parse.
-func ParseUsername(s string) (string, error) {
-	return checkText(s, MaxUsernameLen)
+// checkText enforces the rules every name and id field shares.
+func checkText(s string, max int) (string, error) {
+	return checkTextAs(s, max, printableASCII(s))
 }
 
-// checkText enforces the rules every name and id field shares. Printable
-// ASCII (most names and every id) is checked in one pass: it is valid UTF-8,
-// one character per byte, with no control or invisible characters, and
-// only the space is white space (FuzzCheckText compares with checkTextSlow).
-func checkText(s string, max int) (string, error) {
-	if !printableASCII(s) {
-		return checkTextSlow(s, max)
+// checkTextAs is checkText told whether s is printable ASCII: one byte per
+// character, valid UTF-8, no control or invisible characters, and only ' '
+// as white space. FuzzCheckText holds it to the full checks (ascii false).
+func checkTextAs(s string, max int, ascii bool) (string, error) {
+	chars := len(s)
+	if !ascii {
+		chars = utf8.RuneCountInString(s)
 	}
 	switch {
 	case s == "":
-		return "", errEmpty
-	case len(s) > max:
+		return "", errors.New("must not be empty")
+	case chars > max:
 		return "", fmt.Errorf("must be at most %d characters", max)
+	case !ascii && !utf8.ValidString(s):
+		return "", errors.New("must be valid UTF-8")
+	case !ascii && strings.ContainsFunc(s, unicode.IsControl):
+		return "", errors.New("must not contain control characters")
+	case !ascii && strings.ContainsFunc(s, isInvisible):
+		return "", errors.New("must not contain line separators or text-direction controls")
 	case s == "." || s == "..":
-		return "", errDots
-	case s[0] == ' ' || s[len(s)-1] == ' ':
-		return "", errSpace
+		return "", errors.New(`must not be "." or ".." (they cannot be a URL path segment)`)
+	case strings.TrimSpace(s) != s:
+		return "", errors.New("must not start or end with white space")
 	}
 	return s, nil
 }
@@ -239,27 +216,6 @@ func printableASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// checkTextSlow is checkText for any string.
-func checkTextSlow(s string, max int) (string, error) {
-	switch {
-	case s == "":
-		return "", errEmpty
-	case utf8.RuneCountInString(s) > max:
-		return "", fmt.Errorf("must be at most %d characters", max)
-	case !utf8.ValidString(s):
-		return "", errUTF8
-	case strings.ContainsFunc(s, unicode.IsControl):
-		return "", errControl
-	case strings.ContainsFunc(s, isInvisible):
-		return "", errInvisible
-	case s == "." || s == "..":
-		return "", errDots
-	case strings.TrimSpace(s) != s:
-		return "", errSpace
-	}
-	return s, nil
 }
 
 // isInvisible reports line and paragraph separators and the bidirectional
@@ -283,23 +239,22 @@ func parseTimestamp(raw json.RawMessage, now time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, errTimeFormat
+		return time.Time{}, errors.New(`must be an RFC 3339 date-time, e.g. "2024-05-31T15:54:32.204Z"`)
 	}
 	if !validOffset(s) {
-		return time.Time{}, errTimeOffset
+		return time.Time{}, errors.New("must have a UTC offset between -23:59 and +23:59")
 	}
 	return t.UTC(), CheckTime(t)
 }
 
-// CheckTime applies the timestamp rules to a time that came from elsewhere,
-// such as a CloudEvent's time attribute: millisecond precision, years
-// 1970 to 9999.
+// CheckTime applies the timestamp rules to a time from elsewhere, such as a
+// CloudEvent's time attribute: millisecond precision, years 1970 to 9999.
 func CheckTime(t time.Time) error {
 	if t.Nanosecond()%int(time.Millisecond) != 0 {
-		return errTimeMillis
+		return errors.New("must have at most millisecond precision")
 	}
 	if y := t.UTC().Year(); y < 1970 || y > 9999 {
-		return errTimeRange
+		return errors.New("must be between the years 1970 and 9999")
 	}
 	return nil
 }
@@ -314,23 +269,48 @@ func validOffset(s string) bool {
 	return (off[0] == '+' || off[0] == '-') && off[3] == ':' && off[1:3] <= "23" && off[4:6] <= "59"
 }
 
-// parseID accepts the ids this system makes (UUIDs) and ids clients give in
-// CloudEvents, limited to URL-safe ASCII so they are safe in logs and cursors.
+// parseID accepts the UUIDs this system makes and the ids clients give in
+// CloudEvents: URL-safe ASCII, so they are safe in logs and cursors.
 func parseID(id string) (string, error) {
 	switch {
 	case id == "":
 		return "", errRequired
 	case len(id) > MaxIDLen:
 		return "", fmt.Errorf("must be at most %d characters", MaxIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~:@", c) >= 0) {
-			return "", errors.New("must contain only letters, digits and - . _ ~ : @")
-		}
+	case !idBytes.all(id):
+		return "", errors.New("must contain only letters, digits and - . _ ~ : @")
 	}
 	return id, nil
 }
+
+// byteSet is the bytes a field may hold: one table lookup per byte.
+type byteSet [256]bool
+
+func newByteSet(chars string) *byteSet {
+	var set byteSet
+	for i := range len(chars) {
+		set[chars[i]] = true
+	}
+	return &set
+}
+
+// all reports whether every byte of s is in the set.
+func (set *byteSet) all(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !set[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+var (
+	digits      = newByteSet("0123456789")
+	idBytes     = newByteSet(letters + "0123456789-._~:@")
+	cursorBytes = newByteSet(letters + "0123456789-_") // base64url
+)
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

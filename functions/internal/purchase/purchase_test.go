@@ -185,16 +185,16 @@ func FuzzParseMoney(f *testing.F) {
 	})
 }
 
-func TestParseUsername(t *testing.T) {
+func TestParseListUsername(t *testing.T) {
 	t.Parallel()
 	for _, bad := range []string{"", ".", "..", "bad\xffname", " joe", "jo\u202ee"} {
-		if _, err := purchase.ParseUsername(bad); err == nil {
-			t.Errorf("ParseUsername(%q): got no error, want one", bad)
+		if _, _, err := purchase.ParseList(bad, nil); err == nil {
+			t.Errorf("ParseList(%q): got no error, want one", bad)
 		}
 	}
 	for _, good := range []string{"joe", "Zoë O'Brien", "a.b", "..a", "👩‍💻 dev"} {
-		if _, err := purchase.ParseUsername(good); err != nil {
-			t.Errorf("ParseUsername(%q): got %v, want none", good, err)
+		if _, _, err := purchase.ParseList(good, nil); err != nil {
+			t.Errorf("ParseList(%q): got %v, want none", good, err)
 		}
 	}
 }

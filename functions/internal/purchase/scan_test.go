@@ -9,7 +9,7 @@ import (
 
 // TestScanMembersAccepts: the bodies the shop itself sends (the UI, the load
 // generator, cm-server's event data to cm-api) take the fast path, so a
-// change that sends them down decodeObject again fails here, not in a
+// change that sends them down decodeMembers again fails here, not in a
 // profile.
 func TestScanMembersAccepts(t *testing.T) {
 	t.Parallel()
@@ -40,7 +40,7 @@ func TestScanMembersAccepts(t *testing.T) {
 	}
 }
 
-// TestScanMembersGivesUp: what the fast path leaves to decodeObject.
+// TestScanMembersGivesUp: what the fast path leaves to decodeMembers.
 func TestScanMembersGivesUp(t *testing.T) {
 	t.Parallel()
 	for name, body := range map[string]string{
@@ -74,7 +74,7 @@ func TestScanMembersGivesUp(t *testing.T) {
 }
 
 // FuzzParseFastPath holds the fast path to the slow one: whenever
-// scanMembers accepts a body, decodeObject accepts it too with the very same
+// scanMembers accepts a body, decodeMembers accepts it too with the very same
 // members, byte for byte, and Parse's answer is the slow path's.
 func FuzzParseFastPath(f *testing.F) {
 	for _, seed := range []string{
@@ -98,10 +98,10 @@ func FuzzParseFastPath(f *testing.F) {
 		if fast, ok := scanMembers(body); ok && utf8.Valid(body) {
 			slow, err := decodeMembers(body)
 			if err != nil {
-				t.Fatalf("%q: scanMembers accepts, decodeObject: %v", body, err)
+				t.Fatalf("%q: scanMembers accepts, decodeMembers: %v", body, err)
 			}
 			if !reflect.DeepEqual(fast, slow) {
-				t.Fatalf("%q: scanMembers got %q, decodeObject %q", body, fast, slow)
+				t.Fatalf("%q: scanMembers got %q, decodeMembers %q", body, fast, slow)
 			}
 		}
 		for _, now := range []time.Time{{}, time.Date(2026, 11, 25, 12, 0, 0, 123456789, time.UTC)} {

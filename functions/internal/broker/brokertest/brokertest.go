@@ -17,9 +17,8 @@ const ProducerID = 4711
 // Watch is a running mock broker.
 type Watch struct{ mb *sarama.MockBroker }
 
-// Start runs a broker that serves topic (one partition) and the requests an
-// idempotent producer and a consumer group's client make first; it stops
-// when the test ends.
+// Start runs a broker that leads topic's one partition and answers an
+// idempotent producer's first requests, until the test ends.
 func Start(t testing.TB, topic string) *Watch {
 	t.Helper()
 	mb := sarama.NewMockBroker(t, 1)
@@ -42,66 +41,51 @@ func Start(t testing.TB, topic string) *Watch {
 // Addr is where the broker listens.
 func (w *Watch) Addr() string { return w.mb.Addr() }
 
-// Sent is what the broker was sent so far.
-type Sent struct {
-	InitProducerIDs int                      // InitProducerId requests: an idempotent producer's first
-	Produces        []*sarama.ProduceRequest // in the order received
-}
-
-// Sent returns the requests received so far.
-func (w *Watch) Sent() Sent {
-	var s Sent
+// CheckDurable wants what the broker was sent to show an idempotent
+// producer that waits for all in-sync replicas: an InitProducerId request,
+// and produce requests with acks=-1 whose batches carry the granted id.
+func (w *Watch) CheckDurable(t testing.TB) {
+	t.Helper()
+	var inits, produces int
 	for _, rr := range w.mb.History() {
 		switch req := rr.Request.(type) {
 		case *sarama.InitProducerIDRequest:
-			s.InitProducerIDs++
+			inits++
 		case *sarama.ProduceRequest:
-			s.Produces = append(s.Produces, req)
+			if req.RequiredAcks != sarama.WaitForAll {
+				t.Errorf("produce request %d: got acks=%d, want %d (all in-sync replicas)", produces, req.RequiredAcks, sarama.WaitForAll)
+			}
+			for _, id := range producerIDs(req) {
+				if id != ProducerID {
+					t.Errorf("produce request %d: got a batch of producer id %d, want the granted %d", produces, id, ProducerID)
+				}
+			}
+			produces++
 		}
 	}
-	return s
+	if inits == 0 {
+		t.Error("InitProducerId requests: got none, want one (an idempotent producer asks for its id first)")
+	}
+	if produces == 0 {
+		t.Fatal("produce requests: got none, want the record sent")
+	}
 }
 
-// ProducerIDs returns the producer id of every record batch in req (-1 for
-// a batch of a producer that is not idempotent). sarama keeps a request's
-// batches unexported, so they are read by reflection; only exported fields
-// of sarama.RecordBatch are read.
-func ProducerIDs(req *sarama.ProduceRequest) []int64 {
+// producerIDs returns the producer id of every record batch in req, -1 for
+// a legacy message set. sarama keeps the batches unexported, so they are
+// read by reflection, only exported fields of sarama.RecordBatch.
+func producerIDs(req *sarama.ProduceRequest) []int64 {
 	var ids []int64
 	topics := reflect.ValueOf(req).Elem().FieldByName("records")
 	for it := topics.MapRange(); it.Next(); {
 		for pit := it.Value().MapRange(); pit.Next(); {
 			batch := pit.Value().FieldByName("RecordBatch")
 			if batch.IsNil() {
-				ids = append(ids, -1) // a legacy message set: no producer id at all
+				ids = append(ids, -1)
 				continue
 			}
 			ids = append(ids, batch.Elem().FieldByName("ProducerID").Int())
 		}
 	}
 	return ids
-}
-
-// CheckDurable wants what the broker was sent to show an idempotent
-// producer that waits for all in-sync replicas: an InitProducerId request,
-// and produce requests with acks=-1 whose batches carry the granted id.
-func (w *Watch) CheckDurable(t testing.TB) {
-	t.Helper()
-	sent := w.Sent()
-	if sent.InitProducerIDs == 0 {
-		t.Error("InitProducerId requests: got none, want one (an idempotent producer asks for its id first)")
-	}
-	if len(sent.Produces) == 0 {
-		t.Fatal("produce requests: got none, want the record sent")
-	}
-	for i, req := range sent.Produces {
-		if req.RequiredAcks != sarama.WaitForAll {
-			t.Errorf("produce request %d: got acks=%d, want %d (all in-sync replicas)", i, req.RequiredAcks, sarama.WaitForAll)
-		}
-		for _, id := range ProducerIDs(req) {
-			if id != ProducerID {
-				t.Errorf("produce request %d: got a batch of producer id %d, want the granted %d", i, id, ProducerID)
-			}
-		}
-	}
 }
