@@ -26,11 +26,9 @@ type saveResult struct {
 	err       error
 }
 
-// batcher is group commit: concurrent saves (HTTP requests, consumed
-// records) are gathered into one insert command, up to maxBatch, and each
-// caller learns its outcome when its batch is written. Under load a batch
-// grows to what arrived while the previous one was written; a lone
-// purchase waits at most maxDelay for company.
+// batcher is group commit: concurrent saves are gathered into one insert
+// command of up to maxBatch, which grows under load to what arrived while
+// the previous one was written; a lone purchase waits at most maxDelay.
 type batcher struct {
 	store    store
 	metrics  *shopMetrics
@@ -40,9 +38,8 @@ type batcher struct {
 	reqs     chan *saveRequest
 	wg       sync.WaitGroup
 
-	// quit tells saves still waiting to queue that Close has begun; mu
-	// keeps a save from sending on reqs once Close closed it (a request
-	// past DRAIN_TIMEOUT may still save).
+	// quit tells saves waiting to queue that Close has begun; mu keeps a
+	// late save (past DRAIN_TIMEOUT) from sending on the closed reqs.
 	quit      chan struct{}
 	closeOnce sync.Once
 	mu        sync.RWMutex
@@ -70,9 +67,8 @@ func newBatcher(st store, m *shopMetrics, maxBatch int, maxDelay, timeout time.D
 	return b
 }
 
-// Save saves p and waits for its batch to be written or ctx to end. A
-// write may still happen after ctx ended; the caller acknowledged nothing,
-// and a retry is a duplicate.
+// Save saves p and waits for its batch to be written or ctx to end (the
+// write may still happen then: a retry is a duplicate).
 func (b *batcher) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
 	done := make(chan saveResult, 1)
 	b.SaveAsync(ctx, p, func(duplicate bool, err error) { done <- saveResult{duplicate, err} })
@@ -84,10 +80,9 @@ func (b *batcher) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
 	}
 }
 
-// SaveAsync queues p, with the traceparent of ctx's span, and returns.
-// then gets the outcome from the writer once the batch is written (so it
-// must not block), or at once when p could not be queued. Kafka mode saves
-// this way, without a goroutine per record.
+// SaveAsync queues p with ctx's traceparent and returns; then gets the
+// outcome from the writer (so it must not block), or at once when p could
+// not be queued. Kafka mode saves this way, without a goroutine per record.
 func (b *batcher) SaveAsync(ctx context.Context, p purchase.Purchase, then func(duplicate bool, err error)) {
 	req := &saveRequest{item: saveItem{p, telemetry.TraceParent(ctx)}, then: then}
 	if err := b.queue(ctx, req); err != nil {
@@ -144,9 +139,8 @@ func (b *batcher) write() {
 	}
 }
 
-// fill adds queued requests to batch until it is full, the queue stays
-// empty for maxDelay, or the queue is closed. A queued request is taken
-// before a timer that has fired.
+// fill adds queued requests to batch until it is full, maxDelay passes
+// with the queue empty, or the queue is closed.
 func (b *batcher) fill(batch *[]*saveRequest) {
 	timer := time.NewTimer(b.maxDelay)
 	defer timer.Stop()

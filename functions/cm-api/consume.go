@@ -27,11 +27,9 @@ const (
 	headerOffset      = "dlq-original-offset"
 )
 
-// recordHandler handles the records of the claimed partitions: written
-// concurrently (lists sort by timestamp, so store order does not matter),
-// marked in offset order. At most cap(slots) records are handled at once,
-// all partitions together, so the work under way does not grow with the
-// partitions claimed.
+// recordHandler handles the claimed partitions' records: written
+// concurrently, marked in offset order, at most cap(slots) at once over all
+// partitions, so the work under way does not grow with the partitions.
 type recordHandler struct {
 	log      *slog.Logger
 	saves    *batcher
@@ -54,10 +52,9 @@ func newRecordHandler(log *slog.Logger, saves *batcher, dlq sarama.SyncProducer,
 func (h *recordHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (h *recordHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim handles the partition's records concurrently, as slots
-// allow, so that their writes share batches, and marks a record only when
-// it and every record before it are stored or dead-lettered. Records
-// unfinished when the session ends are delivered again.
+// ConsumeClaim handles the partition's records concurrently, so that their
+// writes share batches, and marks a record once it and all before it are
+// stored or dead-lettered; the rest are delivered again after the session.
 func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
 	watch := newPartitionWatch(claim, h.metrics)
@@ -116,10 +113,9 @@ type pendingRecord struct {
 	done chan error
 }
 
-// start handles msg and calls finish once with what handle would return.
-// A valid purchase is queued to the group commit with a callback, so a
-// record waiting for its write holds no goroutine; an invalid record or a
-// failed save takes handle's path on a goroutine of its own.
+// start handles msg and calls finish once with what handle would return. A
+// valid purchase waits for its write without a goroutine (SaveAsync); an
+// invalid record or a failed save takes handle's path on a goroutine.
 func (h *recordHandler) start(ctx context.Context, msg *sarama.ConsumerMessage, finish func(error)) {
 	slow := func() { go func() { finish(h.handle(ctx, msg)) }() }
 	sctx, span := startRecordSpan(ctx, msg)
@@ -187,9 +183,10 @@ func (h *recordHandler) retry(ctx context.Context, msg *sarama.ConsumerMessage, 
 }
 
 // deadLetter copies the record to the dead-letter topic with the reason,
-// and counts it under result in shop_events_total.
+// in a producer span under the record's, and counts it under result.
 func (h *recordHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason error, result string) (err error) {
-	span := startDeadLetterSpan(ctx, msg, h.dlqTopic)
+	_, span := telemetry.StartSend(ctx, telemetry.Message{Topic: h.dlqTopic, ID: header(msg, headerID),
+		Partition: -1, Offset: -1, Via: "kafka"})
 	defer func() { telemetry.End(span, err) }()
 	headers := make([]sarama.RecordHeader, 0, len(msg.Headers)+4)
 	for _, hd := range msg.Headers {
@@ -234,12 +231,4 @@ func header(msg *sarama.ConsumerMessage, key string) string {
 		}
 	}
 	return ""
-}
-
-// startDeadLetterSpan starts the producer span of dead-lettering msg, a
-// child of the record's span in ctx.
-func startDeadLetterSpan(ctx context.Context, msg *sarama.ConsumerMessage, topic string) trace.Span {
-	_, span := telemetry.StartSend(ctx, telemetry.Message{Topic: topic, ID: header(msg, headerID),
-		Partition: -1, Offset: -1, Via: "kafka"})
-	return span
 }

@@ -18,14 +18,11 @@ import (
 // command over 16 MiB, which BATCH_MAX_SIZE large purchases could near.
 const maxInsertBytes = 8 << 20
 
-// insertAll writes the items with MongoDB's insert command built with
-// bsoncore, not InsertMany, which encodes by reflection and decodes every
-// _id back (docs/performance.md, "Fast paths: measured and decided"). The
-// command is InsertMany's: unordered, majority write concern, to the
-// primary, but without the driver's retryable writes: cm-api retries a
-// failed batch itself, and the _id makes the retry store each purchase once.
-// It returns the documents' write errors, indexed into items; an error
-// means the outcome of the whole batch is unknown.
+// insertAll writes the items with InsertMany's command (unordered, majority
+// write concern, to the primary) built with bsoncore, without reflection
+// (docs/performance.md, "Fast paths: measured and decided"); a failed batch
+// is retried by cm-api, not by the driver. It returns the documents' write
+// errors by index into items; an error leaves the whole batch unknown.
 func (s *mongoStore) insertAll(ctx context.Context, items []saveItem) ([]mongo.WriteError, error) {
 	var refused []mongo.WriteError
 	docs := make([]bsoncore.Document, 0, len(items))
