@@ -68,15 +68,6 @@ type binaryEvent struct {
 	val  [atCount]string
 }
 
-// set notes value for the attribute at i; false when it came twice.
-func (b *binaryEvent) set(i int, value string) bool {
-	if b.seen[i] {
-		return false
-	}
-	b.seen[i], b.val[i] = true, value
-	return true
-}
-
 // purchase is the event's purchase with data, when the attributes pass the
 // rules event.Validate applies to them and the purchase is valid.
 func (b *binaryEvent) purchase(data []byte) (purchase.Purchase, bool) {
@@ -112,9 +103,10 @@ func readBinary(msg *sarama.ConsumerMessage) (purchase.Purchase, bool) {
 			return purchase.Purchase{}, false
 		}
 		i, known := kafkaHeaders[string(h.Key)]
-		if !known || !b.set(i, string(h.Value)) {
+		if !known || b.seen[i] {
 			return purchase.Purchase{}, false
 		}
+		b.seen[i], b.val[i] = true, string(h.Value)
 	}
 	return b.purchase(msg.Value)
 }
