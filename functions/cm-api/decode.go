@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -62,10 +63,33 @@ var kafkaHeaders = map[string]int{"ce_specversion": atSpecVersion, "ce_id": atID
 	"ce_" + purchase.KeyIDExtension: atKeyID, "ce_" + purchase.OriginIDExtension: atOriginID,
 	"ce_" + purchase.OriginSourceExtension: atOriginSource}
 
-// binaryEvent is what readBinary gathers from headers.
+// httpHeaders name them as Go's server canonicalizes the HTTP binding's
+// headers ("Ce-" and the name, "Content-Type").
+var httpHeaders = func() map[string]int {
+	m := make(map[string]int, len(kafkaHeaders))
+	for k, i := range kafkaHeaders {
+		name, ok := strings.CutPrefix(k, "ce_")
+		if ok {
+			name = "ce-" + name
+		}
+		m[http.CanonicalHeaderKey(name)] = i
+	}
+	return m
+}()
+
+// binaryEvent is what readBinary and readBinaryHTTP gather from headers.
 type binaryEvent struct {
 	seen [atCount]bool
 	val  [atCount]string
+}
+
+// set notes value for the attribute at i; false when it came twice.
+func (b *binaryEvent) set(i int, value string) bool {
+	if b.seen[i] {
+		return false
+	}
+	b.seen[i], b.val[i] = true, value
+	return true
 }
 
 // purchase is the event's purchase with data, when the attributes pass the
@@ -103,10 +127,33 @@ func readBinary(msg *sarama.ConsumerMessage) (purchase.Purchase, bool) {
 			return purchase.Purchase{}, false
 		}
 		i, known := kafkaHeaders[string(h.Key)]
-		if !known || b.seen[i] {
+		if !known || !b.set(i, string(h.Value)) {
 			return purchase.Purchase{}, false
 		}
-		b.seen[i], b.val[i] = true, string(h.Value)
 	}
 	return b.purchase(msg.Value)
+}
+
+// readBinaryHTTP is readBinary for an event POSTed in binary mode, as a
+// KafkaSource delivers cm-server's (docs/performance.md, "Fast paths:
+// measured and decided"): ok only when every Ce- header is one it knows,
+// each with one value, and binaryEvent.purchase vouches for the event; the
+// purchase, id and traceparent are then the SDK's HTTP binding's
+// (FuzzReceiveBinary). Other headers are ignored, as the binding ignores them.
+func readBinaryHTTP(h http.Header, body []byte) (p purchase.Purchase, id, traceparent string, ok bool) {
+	var b binaryEvent
+	for k, vs := range h {
+		i, known := httpHeaders[k]
+		if !known {
+			if len(k) >= 3 && strings.EqualFold(k[:3], "ce-") {
+				return p, "", "", false
+			}
+			continue
+		}
+		if len(vs) != 1 || !b.set(i, vs[0]) {
+			return p, "", "", false
+		}
+	}
+	p, ok = b.purchase(body)
+	return p, b.val[atID], b.val[atTraceParent], ok
 }

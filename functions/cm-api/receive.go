@@ -38,6 +38,11 @@ func handleReceive(log *slog.Logger, saves *batcher, m *shopMetrics, writeTimeou
 			server.Fail(w, r, log, err)
 			return
 		}
+		if p, id, tp, ok := readBinaryHTTP(r.Header, body); ok {
+			ctx, span := startEventSpan(r.Context(), id, tp)
+			saveAndAnswer(ctx, w, r, log, saves, m, span, p, writeTimeout)
+			return
+		}
 		msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
 		if msg.ReadEncoding() == binding.EncodingUnknown {
 			server.Fail(w, r, log, &server.Problem{Status: http.StatusUnsupportedMediaType,
@@ -56,7 +61,7 @@ func handleReceive(log *slog.Logger, saves *batcher, m *shopMetrics, writeTimeou
 			server.Fail(w, r, log, err)
 			return
 		}
-		ctx, span := startEventSpan(r.Context(), *e)
+		ctx, span := startEventSpan(r.Context(), e.ID(), eventTraceParent(*e))
 		saveAndAnswer(ctx, w, r, log, saves, m, span, p, writeTimeout)
 	})
 }
@@ -84,12 +89,17 @@ func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 	server.Encode(w, http.StatusOK, receiveResponse{server.StatusOK, p.ID, dup})
 }
 
-// startEventSpan starts the consumer span of an event a KafkaSource
-// delivered, in the trace of its traceparent extension.
-func startEventSpan(ctx context.Context, e event.Event) (context.Context, trace.Span) {
-	tp, _ := e.Extensions()[telemetry.TraceParentExtension].(string)
-	return telemetry.StartProcess(ctx, telemetry.Message{ID: e.ID(), Partition: -1, Offset: -1,
+// startEventSpan starts the consumer span of the event id a KafkaSource
+// delivered, in the trace of its traceparent tp.
+func startEventSpan(ctx context.Context, id, tp string) (context.Context, trace.Span) {
+	return telemetry.StartProcess(ctx, telemetry.Message{ID: id, Partition: -1, Offset: -1,
 		Via: "knative-kafkasource"}, tp)
+}
+
+// eventTraceParent is the event's traceparent extension, if any.
+func eventTraceParent(e event.Event) string {
+	tp, _ := e.Extensions()[telemetry.TraceParentExtension].(string)
+	return tp
 }
 
 // storeProblem maps a store error: a conflicting id is 400, a refusal 422
