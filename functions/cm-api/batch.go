@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
+
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
@@ -22,12 +26,9 @@ type saveResult struct {
 	err       error
 }
 
-// batcher is group commit: concurrent Saves (HTTP requests, consumed
-// records) are gathered into one insert command, bounded by count and a short
-// delay, and each caller returns when its batch is written. Under load a
-// batch grows to
-// what arrived while the previous one was written. A lone purchase waits at
-// most maxDelay for company.
+// batcher is group commit: concurrent saves are gathered into one insert
+// command of up to maxBatch, which grows under load to what arrived while
+// the previous one was written; a lone purchase waits at most maxDelay.
 type batcher struct {
 	store    store
 	metrics  *shopMetrics
@@ -37,29 +38,26 @@ type batcher struct {
 	reqs     chan *saveRequest
 	wg       sync.WaitGroup
 
-	// quit tells Saves still waiting to queue that Close has begun; mu
-	// keeps a Save from sending on reqs once Close closed it (a request
-	// past DRAIN_TIMEOUT may still call Save).
+	// quit tells saves waiting to queue that Close has begun; mu keeps a
+	// late save (past DRAIN_TIMEOUT) from sending on the closed reqs.
 	quit      chan struct{}
 	closeOnce sync.Once
 	mu        sync.RWMutex
 	closed    bool
 }
 
-// errBatcherClosed answers a Save that came after Close: nothing was
-// written, and the caller answers it as transient (the event is retried).
+// errBatcherClosed answers a save after Close: nothing was written, and
+// the caller answers it as transient.
 var errBatcherClosed = errors.New("store closing: not saved")
 
-// saveRequest is one queued save. The writer answers it on done, or, for
-// SaveAsync, by calling then.
+// saveRequest is one queued save; the writer calls then with its outcome.
 type saveRequest struct {
 	item saveItem
-	done chan saveResult
 	then func(duplicate bool, err error)
 }
 
 // newBatcher starts writers goroutines that each write one batch at a time.
-// Stop with Close after the last Save returned.
+// Stop with Close after the last save returned.
 func newBatcher(st store, m *shopMetrics, maxBatch int, maxDelay, timeout time.Duration, writers int) *batcher {
 	b := &batcher{store: st, metrics: m, maxBatch: maxBatch, maxDelay: maxDelay, timeout: timeout,
 		reqs: make(chan *saveRequest, 4*maxBatch), quit: make(chan struct{})}
@@ -69,27 +67,22 @@ func newBatcher(st store, m *shopMetrics, maxBatch int, maxDelay, timeout time.D
 	return b
 }
 
-// Save queues p, with the traceparent of ctx's span, and waits for its batch
-// to be written or ctx to end. When
-// ctx ends first the write may still happen; that is harmless, because the
-// caller has not acknowledged anything and a retry is a duplicate.
+// Save saves p and waits for its batch to be written or ctx to end (the
+// write may still happen then: a retry is a duplicate).
 func (b *batcher) Save(ctx context.Context, p purchase.Purchase) (bool, error) {
-	req := &saveRequest{item: saveItem{p, telemetry.TraceParent(ctx)}, done: make(chan saveResult, 1)}
-	if err := b.queue(ctx, req); err != nil {
-		return false, err
-	}
+	done := make(chan saveResult, 1)
+	b.SaveAsync(ctx, p, func(duplicate bool, err error) { done <- saveResult{duplicate, err} })
 	select {
-	case r := <-req.done:
+	case r := <-done:
 		return r.duplicate, r.err
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
 }
 
-// SaveAsync queues p, with the traceparent of ctx's span, and returns; then
-// is called with the outcome once its batch is written, by the writer (so
-// it must not block), or at once when p could not be queued (ctx ended or
-// Close began). Kafka mode saves this way, without a goroutine per record.
+// SaveAsync queues p with ctx's traceparent and returns; then gets the
+// outcome from the writer (so it must not block), or at once when p could
+// not be queued. Kafka mode saves this way, without a goroutine per record.
 func (b *batcher) SaveAsync(ctx context.Context, p purchase.Purchase, then func(duplicate bool, err error)) {
 	req := &saveRequest{item: saveItem{p, telemetry.TraceParent(ctx)}, then: then}
 	if err := b.queue(ctx, req); err != nil {
@@ -114,8 +107,7 @@ func (b *batcher) queue(ctx context.Context, req *saveRequest) error {
 	}
 }
 
-// write collects a batch (the first request, then whatever arrives within
-// maxDelay, up to maxBatch), writes it and answers each request.
+// write collects a batch, writes it and answers each request.
 func (b *batcher) write() {
 	batch := make([]*saveRequest, 0, b.maxBatch)
 	items := make([]saveItem, 0, b.maxBatch)
@@ -142,17 +134,13 @@ func (b *batcher) write() {
 			default:
 				b.metrics.events.WithLabelValues("stored").Inc()
 			}
-			if r.then != nil {
-				r.then(results[i].duplicate, results[i].err)
-			} else {
-				r.done <- results[i]
-			}
+			r.then(results[i].duplicate, results[i].err)
 		}
 	}
 }
 
-// fill adds queued requests to batch until it is full, the queue is empty
-// after maxDelay, or the queue is closed.
+// fill adds queued requests to batch until it is full, maxDelay passes
+// with the queue empty, or the queue is closed.
 func (b *batcher) fill(batch *[]*saveRequest) {
 	timer := time.NewTimer(b.maxDelay)
 	defer timer.Stop()
@@ -177,7 +165,7 @@ func (b *batcher) fill(batch *[]*saveRequest) {
 	}
 }
 
-// Close stops the writers once the queued requests are written. A Save
+// Close stops the writers once the queued requests are written. A save
 // that comes later, or still waits to queue, gets errBatcherClosed.
 func (b *batcher) Close() {
 	b.closeOnce.Do(func() {
@@ -188,4 +176,31 @@ func (b *batcher) Close() {
 		b.mu.Unlock()
 	})
 	b.wg.Wait()
+}
+
+// startBatchSpan starts the span of one batch write, linked to the span of
+// each purchase in it.
+func startBatchSpan(ctx context.Context, items []saveItem) (context.Context, trace.Span) {
+	tps := make([]string, len(items))
+	for i, it := range items {
+		tps[i] = it.traceparent
+	}
+	return telemetry.StartBatch(ctx, "insert purchases", tps, semconv.DBSystemNameMongoDB,
+		semconv.DBCollectionName("purchases"), semconv.DBOperationName("insert"),
+		semconv.DBOperationBatchSize(len(items)))
+}
+
+// endBatchSpan ends the batch span, failed when any write of it failed.
+func endBatchSpan(span trace.Span, results []saveResult) {
+	failed := 0
+	for _, r := range results {
+		if r.err != nil {
+			failed++
+		}
+	}
+	var err error
+	if failed > 0 {
+		err = fmt.Errorf("%d of %d writes failed", failed, len(results))
+	}
+	telemetry.End(span, err)
 }

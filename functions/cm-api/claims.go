@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,19 +21,19 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
-// claimsCollection holds one claim per key: an Idempotency-Key id or a
-// client CloudEvent's purchase id, as _id.
-const claimsCollection = "claims"
-
-// maxClaimBody bounds PUT /claims/{id}; a real one is about 120 bytes.
-const maxClaimBody = 1 << 10
+const (
+	// claimsCollection holds one claim per key (an Idempotency-Key id or a
+	// client CloudEvent's purchase id) as _id.
+	claimsCollection = "claims"
+	// maxClaimBody bounds PUT /claims/{key}; a real one is about 120 bytes.
+	maxClaimBody = 1 << 10
+)
 
 // errClaimedByOther means a key is claimed already, by a different purchase.
 var errClaimedByOther = errors.New("key claimed by a different purchase")
 
-// claim binds a key to the one purchase it may be used for: the purchase's
-// id and a fingerprint of what it is (cm-server derives both, cm-api
-// compares them as opaque strings).
+// claim binds a key to the one purchase it may be used for, by id and
+// fingerprint (cm-server derives both; here they are opaque).
 type claim struct {
 	Key         string    `bson:"_id"`
 	PurchaseID  string    `bson:"purchase_id"`
@@ -39,20 +41,16 @@ type claim struct {
 	ClaimedAt   time.Time `bson:"claimed_at"`
 }
 
-// claimOutcome is what a claim came to: the key is now this purchase's
-// (created), or was already (then stored says whether the purchase is).
+// claimOutcome says whether the key is now the purchase's (created) or
+// was already, and then whether the purchase is stored.
 type claimOutcome struct {
 	created, stored bool
 }
 
-// Claim binds c.Key to c's purchase in one atomic step: an insert by _id,
-// which the store refuses with a duplicate key error when the key is
-// claimed. A duplicate is then read back: the same purchase is answered
-// with whether it is stored (one look-up by _id), another is
-// errClaimedByOther. Two claims of one key at once, on any number of
-// cm-api and cm-server replicas, cannot both create it. The insert uses
-// the collection's majority write concern, so a claim acknowledged here
-// survives a failover.
+// Claim binds c.Key to c's purchase atomically, by an insert by _id, so two
+// claims of one key on any replicas cannot both create it. A key already
+// claimed is read back: for the same purchase, whether it is stored; for
+// another, errClaimedByOther.
 func (s *mongoStore) Claim(ctx context.Context, c claim) (claimOutcome, error) {
 	_, err := s.claims.InsertOne(ctx, c)
 	if err == nil {
@@ -93,9 +91,7 @@ type claimResponse struct {
 }
 
 // handleClaim answers PUT /claims/{key}: 201 when the key is now the
-// purchase's, 200 when it already was (stored says whether the purchase is
-// stored), 409 when another purchase holds it. cm-server claims a keyed
-// purchase's key, or a client CloudEvent's identity, before sending it.
+// purchase's, 200 when it already was, 409 when another purchase holds it.
 func handleClaim(log *slog.Logger, st store, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := readClaim(w, r, now())
@@ -144,17 +140,9 @@ func readClaim(w http.ResponseWriter, r *http.Request, now time.Time) (claim, er
 }
 
 // isSHA256Hex reports whether s is a SHA-256 sum in lowercase hex, as
-// cm-server writes a purchase's fingerprint. Nothing else reaches the store:
-// a NUL or a lone surrogate, which PostgreSQL's JSON (the dev store) cannot
-// hold, would be a store error rather than the client's.
+// cm-server writes a fingerprint. (Anything else, a NUL say, would reach
+// the dev store, whose PostgreSQL JSON cannot hold it.)
 func isSHA256Hex(s string) bool {
-	if len(s) != 2*sha256.Size {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	sum, err := hex.DecodeString(s)
+	return err == nil && len(sum) == sha256.Size && s == strings.ToLower(s)
 }

@@ -58,16 +58,16 @@ func loadConfigIn(lookup env.Lookup, saDir string) (config, error) {
 		InFlight:      r.Int("KAFKA_INFLIGHT", 1000, 1, 10000),
 	}
 	cfg.Kafka = broker.FromEnv(r, "", cfg.Service)
-	cfg.Events, cfg.Senders = loadCallers(r, "EVENTS", "events only from its KafkaSource", callerEnv{
+	cfg.Events, cfg.Senders = loadCallers(r, "EVENTS", "events only from its KafkaSource", auth.Config{
 		Audience: r.String("EVENTS_AUDIENCE", ""), IssuerURL: r.String("EVENTS_ISSUER_URL", ""),
 		JWKSURL: r.String("EVENTS_JWKS_URL", ""), Issuer: r.String("EVENTS_ISSUER", ""),
-		Subjects:        r.List("EVENTS_ALLOWED_SUBJECTS", ""),
-		RefreshInterval: r.Duration("EVENTS_JWKS_REFRESH_INTERVAL", auth.DefaultRefreshInterval)}, saDir)
-	cfg.Reads, cfg.Readers = loadCallers(r, "READS", "reads only from cm-server", callerEnv{
+		RefreshInterval: r.Duration("EVENTS_JWKS_REFRESH_INTERVAL", auth.DefaultRefreshInterval),
+	}, r.List("EVENTS_ALLOWED_SUBJECTS", ""), saDir)
+	cfg.Reads, cfg.Readers = loadCallers(r, "READS", "reads only from cm-server", auth.Config{
 		Audience: r.String("READS_AUDIENCE", ""), IssuerURL: r.String("READS_ISSUER_URL", ""),
 		JWKSURL: r.String("READS_JWKS_URL", ""), Issuer: r.String("READS_ISSUER", ""),
-		Subjects:        r.List("READS_ALLOWED_SUBJECTS", ""),
-		RefreshInterval: r.Duration("READS_JWKS_REFRESH_INTERVAL", auth.DefaultRefreshInterval)}, saDir)
+		RefreshInterval: r.Duration("READS_JWKS_REFRESH_INTERVAL", auth.DefaultRefreshInterval),
+	}, r.List("READS_ALLOWED_SUBJECTS", ""), saDir)
 	if (cfg.MongoUser == "") != (cfg.MongoPassword == "") {
 		r.Fail("MONGODB_USERNAME and MONGODB_PASSWORD go together")
 	}

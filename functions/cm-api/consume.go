@@ -5,30 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 	"github.com/scalable-shop/scalable-shop/functions/internal/telemetry"
 )
 
-// Dead-letter record headers: why and where the record came from.
+// Record headers: the Kafka binding's event id and trace, and the
+// dead-letter headers that say why and where the record came from.
 const (
-	headerReason    = "dlq-reason"
-	headerTopic     = "dlq-original-topic"
-	headerPartition = "dlq-original-partition"
-	headerOffset    = "dlq-original-offset"
+	headerID          = "ce_id"
+	headerTraceParent = "ce_traceparent"
+	headerReason      = "dlq-reason"
+	headerTopic       = "dlq-original-topic"
+	headerPartition   = "dlq-original-partition"
+	headerOffset      = "dlq-original-offset"
 )
 
-// recordHandler handles the records of the claimed partitions. Records of
-// a partition are written concurrently (their order in the store does not
-// matter: lists sort by timestamp) but acknowledged in order. At most
-// cap(slots) records are being handled at once, all partitions together, so
-// the work under way (goroutines, decoded events, queued writes) does not
-// grow with the number of partitions claimed; a partition keeps at most
-// cap(slots)+2 records it has not marked yet (the channel to the marker, the
-// one the marker waits for, the one waiting to be handed over).
+// recordHandler handles the claimed partitions' records: written
+// concurrently, marked in offset order, at most cap(slots) at once over all
+// partitions, so the work under way does not grow with the partitions.
 type recordHandler struct {
 	log      *slog.Logger
 	saves    *batcher
@@ -51,11 +52,9 @@ func newRecordHandler(log *slog.Logger, saves *batcher, dlq sarama.SyncProducer,
 func (h *recordHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (h *recordHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim handles records of the partition concurrently, as slots
-// allow, so that their writes share batches, and marks them strictly in
-// offset order: a record is marked only when it and every record before it
-// are stored or dead-lettered. When the session ends (rebalance, shutdown) the unfinished
-// records stay unmarked and are delivered again; the store makes that harmless.
+// ConsumeClaim handles the partition's records concurrently, so that their
+// writes share batches, and marks a record once it and all before it are
+// stored or dead-lettered; the rest are delivered again after the session.
 func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	ctx := sess.Context()
 	watch := newPartitionWatch(claim, h.metrics)
@@ -69,8 +68,8 @@ func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 		defer close(marked)
 		for pr := range inflight {
 			if err := <-pr.done; err != nil {
-				// ctx ended before this record was handled: mark nothing more,
-				// but wait for the others so no goroutine outlives the claim.
+				// ctx ended first: mark nothing more, but wait for the
+				// others so that no goroutine outlives the claim.
 				for rest := range inflight {
 					<-rest.done
 				}
@@ -96,8 +95,6 @@ func (h *recordHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sar
 				return nil
 			}
 			watch.pull(msg.Offset, time.Now())
-			// This waits while cap(slots) handled records of the partition
-			// wait for an earlier one to be marked.
 			pr := pendingRecord{msg: msg, done: make(chan error, 1)}
 			inflight <- pr
 			h.start(ctx, msg, func(err error) {
@@ -116,12 +113,9 @@ type pendingRecord struct {
 	done chan error
 }
 
-// start handles msg and calls finish with what handle would return, once.
-// A valid purchase is decoded here and queued to the group commit, whose
-// writer calls back when its batch is written, so a record waiting for its
-// write holds no goroutine. A record that is not a valid purchase, or a
-// save that failed (retried in place), takes handle's path on a goroutine
-// of its own.
+// start handles msg and calls finish once with what handle would return. A
+// valid purchase waits for its write without a goroutine (SaveAsync); an
+// invalid record or a failed save takes handle's path on a goroutine.
 func (h *recordHandler) start(ctx context.Context, msg *sarama.ConsumerMessage, finish func(error)) {
 	slow := func() { go func() { finish(h.handle(ctx, msg)) }() }
 	sctx, span := startRecordSpan(ctx, msg)
@@ -146,9 +140,8 @@ func (h *recordHandler) start(ctx context.Context, msg *sarama.ConsumerMessage, 
 }
 
 // handle stores one record, or dead-letters it when it can never be
-// stored: it is not a valid purchase event, its id is taken by another
-// purchase, or the store refuses it for good (errRefused). Any other store
-// error is retried in place. It returns an error only when ctx ended first.
+// stored (not a valid purchase, a conflicting id, refused for good); any
+// other error is retried in place. It fails only when ctx ended first.
 func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage) (err error) {
 	ctx, span := startRecordSpan(ctx, msg)
 	defer func() { telemetry.End(span, err) }()
@@ -175,9 +168,9 @@ func (h *recordHandler) handle(ctx context.Context, msg *sarama.ConsumerMessage)
 // storeBackoff is how a record that could not be stored is retried in place.
 var storeBackoff = retry.Policy{First: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5}
 
-// retry runs op until it succeeds or ctx ends, backing off up to 5 s. Each
-// attempt gets its own timeout and is not cut short by ctx, so a write under
-// way at shutdown finishes instead of leaving its outcome unknown.
+// retry runs op until it succeeds or ctx ends. An attempt has its own
+// timeout and is not cut short by ctx: a write under way at shutdown
+// finishes rather than leave its outcome unknown.
 func (h *recordHandler) retry(ctx context.Context, msg *sarama.ConsumerMessage, op func(context.Context) error) error {
 	return retry.Forever(ctx, storeBackoff, func() error {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
@@ -190,9 +183,10 @@ func (h *recordHandler) retry(ctx context.Context, msg *sarama.ConsumerMessage, 
 }
 
 // deadLetter copies the record to the dead-letter topic with the reason,
-// and counts it under result in shop_events_total.
+// in a producer span under the record's, and counts it under result.
 func (h *recordHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason error, result string) (err error) {
-	span := startDeadLetterSpan(ctx, msg, h.dlqTopic)
+	_, span := telemetry.StartSend(ctx, telemetry.Message{Topic: h.dlqTopic, ID: header(msg, headerID),
+		Partition: -1, Offset: -1, Via: "kafka"})
 	defer func() { telemetry.End(span, err) }()
 	headers := make([]sarama.RecordHeader, 0, len(msg.Headers)+4)
 	for _, hd := range msg.Headers {
@@ -211,10 +205,30 @@ func (h *recordHandler) deadLetter(ctx context.Context, msg *sarama.ConsumerMess
 	if msg.Value != nil {
 		out.Value = sarama.ByteEncoder(msg.Value)
 	}
-	if err := sendDeadLetter(h.dlq, out, span); err != nil {
+	partition, offset, err := h.dlq.SendMessage(out)
+	if err != nil {
 		return fmt.Errorf("dead-letter record %s/%d/%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
 	}
+	span.SetAttributes(semconv.MessagingDestinationPartitionID(strconv.Itoa(int(partition))),
+		semconv.MessagingKafkaOffset(int(offset)))
 	h.metrics.events.WithLabelValues(result).Inc()
 	h.log.WarnContext(ctx, "record dead-lettered", "partition", msg.Partition, "offset", msg.Offset, "reason", reason.Error())
 	return nil
+}
+
+// startRecordSpan starts a record's consumer span in the trace of its
+// ce_traceparent, from the headers alone, so an invalid record has one too.
+func startRecordSpan(ctx context.Context, msg *sarama.ConsumerMessage) (context.Context, trace.Span) {
+	return telemetry.StartProcess(ctx, telemetry.Message{Topic: msg.Topic, ID: header(msg, headerID),
+		Partition: msg.Partition, Offset: msg.Offset, Via: "kafka"}, header(msg, headerTraceParent))
+}
+
+// header is the value of the record's header key, "" when absent.
+func header(msg *sarama.ConsumerMessage, key string) string {
+	for _, h := range msg.Headers {
+		if h != nil && string(h.Key) == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

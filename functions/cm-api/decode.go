@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -15,10 +16,8 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/purchase"
 )
 
-// decodeRecord reads a record's purchase. A binary-mode record as
-// cm-server and the KafkaSink write it is read straight from its headers
-// (readBinary); anything else, and any record readBinary cannot vouch for,
-// goes through the SDK's Kafka binding, whose verdict and error stand.
+// decodeRecord reads a record's purchase: readBinary when it can vouch for
+// the record, else the SDK's Kafka binding, whose verdict stands.
 func decodeRecord(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.Purchase, error) {
 	if p, ok := readBinary(msg); ok {
 		return p, nil
@@ -39,8 +38,8 @@ func decodeWithSDK(ctx context.Context, msg *sarama.ConsumerMessage) (purchase.P
 	return purchase.FromEvent(*e, time.Time{})
 }
 
-// The attributes and extensions a binary-mode purchase event carries, in
-// the order of binaryEvent's values.
+// The attributes and extensions of a binary-mode purchase event: the
+// indexes of binaryEvent's values.
 const (
 	atSpecVersion = iota
 	atID
@@ -57,15 +56,28 @@ const (
 	atCount
 )
 
-// kafkaHeaders name them as the SDK's Kafka binding does ("ce_" and the
-// attribute's name, "content-type"; CloudEvents Kafka protocol binding).
+// kafkaHeaders name them as the CloudEvents Kafka protocol binding does.
 var kafkaHeaders = map[string]int{"ce_specversion": atSpecVersion, "ce_id": atID, "ce_source": atSource,
 	"ce_type": atType, "ce_subject": atSubject, "ce_time": atTime, "content-type": atContentType,
 	"ce_" + purchase.PartitionKeyExtension: atPartitionKey, "ce_traceparent": atTraceParent,
 	"ce_" + purchase.KeyIDExtension: atKeyID, "ce_" + purchase.OriginIDExtension: atOriginID,
 	"ce_" + purchase.OriginSourceExtension: atOriginSource}
 
-// binaryEvent is what readBinary gathers from headers.
+// httpHeaders name them as Go's server canonicalizes the HTTP binding's
+// headers ("Ce-" and the name, "Content-Type").
+var httpHeaders = func() map[string]int {
+	m := make(map[string]int, len(kafkaHeaders))
+	for k, i := range kafkaHeaders {
+		name, ok := strings.CutPrefix(k, "ce_")
+		if ok {
+			name = "ce-" + name
+		}
+		m[http.CanonicalHeaderKey(name)] = i
+	}
+	return m
+}()
+
+// binaryEvent is what readBinary and readBinaryHTTP gather from headers.
 type binaryEvent struct {
 	seen [atCount]bool
 	val  [atCount]string
@@ -80,19 +92,16 @@ func (b *binaryEvent) set(i int, value string) bool {
 	return true
 }
 
-// purchase is the purchase in the event with data, when it can vouch for
-// it: spec version 1.0, content type application/json, id, source and type
-// present, the source a non-empty URI reference and the time RFC 3339 (the rules
-// event.Validate applies to these attributes), and a valid purchase.
+// purchase is the event's purchase with data, when the attributes pass the
+// rules event.Validate applies to them and the purchase is valid.
 func (b *binaryEvent) purchase(data []byte) (purchase.Purchase, bool) {
 	v := &b.val
 	if v[atSpecVersion] != "1.0" || v[atID] == "" || v[atSource] == "" || v[atType] == "" ||
 		v[atContentType] != "application/json" || (b.seen[atSubject] && v[atSubject] == "") {
 		return purchase.Purchase{}, false
 	}
-	// The SDK takes the source as a URL and requires its String() to be
-	// non-blank (event.EventContextV1.Validate): "#" or "//" parse, but
-	// print as "".
+	// The SDK wants the source's URL to print non-blank
+	// (event.EventContextV1.Validate): "#" parses but prints "".
 	if u, err := url.Parse(v[atSource]); err != nil || strings.TrimSpace(u.String()) == "" {
 		return purchase.Purchase{}, false
 	}
@@ -106,14 +115,11 @@ func (b *binaryEvent) purchase(data []byte) (purchase.Purchase, bool) {
 	return p, err == nil
 }
 
-// readBinary reads a binary-mode purchase record without the SDK's event,
-// which saves more than a tenth of cm-api's CPU per stored purchase in
-// Kafka mode (docs/performance.md, "Fast paths: measured and decided"). It
-// answers ok only for a
-// record it can vouch for (binaryEvent.purchase), every header one it
-// knows and none twice; the purchase is then the one decodeWithSDK reads
-// (FuzzDecodeRecord compares the two). Otherwise ok is false and the SDK
-// decides.
+// readBinary reads a binary-mode purchase record without the SDK's event
+// (docs/performance.md, "Fast paths: measured and decided"). It answers ok
+// only when every header is one it knows, none twice, and the event passes
+// binaryEvent.purchase; the purchase is then decodeWithSDK's
+// (FuzzDecodeRecord).
 func readBinary(msg *sarama.ConsumerMessage) (purchase.Purchase, bool) {
 	var b binaryEvent
 	for _, h := range msg.Headers {
@@ -126,4 +132,28 @@ func readBinary(msg *sarama.ConsumerMessage) (purchase.Purchase, bool) {
 		}
 	}
 	return b.purchase(msg.Value)
+}
+
+// readBinaryHTTP is readBinary for an event POSTed in binary mode, as a
+// KafkaSource delivers cm-server's (docs/performance.md, "Fast paths:
+// measured and decided"): ok only when every Ce- header is one it knows,
+// each with one value, and binaryEvent.purchase vouches for the event; the
+// purchase, id and traceparent are then the SDK's HTTP binding's
+// (FuzzReceiveBinary). Other headers are ignored, as the binding ignores them.
+func readBinaryHTTP(h http.Header, body []byte) (p purchase.Purchase, id, traceparent string, ok bool) {
+	var b binaryEvent
+	for k, vs := range h {
+		i, known := httpHeaders[k]
+		if !known {
+			if len(k) >= 3 && strings.EqualFold(k[:3], "ce-") {
+				return p, "", "", false
+			}
+			continue
+		}
+		if len(vs) != 1 || !b.set(i, vs[0]) {
+			return p, "", "", false
+		}
+	}
+	p, ok = b.purchase(body)
+	return p, b.val[atID], b.val[atTraceParent], ok
 }

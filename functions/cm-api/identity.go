@@ -20,28 +20,22 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/server"
 )
 
-// kubernetesIssuer is where the cluster's service-account issuer is
-// discovered: the API server, as Knative's own default
-// (knative.dev/eventing pkg/apis/feature, DefaultOIDCDiscoveryBaseURL).
-const kubernetesIssuer = "https://kubernetes.default.svc"
+const (
+	// kubernetesIssuer is the cluster's service-account issuer, Knative's
+	// default (knative.dev/eventing pkg/apis/feature, DefaultOIDCDiscoveryBaseURL).
+	kubernetesIssuer = "https://kubernetes.default.svc"
+	// kubernetesKeys is where the API server serves those keys itself, to
+	// every service account (kubernetes pkg/serviceaccount/openidmetadata.go,
+	// JWKSPath; the system:service-account-issuer-discovery binding). Its
+	// discovery's jwks_uri often names another host.
+	kubernetesKeys = kubernetesIssuer + "/openid/v1/jwks"
+	// serviceAccountDir holds the pod's own token and the cluster CA.
+	serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+)
 
-// kubernetesKeys is where the API server serves its service-account keys
-// itself (kubernetes/kubernetes pkg/serviceaccount/openidmetadata.go,
-// JWKSPath; routes installed by pkg/routes/openidmetadata.go), for any
-// service account to read (the ClusterRoleBinding
-// system:service-account-issuer-discovery to the group
-// system:serviceaccounts, plugin/pkg/auth/authorizer/rbac/bootstrappolicy/
-// policy.go). Its discovery document's jwks_uri often names another host.
-const kubernetesKeys = kubernetesIssuer + "/openid/v1/jwks"
-
-// serviceAccountDir holds the pod's own token and the cluster CA.
-const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-// callers is who may make one kind of request to cm-api: tokens for
-// <PREFIX>_AUDIENCE from the cluster's service-account issuer, optionally
-// only from <PREFIX>_ALLOWED_SUBJECTS. A nil Verifier lets every caller in.
-// The events (POST /) are the KafkaSource's, prefix EVENTS; the reads
-// (GET /buyList, PUT /claims) cm-server's, prefix READS.
+// callers is who may make one kind of request: the events (POST /, prefix
+// EVENTS) or the reads (GET /buyList, PUT /claims, prefix READS). A nil
+// Verifier lets every caller in.
 type callers struct {
 	Verifier *auth.Verifier
 	Subjects []string // <PREFIX>_ALLOWED_SUBJECTS: empty = any subject
@@ -49,36 +43,24 @@ type callers struct {
 	Only     string   // who is let in, said in a 401: "events only from its KafkaSource"
 }
 
-// callerEnv is what <PREFIX>_* say, read where the names are spelt out
-// (config.go), so that a test finds every variable cm-api reads.
-type callerEnv struct {
-	Audience, IssuerURL, JWKSURL, Issuer string
-	Subjects                             []string
-	RefreshInterval                      time.Duration // <PREFIX>_JWKS_REFRESH_INTERVAL
-}
-
-// loadCallers turns <prefix>_* into callers: <prefix>_AUDIENCE turns the
-// check on; the issuer is <prefix>_ISSUER_URL (discovery, default the API
-// server), or <prefix>_JWKS_URL with <prefix>_ISSUER. At the API server the
-// issuer's name comes from discovery and the keys from the API server
-// itself, where the pod's token goes, whatever host jwks_uri names.
-func loadCallers(r *env.Reader, prefix, only string, e callerEnv, saDir string) (auth.Config, callers) {
-	cfg := auth.Config{Audience: e.Audience, JWKSURL: e.JWKSURL, Issuer: e.Issuer, DiscoveredIssuer: true,
-		RefreshInterval: e.RefreshInterval}
+// loadCallers turns what <prefix>_* say (cfg, read in config.go) into
+// callers: <prefix>_AUDIENCE turns the check on; the issuer is
+// <prefix>_ISSUER_URL (default the API server, its keys then from
+// kubernetesKeys), or <prefix>_JWKS_URL with <prefix>_ISSUER.
+func loadCallers(r *env.Reader, prefix, only string, cfg auth.Config, subjects []string, saDir string) (auth.Config, callers) {
+	cfg.DiscoveredIssuer = true
 	off := callers{Prefix: prefix, Only: only}
 	if cfg.Audience == "" {
-		if e.JWKSURL != "" || len(e.Subjects) > 0 || e.IssuerURL != "" {
+		if cfg.JWKSURL != "" || len(subjects) > 0 || cfg.IssuerURL != "" {
 			r.Fail("%[1]s_ISSUER_URL, %[1]s_JWKS_URL and %[1]s_ALLOWED_SUBJECTS need %[1]s_AUDIENCE", prefix)
 		}
 		return cfg, off
 	}
 	if cfg.JWKSURL == "" {
-		cfg.IssuerURL = cmp.Or(e.IssuerURL, kubernetesIssuer)
+		cfg.IssuerURL = cmp.Or(cfg.IssuerURL, kubernetesIssuer)
 		if strings.TrimSuffix(cfg.IssuerURL, "/") == kubernetesIssuer {
 			cfg.KeysURL = kubernetesKeys
 		}
-	} else if e.IssuerURL != "" {
-		cfg.IssuerURL = e.IssuerURL // Check refuses both
 	}
 	if err := cfg.Check(prefix); err != nil {
 		r.Fail("%v", err)
@@ -90,14 +72,12 @@ func loadCallers(r *env.Reader, prefix, only string, e callerEnv, saDir string) 
 		r.Fail("%s_ISSUER_URL: %v", prefix, err)
 	}
 	cfg.Client = client
-	return cfg, callers{Verifier: auth.New(cfg), Subjects: e.Subjects, Prefix: prefix, Only: only}
+	return cfg, callers{Verifier: auth.New(cfg), Subjects: subjects, Prefix: prefix, Only: only}
 }
 
 // apiServerClient fetches discovery and keys. Like Knative's verifier, it
-// trusts the cluster CA and sends the pod's own service-account token, but
-// only to the host of the configured issuer (or JWKS) URL: a jwks_uri on
-// another host gets no credential (and at the API server is not asked:
-// KeysURL).
+// trusts the cluster CA and sends the pod's token, but only to the host of
+// the configured URL.
 func apiServerClient(issuer, saDir string) (*http.Client, error) {
 	u, err := url.Parse(issuer)
 	if err != nil {
@@ -136,11 +116,9 @@ func (p *podToken) RoundTrip(req *http.Request) (*http.Response, error) {
 	return p.base.RoundTrip(req)
 }
 
-// requireCaller answers 401 unless the request carries a valid token for
-// the callers' audience, 403 when its subject is not allowed, and 503 when
-// the issuer's keys cannot be fetched. The KafkaSource retries a 503, and
-// does not retry a 401 or 403: such events go to the dead-letter sink;
-// cm-server answers its shopper a 5xx for any of them.
+// requireCaller answers 401 without a valid token for the callers'
+// audience, 403 when its subject is not allowed, and 503 when the issuer's
+// keys cannot be fetched (the only one a KafkaSource retries).
 func requireCaller(log *slog.Logger, c callers, next http.Handler) http.Handler {
 	if c.Verifier == nil {
 		return next

@@ -14,28 +14,15 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-// A batch of purchases is written with MongoDB's insert command, built here
-// with bsoncore, rather than with Collection.InsertMany, which encodes each
-// document by reflection and then decodes every document's _id back to
-// return it (mongo.ensureID), for ids cm-api already knows: it saves more
-// than a tenth of cm-api's CPU per stored purchase (docs/performance.md,
-// "Fast paths: measured and decided"). The command is the one InsertMany
-// sends: unordered, majority write concern, sent to the primary. What it
-// does not do is the driver's one automatic retry of a write after a
-// failover (retryable writes); a batch that fails is retried by cm-api's
-// own retrying path, and the _id makes the retry store each purchase once
-// (a duplicate key is then read back and compared, as for a redelivery).
-
-// maxInsertBytes bounds one insert command: MongoDB refuses a command
-// document over 16 MiB, and BATCH_MAX_SIZE purchases of the largest size
-// could come near it, so a batch is cut into commands of at most this many
-// bytes of documents.
+// maxInsertBytes bounds one insert command's documents: MongoDB refuses a
+// command over 16 MiB, which BATCH_MAX_SIZE large purchases could near.
 const maxInsertBytes = 8 << 20
 
-// insertAll writes the items with as few insert commands as maxInsertBytes
-// allows and returns every document's write error, indexed into items. An
-// error means the outcome of the whole batch is unknown: the command failed,
-// or its writes are not known to be durable (a write-concern error).
+// insertAll writes the items with InsertMany's command (unordered, majority
+// write concern, to the primary) built with bsoncore, without reflection
+// (docs/performance.md, "Fast paths: measured and decided"); a failed batch
+// is retried by cm-api, not by the driver. It returns the documents' write
+// errors by index into items; an error leaves the whole batch unknown.
 func (s *mongoStore) insertAll(ctx context.Context, items []saveItem) ([]mongo.WriteError, error) {
 	var refused []mongo.WriteError
 	docs := make([]bsoncore.Document, 0, len(items))
@@ -60,8 +47,7 @@ func (s *mongoStore) insertAll(ctx context.Context, items []saveItem) ([]mongo.W
 	return append(refused, wes...), nil
 }
 
-// insertCommand sends one unordered insert of docs, which start at index
-// first of the batch.
+// insertCommand sends one insert of docs, the first at index first.
 func (s *mongoStore) insertCommand(ctx context.Context, docs []bsoncore.Document, first int) ([]mongo.WriteError, error) {
 	start, cmd := bsoncore.AppendDocumentStart(nil)
 	cmd = bsoncore.AppendStringElement(cmd, "insert", s.coll.Name())
@@ -77,15 +63,11 @@ func (s *mongoStore) insertCommand(ctx context.Context, docs []bsoncore.Document
 	return writeErrors(err, len(docs), first)
 }
 
-// writeErrors splits the outcome of an insert command of n documents, the
-// first at index first of the batch, into the documents it refused and an
-// error of the whole command. The driver turns a reply's writeErrors and
-// writeConcernError into a WriteException, as it does for InsertMany. The
-// insert is unordered: the server tries every document and reports each
-// one it refused, by index, among writeErrors; the others are written.
-// Those are per-document outcomes unless the command as a whole failed in
-// a way that passes (transientStoreError: a write-concern error, a
-// retryable label), when the whole batch is retried.
+// writeErrors splits an insert command's outcome into the documents it
+// refused, by index into the batch, and an error of the whole command. An
+// unordered insert writes every document it does not list in writeErrors;
+// when the command failed in a way that passes (transientStoreError), the
+// write errors are not per-document outcomes.
 func writeErrors(err error, n, first int) ([]mongo.WriteError, error) {
 	var wex mongo.WriteException
 	if errors.As(err, &wex) && !transientStoreError(err) && len(wex.WriteErrors) > 0 {
@@ -104,8 +86,8 @@ func writeErrors(err error, n, first int) ([]mongo.WriteError, error) {
 // majority is the write concern of every write: {w: "majority"}.
 var majority = bsoncore.NewDocumentBuilder().AppendString("w", "majority").Build()
 
-// appendDocument appends the purchase as stored: what bson.Marshal writes
-// for toDocument(it), field for field (FuzzAppendDocument).
+// appendDocument appends the purchase as stored, what bson.Marshal writes
+// for its document (FuzzAppendDocument).
 func appendDocument(dst []byte, it saveItem) bsoncore.Document {
 	p := it.p
 	start, dst := bsoncore.AppendDocumentStart(dst)

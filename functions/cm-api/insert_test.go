@@ -75,3 +75,11 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// toDocument is the purchase as stored, the way the driver's reflection
+// writes it: FuzzAppendDocument's oracle.
+func toDocument(it saveItem) document {
+	p := it.p
+	return document{p.ID, p.Username, p.UserID, int64(p.Price), p.Timestamp, it.traceparent,
+		p.Origin.EventID, p.Origin.EventSource, p.KeyID}
+}

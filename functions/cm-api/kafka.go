@@ -14,12 +14,9 @@ import (
 	"github.com/scalable-shop/scalable-shop/functions/internal/retry"
 )
 
-// consumer reads the purchases topic as a consumer group (Kafka mode). It
-// does not use the SDK's receiver: that one marks a later ACKed message past
-// an earlier NACKed one, so a failed write would be skipped for good. Here a
-// record is marked only after it and all before it are stored or
-// dead-lettered, and a failing write is retried in place, so the partition
-// waits rather than skips.
+// consumer reads the purchases topic as a consumer group (Kafka mode). Not
+// the SDK's receiver: it marks a later ACKed message past an earlier NACKed
+// one, skipping a failed write for good; here a partition waits instead.
 type consumer struct {
 	log      *slog.Logger
 	kafka    broker.Config
@@ -34,9 +31,8 @@ type consumer struct {
 	client atomic.Pointer[sarama.Client]
 }
 
-// Run connects (retrying until ctx is done) and consumes until ctx is done.
-// It returns after the last claimed record was handled and the marked
-// offsets were committed.
+// Run connects and consumes until ctx is done, then returns once the last
+// claimed record was handled and the marked offsets committed.
 func (c *consumer) Run(ctx context.Context) error {
 	group, dlq, err := c.connect(ctx)
 	if err != nil {
@@ -52,7 +48,10 @@ func (c *consumer) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{c.topic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			c.log.Warn("consume failed, rejoining", "err", err)
-			sleep(ctx, time.Second)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
 		}
 	}
 	// A group made from a client leaves the client open: close it too.
@@ -103,8 +102,8 @@ func (c *consumer) dial() (sarama.ConsumerGroup, sarama.SyncProducer, error) {
 	return group, dlq, nil
 }
 
-// Ping asks the brokers for the metadata of the topic and of the dead-letter
-// topic: readiness says which one is missing.
+// Ping asks the brokers for the metadata of the topic and the dead-letter
+// topic.
 func (c *consumer) Ping(ctx context.Context) error {
 	cp := c.client.Load()
 	if cp == nil {
@@ -113,22 +112,10 @@ func (c *consumer) Ping(ctx context.Context) error {
 	return broker.Ping(ctx, *cp, c.topic, c.dlqTopic)
 }
 
-// wrap adds what to a non-nil err; Run's closing errors are joined with it.
+// wrap adds what to a non-nil err.
 func wrap(what string, err error) error {
 	if err == nil {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

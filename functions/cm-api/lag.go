@@ -8,21 +8,18 @@ import (
 	"github.com/IBM/sarama"
 )
 
-// lagEvery is how often a claimed partition's lag and oldest pending
-// record are measured.
+// lagEvery is how often a claimed partition's lag is measured.
 const lagEvery = 5 * time.Second
 
 // brokerOffset asks the brokers for a partition's offset at a time, or at
-// sarama.OffsetNewest (the high-water mark) or sarama.OffsetOldest: what
-// sarama.Client.GetOffset does. The claim's own HighWaterMarkOffset only
-// moves when records are fetched, and fetching stops while the partition
-// is stalled: then it would read low exactly when it matters.
+// sarama.OffsetNewest or OffsetOldest (sarama.Client.GetOffset). The
+// claim's own high-water mark stops moving while the partition is stalled,
+// exactly when the lag matters.
 type brokerOffset func(topic string, partition int32, at int64) (int64, error)
 
-// partitionWatch tracks one claimed partition for the lag metrics: the
-// offset after the last marked record, and the records pulled but not yet
-// marked (oldest first; marking is in offset order). A timer reports them,
-// so the gauges move even when no record is pulled or marked.
+// partitionWatch keeps one claimed partition's lag gauges: the offset after
+// the last marked record, and the records pulled but not yet marked, oldest
+// first.
 type partitionWatch struct {
 	topic     string
 	partition string
@@ -49,11 +46,16 @@ func newPartitionWatch(claim sarama.ConsumerGroupClaim, m *shopMetrics) *partiti
 func (w *partitionWatch) pull(offset int64, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.resolve(offset)
+	w.pending = append(w.pending, pulled{offset, now})
+}
+
+// resolve sets where a claim from "oldest" or "newest" starts, once.
+// The caller holds mu.
+func (w *partitionWatch) resolve(offset int64) {
 	if w.next < 0 {
-		// Started from "oldest" or "newest": the first record tells where.
 		w.next = offset
 	}
-	w.pending = append(w.pending, pulled{offset, now})
 }
 
 // mark notes that the record at offset, the oldest pending, was marked.
@@ -66,11 +68,10 @@ func (w *partitionWatch) mark(offset int64) {
 	}
 }
 
-// report sets the partition's gauges: lag is the high-water mark minus the
-// offset after the last marked record (what a restart would read again
-// or for the first time), and the oldest pending record's offset and age
-// (0 when none is pending). After end it does nothing, so that a slow
-// look-up cannot bring back a revoked partition's series.
+// report sets the gauges: the lag (high-water mark minus the offset after
+// the last marked record) and the oldest pending record's offset and age
+// (0 when none). After end it does nothing, so that a slow look-up cannot
+// bring back a revoked partition's series.
 func (w *partitionWatch) report(hwm int64, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -100,14 +101,16 @@ func (w *partitionWatch) end() {
 	w.metrics.oldestOffset.DeleteLabelValues(w.topic, w.partition)
 }
 
-// watch reports every interval until stop is closed, asking offsetAt for
-// the high-water mark (nil, or when it fails: the claim's own). A claim
-// that starts from "oldest" or "newest" is resolved first, so that the lag
-// shows before the first record is pulled.
+// watch reports every interval until stop is closed, the high-water mark
+// from offsetAt (the claim's own when nil or failing). A claim from
+// "oldest" or "newest" is resolved first, so the lag shows before the
+// first record is pulled.
 func (w *partitionWatch) watch(claim sarama.ConsumerGroupClaim, offsetAt brokerOffset, interval time.Duration, stop <-chan struct{}) {
 	if start := claim.InitialOffset(); start < 0 && offsetAt != nil {
 		if off, err := offsetAt(w.topic, claim.Partition(), start); err == nil {
+			w.mu.Lock()
 			w.resolve(off)
+			w.mu.Unlock()
 		}
 	}
 	t := time.NewTicker(interval)
@@ -125,14 +128,5 @@ func (w *partitionWatch) watch(claim sarama.ConsumerGroupClaim, offsetAt brokerO
 			return
 		case <-t.C:
 		}
-	}
-}
-
-// resolve sets where the claim starts, unless a pulled record told already.
-func (w *partitionWatch) resolve(offset int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.next < 0 {
-		w.next = offset
 	}
 }

@@ -20,9 +20,8 @@ type shopMetrics struct {
 	storeUp      *prometheus.GaugeVec // no labels: absent until the first readiness check
 }
 
-// eventResults are shop_events_total's results. Each starts at 0, so that
-// the first dead letter is an increase an alert sees (a counter series
-// that appears at 1 has no increase to measure).
+// eventResults are shop_events_total's results, each started at 0 so that
+// an alert sees the first dead letter as an increase.
 var eventResults = []string{"stored", "duplicate", "dead_lettered", "rejected", "refused"}
 
 func newShopMetrics(m *telemetry.Metrics) *shopMetrics {

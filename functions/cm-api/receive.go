@@ -32,16 +32,25 @@ type receiveResponse struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-// handleReceive stores one purchase CloudEvent, as a KafkaSource delivers
-// it. It answers 2xx only after the write was acknowledged; 400 for an event
-// that can never be stored and 422 for one the store refuses for good (not
-// retried: it goes to the dead-letter sink); 503 for a store failure
-// (retried by the source), at once while the gate says the store is down.
+// handleReceive stores one purchase CloudEvent a KafkaSource delivers. It
+// answers 2xx only after the write was acknowledged; 400 for an event that
+// can never be stored, 422 for one the store refuses for good (neither is
+// retried: it goes to the dead-letter sink); 503 for a store failure (retried
+// by the source), at once while the gate says the store is down.
 func handleReceive(log *slog.Logger, saves *batcher, gate *storeGate, m *shopMetrics, writeTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := server.ReadBody(w, r, maxEventBody)
 		if err != nil {
 			server.Fail(w, r, log, err)
+			return
+		}
+		if p, id, tp, ok := readBinaryHTTP(r.Header, body); ok {
+			if gate.Closed() {
+				server.Fail(w, r, log, storeProblem(errStoreDown))
+				return
+			}
+			ctx, span := startEventSpan(r.Context(), id, tp)
+			saveAndAnswer(ctx, w, r, log, saves, gate, m, span, p, writeTimeout)
 			return
 		}
 		msg := cehttp.NewMessage(r.Header, io.NopCloser(bytes.NewReader(body)))
@@ -66,14 +75,13 @@ func handleReceive(log *slog.Logger, saves *batcher, gate *storeGate, m *shopMet
 			server.Fail(w, r, log, storeProblem(errStoreDown))
 			return
 		}
-		ctx, span := startEventSpan(r.Context(), *e)
+		ctx, span := startEventSpan(r.Context(), e.ID(), eventTraceParent(*e))
 		saveAndAnswer(ctx, w, r, log, saves, gate, m, span, p, writeTimeout)
 	})
 }
 
-// saveAndAnswer saves p in the span of its event and answers: 200 once the write
-// was acknowledged, or the store's problem. The write is finished even if
-// the sender hangs up: it is cheap, and a retry then finds it stored.
+// saveAndAnswer saves p in its event's span and answers 200, or the store's
+// problem. The write goes on if the sender hangs up: a retry finds it stored.
 func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, log *slog.Logger, saves *batcher, gate *storeGate,
 	m *shopMetrics, span trace.Span, p purchase.Purchase, writeTimeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
@@ -99,20 +107,23 @@ func saveAndAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, 
 	server.Encode(w, http.StatusOK, receiveResponse{server.StatusOK, p.ID, dup})
 }
 
-// eventTraceParent is the event's distributed-tracing extension, if any.
+// startEventSpan starts the consumer span of the event id a KafkaSource
+// delivered, in the trace of its traceparent tp.
+func startEventSpan(ctx context.Context, id, tp string) (context.Context, trace.Span) {
+	return telemetry.StartProcess(ctx, telemetry.Message{ID: id, Partition: -1, Offset: -1,
+		Via: "knative-kafkasource"}, tp)
+}
+
+// eventTraceParent is the event's traceparent extension, if any.
 func eventTraceParent(e event.Event) string {
 	tp, _ := e.Extensions()[telemetry.TraceParentExtension].(string)
 	return tp
 }
 
-// storeProblem maps a store error: a conflicting id is a bad event (400); a
-// purchase the store refuses for good is 422 with the store's reason (code,
-// name, message cut short); anything else is transient (503, retry). 400
-// and 422 are answers a KafkaSource does not retry: it sends the event to
-// its dead-letter sink at once. It retries >= 500, 404, 408, 409 and 429
-// (eventing-kafka-broker knative-v1.23.0,
-// data-plane/dispatcher/src/main/java/dev/knative/eventing/kafka/broker/dispatcher/impl/http/WebClientCloudEventSender.java,
-// isRetryableStatusCode).
+// storeProblem maps a store error: a conflicting id is 400, a refusal 422
+// with the store's reason, anything else 503. A KafkaSource dead-letters a
+// 400 or 422 at once and retries 503 (eventing-kafka-broker
+// knative-v1.23.0, WebClientCloudEventSender.java, isRetryableStatusCode).
 func storeProblem(err error) error {
 	if errors.Is(err, errConflict) {
 		return &server.Problem{Status: http.StatusBadRequest, Message: errConflict.Error(),

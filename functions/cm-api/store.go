@@ -19,41 +19,27 @@ import (
 // errConflict means a purchase id is already stored for a different purchase.
 var errConflict = errors.New("purchase id already used by a different purchase")
 
-// store keeps purchases and keys' claims: mongoStore, and the tests' fakes.
-// SaveMany writes a batch in one round trip with one result each, and is
-// idempotent on the purchase id: saving the same purchase twice stores it
-// once and reports the second as a duplicate. Writes reach it through the
-// group commit (batcher).
+// store keeps purchases and keys' claims: mongoStore, or a test's fake.
+// SaveMany is idempotent on the purchase id: a purchase saved twice is
+// stored once and reported the second time as a duplicate.
 type store interface {
 	SaveMany(ctx context.Context, items []saveItem) []saveResult
 	List(ctx context.Context, username string, page purchase.Page) (ps []purchase.Purchase, next string, err error)
-	// Claim binds a key to one purchase, atomically (claims.go).
 	Claim(ctx context.Context, c claim) (claimOutcome, error)
 }
 
-// document is a purchase as stored. Money is an integer of minor units and
-// the timestamp a BSON date (millisecond precision, like the API).
+// document is a purchase as stored: money in minor units, the time a BSON
+// date (milliseconds, like the API).
 type document struct {
-	ID         string    `bson:"_id"`
-	Username   string    `bson:"username"`
-	UserID     string    `bson:"userid"`
-	PriceMinor int64     `bson:"price_minor"`
-	Timestamp  time.Time `bson:"timestamp"`
-	// TraceParent is the W3C trace the purchase was bought in, so a stored
-	// purchase leads back to its request's logs.
-	TraceParent string `bson:"traceparent,omitempty"`
-	// EventID and EventSource are the client's own CloudEvent id and source,
-	// when it posted the purchase as a CloudEvent (_id is derived from both).
-	EventID     string `bson:"ce_id,omitempty"`
-	EventSource string `bson:"ce_source,omitempty"`
-	// KeyID names the client's Idempotency-Key, if it sent one.
-	KeyID string `bson:"key_id,omitempty"`
-}
-
-func toDocument(it saveItem) document {
-	p := it.p
-	return document{p.ID, p.Username, p.UserID, int64(p.Price), p.Timestamp, it.traceparent,
-		p.Origin.EventID, p.Origin.EventSource, p.KeyID}
+	ID          string    `bson:"_id"`
+	Username    string    `bson:"username"`
+	UserID      string    `bson:"userid"`
+	PriceMinor  int64     `bson:"price_minor"`
+	Timestamp   time.Time `bson:"timestamp"`
+	TraceParent string    `bson:"traceparent,omitempty"` // the trace it was bought in
+	EventID     string    `bson:"ce_id,omitempty"`       // a client CloudEvent's own id
+	EventSource string    `bson:"ce_source,omitempty"`   // and source
+	KeyID       string    `bson:"key_id,omitempty"`      // the client's Idempotency-Key
 }
 
 func (d document) purchase() purchase.Purchase {
@@ -62,44 +48,24 @@ func (d document) purchase() purchase.Purchase {
 		Origin: purchase.Origin{EventID: d.EventID, EventSource: d.EventSource}, KeyID: d.KeyID}
 }
 
-// listKeys is List's order after the equality on username: newest first,
-// ties by id.
-var listKeys = bson.D{{Key: "username", Value: 1}, {Key: "timestamp", Value: -1}, {Key: "_id", Value: -1}}
-
-// listIndex serves List: equality on username, then the sort order. It is
-// made anew for each use: the driver writes into an index's options.
-func listIndex() mongo.IndexModel {
-	return mongo.IndexModel{Keys: listKeys, Options: options.Index().SetName(listIndexName)}
-}
-
-const listIndexName = "username_timestamp_id"
-
-// listProjection reads only what a list shows.
-var listProjection = bson.D{{Key: "username", Value: 1}, {Key: "userid", Value: 1},
-	{Key: "price_minor", Value: 1}, {Key: "timestamp", Value: 1}}
-
-// mongoStore is the MongoDB store. Writes use majority write concern: a
-// purchase is acknowledged only once a majority of the replica set has it.
+// mongoStore is the MongoDB store. Every write waits for a majority of the
+// replica set.
 type mongoStore struct {
 	client *mongo.Client
 	coll   *mongo.Collection
 	claims *mongo.Collection
 }
 
-// mongoConfig is how to reach the store. TLS is set in the URI
-// (tls=true&tlsCAFile=...); credentials in the URI or, kept apart from it in
-// a Secret, as username and password.
+// mongoConfig is how to reach the store; TLS is set in the URI.
 type mongoConfig struct {
 	URI, Database      string
 	Username, Password string
 	AuthSource         string
 	Timeout            time.Duration
-	// Monitor, when set, sees every command the driver sends (tests).
-	Monitor *event.CommandMonitor
+	Monitor            *event.CommandMonitor // sees every command sent (tests)
 }
 
-// openMongo prepares a client; the driver connects lazily, so this does not
-// wait for the server.
+// openMongo prepares a client; the driver connects lazily.
 func openMongo(c mongoConfig) (*mongoStore, error) {
 	opts := options.Client().ApplyURI(c.URI).
 		SetServerSelectionTimeout(c.Timeout).SetConnectTimeout(c.Timeout).SetAppName("cm-api").SetMonitor(c.Monitor)
@@ -116,7 +82,7 @@ func openMongo(c mongoConfig) (*mongoStore, error) {
 		claims: db.Collection(claimsCollection, majority)}, nil
 }
 
-// EnsureIndexes creates the index List needs; it is a no-op when it exists.
+// EnsureIndexes creates the index List needs, if missing.
 func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 	if _, err := s.coll.Indexes().CreateOne(ctx, listIndex()); err != nil {
 		return fmt.Errorf("create index %s: %w", listIndexName, err)
@@ -124,13 +90,9 @@ func (s *mongoStore) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
-// SaveMany inserts the items with unordered inserts (insertAll) and reports
-// each one's outcome: an id already stored is a duplicate when it is the
-// same purchase and errConflict when not; a purchase the store refuses for
-// good (refusalOf) is a *refusal, errRefused, and fails alone, its
-// batch-mates written. Any other write error is transient. An error of the
-// whole write (a write-concern error too: the writes are not known to be
-// durable, and their retries are duplicates) fails all, as transient.
+// SaveMany inserts the items (insertAll) and reports each one's outcome: a
+// duplicate, errConflict, a *refusal (the purchase alone fails for good) or
+// a transient error. An error of the whole write fails all, as transient.
 func (s *mongoStore) SaveMany(ctx context.Context, items []saveItem) []saveResult {
 	ps := make([]purchase.Purchase, len(items))
 	for i, it := range items {
@@ -142,9 +104,9 @@ func (s *mongoStore) SaveMany(ctx context.Context, items []saveItem) []saveResul
 	return results
 }
 
-// outcomes turns what insertAll returned for ps into each purchase's
-// result, and the duplicate-key errors on _id (or on an index the server
-// did not name) that checkDuplicates must settle by reading.
+// outcomes turns what insertAll returned into each purchase's result, and
+// returns the duplicate keys on _id (or on an index the server did not
+// name) for checkDuplicates to settle.
 func outcomes(ps []purchase.Purchase, refused []mongo.WriteError, err error) ([]saveResult, []mongo.WriteError) {
 	results := make([]saveResult, len(ps))
 	if err != nil {
@@ -170,12 +132,10 @@ func outcomes(ps []purchase.Purchase, refused []mongo.WriteError, err error) ([]
 	return results, dups
 }
 
-// checkDuplicates compares the purchases of the duplicate-key errors dups
-// with the stored ones, each read by its _id: duplicates are rare
-// (redeliveries). When the server did not say which index the duplicate is
-// on (MongoDB before 4.4 and FerretDB, the dev store, send no keyPattern)
-// and no purchase has the id, it is on another unique index: a refusal. When it said _id and none has it, the stored one was rolled
-// back meanwhile: transient.
+// checkDuplicates reads the stored purchase of each duplicate key by _id
+// and compares. When none has the id, the duplicate is on another unique
+// index if the server did not say which (FerretDB sends no keyPattern): a
+// refusal; if it said _id, the stored one was rolled back: transient.
 func (s *mongoStore) checkDuplicates(ctx context.Context, ps []purchase.Purchase, dups []mongo.WriteError, results []saveResult) {
 	for _, we := range dups {
 		d := we.Index
@@ -194,60 +154,6 @@ func (s *mongoStore) checkDuplicates(ctx context.Context, ps []purchase.Purchase
 			results[d].duplicate = true
 		}
 	}
-}
-
-// List returns one page of a user's purchases, newest first, with the cursor
-// of the next page ("" on the last). It reads limit+1 documents to know
-// whether there is a next page, so it never counts.
-func (s *mongoStore) List(ctx context.Context, username string, page purchase.Page) ([]purchase.Purchase, string, error) {
-	q, err := newListQuery(username, page)
-	if err != nil {
-		return nil, "", err
-	}
-	opts := options.Find().SetSort(q.sort).SetLimit(q.limit).SetProjection(q.projection)
-	cur, err := s.coll.Find(ctx, q.filter, opts)
-	if err != nil {
-		return nil, "", fmt.Errorf("list purchases of %q: %w", username, err)
-	}
-	var docs []document
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, "", fmt.Errorf("read purchases of %q: %w", username, err)
-	}
-	next := ""
-	if len(docs) > page.Limit {
-		docs = docs[:page.Limit]
-		last := docs[len(docs)-1]
-		next = encodeCursor(cursor{Timestamp: last.Timestamp, ID: last.ID})
-	}
-	out := make([]purchase.Purchase, len(docs))
-	for i, d := range docs {
-		out[i] = d.purchase()
-	}
-	return out, next, nil
-}
-
-// listQuery is the find List sends: the user's purchases after the cursor,
-// in listIndex's order (so the index serves filter and sort), limit+1 of them,
-// only the fields a list shows.
-type listQuery struct {
-	filter, sort, projection bson.D
-	limit                    int64
-}
-
-func newListQuery(username string, page purchase.Page) (listQuery, error) {
-	filter := bson.D{{Key: "username", Value: username}}
-	if page.Cursor != "" {
-		c, err := decodeCursor(page.Cursor)
-		if err != nil {
-			return listQuery{}, err
-		}
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "timestamp", Value: bson.D{{Key: "$lt", Value: c.Timestamp}}}},
-			bson.D{{Key: "timestamp", Value: c.Timestamp}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}})
-	}
-	return listQuery{filter: filter, sort: listKeys, projection: listProjection,
-		limit: int64(page.Limit) + 1}, nil
 }
 
 // Ping checks that the primary answers.
