@@ -119,7 +119,8 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // otherwise see "connection reset" instead of the 413.
 func DrainOversized(w http.ResponseWriter, r *http.Request, limit int64, d time.Duration) {
 	w.Header().Set("Connection", "close")
-	// Without a read deadline (httptest), the server's ReadTimeout bounds it.
+	// A writer that cannot set a read deadline (httptest.ResponseRecorder)
+	// leaves the bound to the server's ReadTimeout.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 	_, _ = io.CopyN(io.Discard, r.Body, limit)
 }
@@ -167,7 +168,9 @@ func HandleFile(contentType string, body []byte) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status a handler wrote.
+// statusRecorder remembers the status a handler wrote. Unwrap lets
+// http.ResponseController reach the connection through it (the read
+// deadline DrainOversized sets, Flush).
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -186,6 +189,8 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	}
 	return s.ResponseWriter.Write(b)
 }
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Observer records each request. route is the mux pattern that served it,
 // "" when none did; ctx is the request's, with its span.
