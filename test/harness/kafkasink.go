@@ -18,6 +18,9 @@ import (
 // kafkaSinkHandler for what it answers.
 func StartKafkaSink(t testing.TB, brokers []string, topic string) string {
 	t.Helper()
+	if DataPlane() {
+		return startReceiver(t, brokers, topic, "purchases")
+	}
 	return httptestServer(t, kafkaSinkHandler(t, brokers, topic, "purchases"))
 }
 
