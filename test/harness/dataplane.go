@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -200,6 +201,17 @@ func (d *Dispatcher) Restart() {
 	d.Process = startJava(d.t, d.Name, "dispatcher.jar", d.env)
 }
 
+// Another starts one more dispatcher pod given consumers of the same
+// KafkaSource (same contract and configuration, another instance), as a
+// KEDA scale step or a new dispatcher pod does; its joining rebalances the
+// group.
+func (d *Dispatcher) Another() *Dispatcher {
+	d.t.Helper()
+	env := maps.Clone(d.env)
+	env["INSTANCE_ID"] = Unique("dispatcher")
+	return &Dispatcher{t: d.t, env: env, Process: startJava(d.t, d.Name, "dispatcher.jar", env)}
+}
+
 // DispatcherOptions changes how startDispatcher runs the data plane; the
 // zero value is as shipped.
 type DispatcherOptions struct {
@@ -264,6 +276,15 @@ func StartDispatcher(t testing.TB, cfg SourceConfig, uid string, opt DispatcherO
 // dispatcher, behind meters that count what it does (see meter).
 func startDataPlaneSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 	t.Helper()
+	src, _ := startDispatchers(t, cfg, 1, DispatcherOptions{})
+	return src
+}
+
+// startDispatchers starts n dispatchers of one KafkaSource (n pods that
+// were each given consumers of it) behind the meters, and waits until all n
+// consume.
+func startDispatchers(t testing.TB, cfg SourceConfig, n int, opt DispatcherOptions) (*KafkaSource, []*Dispatcher) {
+	t.Helper()
 	src := &KafkaSource{}
 	metered := cfg
 	metered.Sink = meter(t, src, cfg.Sink, false)
@@ -271,21 +292,33 @@ func startDataPlaneSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 		metered.DeadLetterSink = meter(t, src, cfg.DeadLetterSink, true)
 	}
 	sourceDestinations.Store(src, metered.Sink)
-	StartDispatcher(t, metered, Unique("kafkasource"), DispatcherOptions{})
-	WaitGroupMembers(t, cfg.Brokers, cfg.Group, 1)
+	uid := Unique("kafkasource")
+	var ds []*Dispatcher
+	for range n {
+		ds = append(ds, StartDispatcher(t, metered, uid, opt))
+	}
+	WaitGroupMembers(t, cfg.Brokers, cfg.Group, n)
+	return src, ds
+}
+
+// startShopDataPlaneSource is Shop.StartKafkaSource on the real data plane.
+func (s *Shop) startDataPlaneSource(d Delivery) *KafkaSource {
+	s.t.Helper()
+	src, _ := s.StartDataPlaneSource(d, 1, DispatcherOptions{})
 	return src
 }
 
-// startShopDataPlaneSource is Shop.StartKafkaSource on the real data plane:
-// a real receiver for the dead-letter KafkaSink purchases-dlq writing to the
-// shop's DLQ topic, and a real dispatcher delivering the shop's topic to
-// cm-api with delivery d.
-func (s *Shop) startDataPlaneSource(d Delivery) *KafkaSource {
+// StartDataPlaneSource starts the shop's cluster path behind cm-api on the
+// real data plane: a real receiver for the dead-letter KafkaSink
+// purchases-dlq writing to the shop's DLQ topic, and n real dispatchers (n
+// pods of the KafkaSource's consumers) delivering the shop's topic to
+// cm-api with delivery d. It returns the counters and the dispatchers, so a
+// test can kill and restart them.
+func (s *Shop) StartDataPlaneSource(d Delivery, n int, opt DispatcherOptions) (*KafkaSource, []*Dispatcher) {
 	s.t.Helper()
 	dls := startReceiver(s.t, s.Brokers, s.DLQTopic, "purchases-dlq")
-	src := startDataPlaneSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
-		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: d, Token: s.SourceToken})
-	return src
+	return startDispatchers(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
+		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: d, Token: s.SourceToken}, n, opt)
 }
 
 // sourceDestinations maps a KafkaSource on the real data plane to the URL
