@@ -21,7 +21,10 @@
 #   DP_CACHE      where the jars and the data-plane ConfigMaps are kept (default .cache/dataplane/<tag>)
 #   JAVA_HOME     a JDK >= 21; else the first java >= 21 on PATH or under /usr/lib/jvm
 #   MVN           mvn executable (default mvn)
-#   TEST_FLAGS    extra flags for go test in "test" mode (default -run 'Knative|DataPlane' -count=1 -v)
+#   DP_TESTS      the -run pattern of the end-to-end tests (default: the Knative-mode ones, E2E_TESTS)
+#   DP_PARALLEL   go test -parallel for them (default 2: each test runs two or three JVMs)
+#   TEST_FLAGS    extra flags for that go test
+#   BENCH_LOCK    the lock the throughput measurement waits for (default /tmp/bench.lock)
 #   KAFKA_BROKERS used as is by the tests that share a broker; else the script starts its own
 set -euo pipefail
 
@@ -30,6 +33,10 @@ EKB_TAG="${EKB_TAG:-knative-v1.23.0}"
 EKB_REPO="${EKB_REPO:-https://github.com/knative-extensions/eventing-kafka-broker}"
 DP_CACHE="${DP_CACHE:-$ROOT/.cache/dataplane/$EKB_TAG}"
 MVN="${MVN:-mvn}"
+BENCH_LOCK="${BENCH_LOCK:-/tmp/bench.lock}"
+# The Knative-mode end-to-end tests: those that start a KafkaSink or a KafkaSource (the harness
+# runs the real ones under SHOP_DATAPLANE) and the ones written for the real data plane.
+E2E_TESTS='^(TestKnativeModeCurlFlow|TestKnativePoisonGoesToDeadLettersAtOnce|TestKnativeStoreOutageDeadLettersNothing|TestKnativeSinkOverTLS|TestOrderPerUser|TestDuplicateEventIsOneDocument|TestShopctlRedrive.*|TestTracing_onePurchaseIsOneTrace|TestOnlyTheSourceSendsEvents|TestRetriesAfterLostAnswersAreOnePurchase|TestDataPlane(StoreOutageDeadLettersNothing|DispatcherCrash|BrokerOutage|RebalanceDuringOutage|DeadLetterSinkToken))$'
 # The data plane's logback configuration (the ConfigMap kafka-config-logging: JSON, INFO).
 LOGGING_DIR=control-plane/config/eventing-kafka-broker/200-controller
 LOGGING_CM="$LOGGING_DIR/100-config-logging.yaml"
@@ -138,7 +145,13 @@ case "${1:-}" in
     fi
     say "running the Knative-mode end-to-end tests against the real data plane ($SHOP_DATAPLANE, $JAVA)"
     # shellcheck disable=SC2086
-    (cd "$ROOT/test" && go test ${TEST_FLAGS:--run 'Knative|DataPlane' -count=1 -v -timeout 30m} ./e2e/)
+    (cd "$ROOT/test" && go test -count=1 -v -timeout 40m -parallel "${DP_PARALLEL:-2}" \
+      -run "${DP_TESTS:-$E2E_TESTS}" ${TEST_FLAGS:-} ./e2e/)
+    # The load measurement runs alone: the machine's cores are shared.
+    say "measuring the dispatcher's throughput (under flock $BENCH_LOCK)"
+    lock=(); command -v flock >/dev/null && lock=(flock "$BENCH_LOCK")
+    (cd "$ROOT/test" && "${lock[@]}" go test -count=1 -v -timeout 20m -run '^TestDataPlaneThroughput$' ./e2e/) |
+      grep -E 'events/s|^(---|ok|FAIL|PASS)|^\s+---'
     ;;
   *)
     echo "usage: hack/dataplane.sh build|test" >&2

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/scalable-shop/scalable-shop/functions/apitest/authtest"
 	"github.com/scalable-shop/scalable-shop/hack/stack"
 	"github.com/scalable-shop/scalable-shop/test/harness"
 )
@@ -243,4 +245,48 @@ func groupState(t *testing.T, brokers []string, group string) string {
 		t.Fatalf("describe group %s: %v", group, err)
 	}
 	return fmt.Sprintf("%s with %d members", groups[0].State, len(groups[0].Members))
+}
+
+// TestDataPlaneDeadLetterSinkToken: with sender identity on, the real
+// dispatcher asks the Kubernetes API (here a loopback stand-in of the one
+// TokenRequest call, harness fakeTokenAPI) for a token of the KafkaSource's
+// OIDC service account for the sink's audience, which cm-api accepts, and,
+// for a dead letter, for the dead-letter sink's own audience
+// (ConsumerVerticleBuilder.java: egressConfig.deadLetterAudience), which it
+// sends to the KafkaSink purchases-dlq. That receiver runs here without
+// OIDC (its token check needs the cluster's OIDC discovery), so what is
+// checked is what the dispatcher asks for and sends.
+func TestDataPlaneDeadLetterSinkToken(t *testing.T) {
+	t.Parallel()
+	harness.RealDataPlane(t)
+	brokers := harness.Integration(t)
+	iss := authtest.NewIssuer(t, "cm-api.shop.svc.cluster.local")
+	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+	shop.StartAPI(false, map[string]string{"EVENTS_AUDIENCE": iss.Audience, "EVENTS_ISSUER_URL": iss.URL,
+		"EVENTS_ALLOWED_SUBJECTS": sourceSubject})
+	shop.SourceToken = func() string { return iss.Token(t, "", authtest.Claims{"sub": sourceSubject}) }
+	source := shop.StartKafkaSource(1)
+	shop.StartServer("", nil)
+
+	bad := producePoison(t, brokers, shop.Topic)
+	waitForPurchases(t, shop, "poison", "good-1")
+	waitAllDispatched(t, shop)
+
+	dls := harness.DeadLetterAudience("shop")
+	asked := harness.TokenRequestsOf(shop.Group).Audiences()
+	if !slices.Contains(asked, dls) || !slices.Contains(asked, (harness.SourceConfig{}).SinkAudience()) {
+		t.Errorf("token requests: got audiences %v, want the sink's and the dead-letter sink's %s", asked, dls)
+	}
+	auths := source.DeadLetterAuthorizations()
+	if len(auths) != len(bad) {
+		t.Fatalf("dead letters: got %d, want %d", len(auths), len(bad))
+	}
+	for _, a := range auths {
+		if a != "Bearer token-for:"+dls {
+			t.Errorf("dead letter Authorization: got %q, want the token for %s", a, dls)
+		}
+	}
+	if n := source.Retried.Load(); n != 0 {
+		t.Errorf("retries: got %d, want 0 (cm-api took the source's token)", n)
+	}
 }

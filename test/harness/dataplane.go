@@ -56,13 +56,16 @@ func RealDataPlane(t testing.TB) string {
 // makes the receiver's paths (/<namespace>/<name>) and Kn-Namespace.
 const dataPlaneNamespace = "shop"
 
-// sourceServiceAccount is the KafkaSource's OIDC service account as the
-// source controller names it (<source>-oidc-source).
-const sourceServiceAccount = "cm-api-purchases-oidc-source"
+// sourceServiceAccount is the KafkaSource's OIDC service account as
+// Knative names it (knative.dev/eventing pkg/auth/serviceaccount.go,
+// GetOIDCServiceAccountNameForResource: <name>-oidc-<group>-<kind>).
+const sourceServiceAccount = "cm-api-purchases-oidc-sources.knative.dev-kafkasource"
 
-// dlsAudience is the audience of the KafkaSink purchases-dlq, as the sink
-// controller publishes it (eventing.knative.dev/kafkasink/<ns>/<name>).
-func dlsAudience(namespace string) string {
+// DeadLetterAudience is the audience of the KafkaSink purchases-dlq in
+// namespace, as the sink controller publishes it (kafka_sink.go with
+// knative.dev/eventing pkg/auth/audience.go, GetAudience:
+// <group>/<kind>/<namespace>/<name>, lower case).
+func DeadLetterAudience(namespace string) string {
 	return "eventing.knative.dev/kafkasink/" + namespace + "/purchases-dlq"
 }
 
@@ -314,8 +317,14 @@ func (s *Shop) startDataPlaneSource(d Delivery) *KafkaSource {
 // pods of the KafkaSource's consumers) delivering the shop's topic to
 // cm-api with delivery d. It returns the counters and the dispatchers, so a
 // test can kill and restart them.
+//
+// Each attempt keeps the shipped timeout even when the tests scale the
+// schedule down: a receiver whose JVM has just started takes more than a
+// scaled attempt (500 ms) for its first send, and the dispatcher then sends
+// the dead letter again, so the dead-letter topic holds it twice.
 func (s *Shop) StartDataPlaneSource(d Delivery, n int, opt DispatcherOptions) (*KafkaSource, []*Dispatcher) {
 	s.t.Helper()
+	d.Timeout = max(d.Timeout, ShippedDelivery(s.t).Timeout)
 	dls := startReceiver(s.t, s.Brokers, s.DLQTopic, "purchases-dlq")
 	return startDispatchers(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
 		Sink: s.APIURL + "/", DeadLetterSink: dls, Delivery: d, Token: s.SourceToken}, n, opt)
@@ -373,6 +382,7 @@ func count(src *KafkaSource, h http.Header, status int, deadLetters bool) {
 	ok := status >= 200 && status < 300
 	switch {
 	case deadLetters && ok:
+		deadLetterAuth(src).add(h.Get("Authorization"))
 		code, _ := strconv.Atoi(h.Get("Ce-Knativeerrorcode"))
 		src.mu.Lock()
 		src.deadLetters = append(src.deadLetters, DeadLetter{ID: h.Get("Ce-Id"), Status: code})
@@ -408,4 +418,32 @@ func WaitGroupMembers(t testing.TB, brokers []string, group string, n int) {
 		}
 		return ""
 	})
+}
+
+// authorizations is the Authorization headers the dead-letter sink took.
+type authorizations struct {
+	mu     sync.Mutex
+	values []string
+}
+
+func (a *authorizations) add(v string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.values = append(a.values, v)
+}
+
+var deadLetterAuths sync.Map // *KafkaSource -> *authorizations
+
+func deadLetterAuth(src *KafkaSource) *authorizations {
+	a, _ := deadLetterAuths.LoadOrStore(src, &authorizations{})
+	return a.(*authorizations)
+}
+
+// DeadLetterAuthorizations is the Authorization header of each dead letter
+// the real dispatcher delivered, in order (real data plane only).
+func (s *KafkaSource) DeadLetterAuthorizations() []string {
+	a := deadLetterAuth(s)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.values...)
 }

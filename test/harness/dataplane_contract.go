@@ -138,7 +138,7 @@ func sourceResource(t testing.TB, cfg SourceConfig, uid string, vReplicas int) d
 		egress.OIDCServiceAccountName = sourceServiceAccount
 		egress.DestinationAudience = cfg.SinkAudience()
 		if cfg.DeadLetterSink != "" {
-			egress.EgressConfig.DeadLetterAudience = dlsAudience(cfg.Namespace)
+			egress.EgressConfig.DeadLetterAudience = DeadLetterAudience(cfg.Namespace)
 		}
 	}
 	return dpResource{
