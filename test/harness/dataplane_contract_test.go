@@ -2,8 +2,15 @@ package harness
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/scalable-shop/scalable-shop/hack/stack"
 )
 
 // TestContractFromShippedManifests: the contract the real data plane gets
@@ -46,5 +53,46 @@ func TestContractFromShippedManifests(t *testing.T) {
 	if e.OIDCServiceAccountName != sourceServiceAccount || e.DestinationAudience != cfg.SinkAudience() ||
 		e.EgressConfig.DeadLetterAudience != "eventing.knative.dev/kafkasink/shop/purchases-dlq" {
 		t.Errorf("sender identity on: got %+v", e)
+	}
+}
+
+// TestContractFromRenderedChart: the chart renders the KafkaSinks and the
+// KafkaSource that give the data plane the same contract as eventing/: the
+// same sinks' content modes and the same delivery. It needs helm ($HELM or
+// bin/helm); make test installs the pinned one.
+func TestContractFromRenderedChart(t *testing.T) {
+	t.Parallel()
+	helm := os.Getenv("HELM")
+	if helm == "" {
+		helm = filepath.Join(repoRoot(), "bin", "helm")
+	}
+	if _, err := os.Stat(helm); err != nil {
+		t.Skipf("helm not found ($HELM or bin/helm: %v); make tools installs it", err)
+	}
+	out, err := exec.Command(helm, "template", "shop", filepath.Join(repoRoot(), "charts", "scalable-shop")).Output()
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rendered.yaml"), out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"purchases", "purchases-dlq"} {
+		rendered, err := stack.ShippedKafkaSinkMode(dir, name)
+		shipped, err2 := stack.ShippedKafkaSinkMode(filepath.Join(repoRoot(), "eventing"), name)
+		if err != nil || err2 != nil || rendered != shipped {
+			t.Errorf("KafkaSink %s: chart renders contentMode %q (%v), eventing/ has %q (%v)", name, rendered, err, shipped, err2)
+		}
+	}
+	docs, err := stack.ShippedDocuments(dir, "KafkaSource", "")
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("chart: got %d KafkaSources (%v), want 1", len(docs), err)
+	}
+	var src kafkaSourceDoc
+	if err := yaml.Unmarshal(docs[0], &src); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := delivery(t, src), ShippedDelivery(t); got != want {
+		t.Errorf("KafkaSource delivery: chart renders %+v, eventing/ has %+v", got, want)
 	}
 }
