@@ -15,7 +15,7 @@ PACKAGES  := ./... ./hack/... ./test/...
 
 export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 
-.PHONY: run test test-short bench bench-quick bench-micro fuzz schemathesis build vet kafka-start kafka-stop tools deploy clean clean-store help
+.PHONY: run test test-dataplane test-short bench bench-quick bench-micro fuzz schemathesis build vet kafka-start kafka-stop tools deploy clean clean-store help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,11 @@ run: ## run the whole shop: cm-server :8080, cm-api :8081, embedded Kafka and Mo
 
 test: ## all tests: unit, integration and end-to-end on a real Kafka broker
 	hack/test.sh
+
+# Optional: needs an eventing-kafka-broker checkout or mirror (EKB_SOURCE=<path>,
+# else it tries a clone), Maven and a Java 21+; says "skipped: ..." without them.
+test-dataplane: ## the Knative-mode end-to-end tests against the real KafkaSink receiver and KafkaSource dispatcher, built from source (EKB_SOURCE=<checkout or mirror>)
+	hack/dataplane.sh test
 
 test-short: ## unit tests only (no broker, no store)
 	$(GO) test -short $(PACKAGES)

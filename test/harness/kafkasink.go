@@ -19,6 +19,9 @@ import (
 // is 404). See stack.KafkaSink for what it answers.
 func StartKafkaSink(t testing.TB, brokers []string, topic string) string {
 	t.Helper()
+	if DataPlane() {
+		return startReceiver(t, brokers, topic, "purchases")
+	}
 	return httptestServer(t, kafkaSinkHandler(t, brokers, topic, "purchases")) + sinkPath("purchases")
 }
 

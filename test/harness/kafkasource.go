@@ -141,6 +141,9 @@ func (c Consumer) Scaled(f float64) Consumer {
 // to cfg.Sink until the test ends.
 func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 	t.Helper()
+	if DataPlane() {
+		return startDataPlaneSource(t, cfg)
+	}
 	if !cfg.Delivery.Ordered {
 		t.Fatal("KafkaSource stand-in: spec.ordering unordered is not modelled; the shop ships ordered")
 	}
@@ -217,6 +220,9 @@ func (s *KafkaSource) Crash() { s.stop(true) }
 // the KafkaSource delivering the shop's topic to cm-api's POST /.
 func (s *Shop) StartKafkaSource(scale float64) *KafkaSource {
 	s.t.Helper()
+	if DataPlane() {
+		return s.startDataPlaneSource(ShippedDelivery(s.t).Scaled(scale))
+	}
 	dls := s.startDeadLetterSink()
 	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
 		Sink: s.APIURL, DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale), Token: s.SourceToken, DeadLetterToken: s.DeadLetterToken,
@@ -247,6 +253,9 @@ func (s *Shop) StartKafkaSourceBudget(scale float64, retry int, delay time.Durat
 			retry, delay, d.Retry, d.Delay)
 	}
 	d.Retry, d.Delay = retry, delay
+	if DataPlane() {
+		return s.startDataPlaneSource(d)
+	}
 	dls := s.startDeadLetterSink()
 	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
 		Sink: s.APIURL, DeadLetterSink: dls, Delivery: d, Token: s.SourceToken, DeadLetterToken: s.DeadLetterToken,
