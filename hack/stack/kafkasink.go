@@ -104,8 +104,18 @@ type KafkaSink struct {
 // "/<namespace>/<name>").
 func KafkaSinkPath(namespace, name string) string { return "/" + namespace + "/" + name }
 
+// ServesPath reports whether path is the sink's: the receiver drops one
+// trailing slash before it looks the path up, so "/<namespace>/<name>/" is
+// the sink too (eventing-kafka-broker knative-v1.23.0,
+// data-plane/receiver/.../impl/IngressProducerReconcilableStore.java,
+// resolve and removeTrailingSlash); any other path is 404 (no host-based
+// match on loopback).
+func (k KafkaSink) ServesPath(path string) bool {
+	return strings.TrimSuffix(path, "/") == k.Path
+}
+
 func (k KafkaSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != k.Path {
+	if !k.ServesPath(r.URL.Path) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}

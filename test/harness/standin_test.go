@@ -18,7 +18,11 @@ import (
 )
 
 // The stand-ins' tests: each behaviour taken from the real data plane has a
-// test here that fails when the stand-in stops showing it.
+// test here that fails when the stand-in stops showing it. With
+// SHOP_DATAPLANE set (make test-dataplane) StartKafkaSink and
+// StartKafkaSource start the real receiver and dispatcher, so the same
+// TestKafkaSinkStandIn_* and TestKafkaSourceStandIn_* assertions run
+// against the real data plane: what passes on the stand-ins passes there.
 
 // recorder is a subscriber that records every request's headers and answers
 // with what answer says.
@@ -108,13 +112,16 @@ func TestKafkaSinkStandIn_unknownPathIs404(t *testing.T) {
 		return resp.StatusCode
 	}
 	root := strings.TrimSuffix(url, "/shop/purchases")
-	for _, u := range []string{root + "/", root + "/shop/other", url + "/"} {
+	for _, u := range []string{root + "/", root + "/shop/other", url + "/x", root + "/shop/purchases-dlq"} {
 		if got := post(u); got != http.StatusNotFound {
 			t.Errorf("POST %s: got %d, want 404", u, got)
 		}
 	}
-	if got := post(url); got != http.StatusAccepted {
-		t.Errorf("POST %s: got %d, want 202", url, got)
+	// The receiver drops one trailing slash before it looks the path up.
+	for _, u := range []string{url, url + "/"} {
+		if got := post(u); got != http.StatusAccepted {
+			t.Errorf("POST %s: got %d, want 202", u, got)
+		}
 	}
 }
 
@@ -391,7 +398,10 @@ func TestShippedConsumer_isTheDataPlanes(t *testing.T) {
 // own audience and 403 for a subject no policy allows, and the dispatcher
 // sends the dead-letter sink a token for the dead-letter sink's audience.
 // Given the subscriber's token instead, the dead letter is refused (not
-// retried) and the event is lost.
+// retried) and the event is lost. The receiver's check is the stand-in's on
+// both runs (the real receiver's needs the cluster's OIDC discovery); under
+// SHOP_DATAPLANE the dispatcher is the real one, which asks the loopback
+// TokenRequest API (fakeTokenAPI) for the dead-letter sink's audience.
 func TestKafkaSourceStandIn_deadLetterSinkNeedsATokenForItsOwnAudience(t *testing.T) {
 	t.Parallel()
 	brokers := Integration(t)
