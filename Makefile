@@ -32,7 +32,7 @@ test: ## all tests: unit, integration and end-to-end on a real Kafka broker
 
 # Optional: needs an eventing-kafka-broker checkout or mirror (EKB_SOURCE=<path>,
 # else it tries a clone), Maven and a Java 21+; says "skipped: ..." without them.
-test-dataplane: ## the Knative-mode end-to-end tests against the real KafkaSink receiver and KafkaSource dispatcher, built from source (EKB_SOURCE=<checkout or mirror>)
+test-dataplane: ## the stand-ins' behaviour tests and the Knative-mode end-to-end tests against the real KafkaSink receiver and KafkaSource dispatcher, built from source (EKB_SOURCE=<checkout or mirror>)
 	hack/dataplane.sh test
 
 test-short: ## unit tests only (no broker, no store)

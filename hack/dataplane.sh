@@ -5,7 +5,8 @@
 #
 # Usage:
 #   hack/dataplane.sh build   build (or reuse) the two jars; prints one line SHOP_DATAPLANE=<dir>
-#   hack/dataplane.sh test    build, then go test ./test/e2e with SHOP_DATAPLANE set (make test-dataplane)
+#   hack/dataplane.sh test    build, then go test ./test/harness (the stand-ins' behaviour tests) and
+#                             ./test/e2e with SHOP_DATAPLANE set (make test-dataplane)
 #
 # The data plane is not published anywhere (1.0-SNAPSHOT): it is built with Maven from a checkout.
 # Where the source comes from, in order:
@@ -21,7 +22,10 @@
 #   DP_CACHE      where the jars and the data-plane ConfigMaps are kept (default .cache/dataplane/<tag>)
 #   JAVA_HOME     a JDK >= 21; else the first java >= 21 on PATH or under /usr/lib/jvm
 #   MVN           mvn executable (default mvn)
+#   DP_HARNESS    the -run pattern of the stand-ins' behaviour tests in test/harness run against
+#                 the real data plane (default HARNESS_TESTS; "none" skips them)
 #   DP_TESTS      the -run pattern of the end-to-end tests (default: the Knative-mode ones, E2E_TESTS)
+#   DP_THROUGHPUT set to 0 to skip the throughput measurement
 #   DP_PARALLEL   go test -parallel for them (default 2: each test runs two or three JVMs)
 #   TEST_FLAGS    extra flags for that go test
 #   BENCH_LOCK    the lock the throughput measurement waits for (default /tmp/bench.lock)
@@ -36,7 +40,10 @@ MVN="${MVN:-mvn}"
 BENCH_LOCK="${BENCH_LOCK:-/tmp/bench.lock}"
 # The Knative-mode end-to-end tests: those that start a KafkaSink or a KafkaSource (the harness
 # runs the real ones under SHOP_DATAPLANE) and the ones written for the real data plane.
-E2E_TESTS='^(TestKnativeModeCurlFlow|TestKnativePoisonGoesToDeadLettersAtOnce|TestKnativeStoreOutageDeadLettersNothing|TestKnativeSinkOverTLS|TestOrderPerUser|TestDuplicateEventIsOneDocument|TestShopctlRedrive.*|TestTracing_onePurchaseIsOneTrace|TestOnlyTheSourceSendsEvents|TestRetriesAfterLostAnswersAreOnePurchase|TestDataPlane(StoreOutageDeadLettersNothing|DispatcherCrash|BrokerOutage|RebalanceDuringOutage|DeadLetterSinkToken))$'
+E2E_TESTS='^(TestKnativeModeCurlFlow|TestKnativePoisonGoesToDeadLettersAtOnce|TestKnativeStoreOutageDeadLettersNothing|TestKnativeSinkOverTLS|TestOrderPerUser|TestDuplicateEventIsOneDocument|TestShopctlRedrive.*|TestTracing_onePurchaseIsOneTrace|TestOnlyTheSourceSendsEvents|TestRetriesAfterLostAnswersAreOnePurchase|TestDataPlane(StoreOutageDeadLettersNothing|DispatcherCrash|BrokerOutage|RebalanceDuringOutage|DeadLetterSinkToken)|TestBuy503MayBeStoredAndItsRetryIsOnePurchase|TestKnativeDispatcherCrashRedeliversAsDuplicates|TestKnativeRebalanceDeliversTheInFlightEventTwice|TestStoreOutageKeepsCMAPIInService)$'
+# The stand-ins' behaviour tests: under SHOP_DATAPLANE StartKafkaSink and StartKafkaSource start
+# the real receiver and dispatcher, so the same assertions hold for both.
+HARNESS_TESTS='^(TestKafkaSinkStandIn_.*|TestKafkaSourceStandIn_.*)$'
 # The data plane's logback configuration (the ConfigMap kafka-config-logging: JSON, INFO).
 LOGGING_DIR=control-plane/config/eventing-kafka-broker/200-controller
 LOGGING_CM="$LOGGING_DIR/100-config-logging.yaml"
@@ -138,20 +145,29 @@ case "${1:-}" in
   test)
     build
     export SHOP_DATAPLANE="$DP_CACHE" SHOP_DATAPLANE_JAVA="$JAVA"
+    failed=0
     if [ -z "${KAFKA_BROKERS:-}" ]; then
       OWN_KAFKA=1
       eval "$("$ROOT/hack/kafka.sh" start)"
       export KAFKA_BROKERS
     fi
+    if [ "${DP_HARNESS:-}" != none ]; then
+      say "running the stand-ins' behaviour tests against the real data plane ($SHOP_DATAPLANE, $JAVA)"
+      # shellcheck disable=SC2086
+      (cd "$ROOT/test" && go test -count=1 -v -timeout 20m -parallel "${DP_PARALLEL:-2}" \
+        -run "${DP_HARNESS:-$HARNESS_TESTS}" ${TEST_FLAGS:-} ./harness/) || failed=1
+    fi
     say "running the Knative-mode end-to-end tests against the real data plane ($SHOP_DATAPLANE, $JAVA)"
     # shellcheck disable=SC2086
     (cd "$ROOT/test" && go test -count=1 -v -timeout 40m -parallel "${DP_PARALLEL:-2}" \
-      -run "${DP_TESTS:-$E2E_TESTS}" ${TEST_FLAGS:-} ./e2e/)
+      -run "${DP_TESTS:-$E2E_TESTS}" ${TEST_FLAGS:-} ./e2e/) || failed=1
+    [ "${DP_THROUGHPUT:-1}" != 0 ] || exit "$failed"
     # The load measurement runs alone: the machine's cores are shared.
     say "measuring the dispatcher's throughput (under flock $BENCH_LOCK)"
     lock=(); command -v flock >/dev/null && lock=(flock "$BENCH_LOCK")
     (cd "$ROOT/test" && "${lock[@]}" go test -count=1 -v -timeout 20m -run '^TestDataPlaneThroughput$' ./e2e/) |
       grep -E 'events/s|^(---|ok|FAIL|PASS)|^\s+---'
+    exit "$failed"
     ;;
   *)
     echo "usage: hack/dataplane.sh build|test" >&2

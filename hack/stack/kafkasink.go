@@ -87,8 +87,9 @@ func (p javaPartitioner) RequiresConsistency() bool { return true }
 // it, 503 when producing failed for KafkaSinkDeliveryTimeout, 400 for what
 // is not a valid CloudEvent, 405 for anything but POST. The send goes on
 // when the caller goes away, as the Java producer's does. For a request
-// with a sampled traceparent the record gets a traceparent header of the
-// receiver's producer span (core/.../tracing/kafka/ProducerTracer.java).
+// with a traceparent the record gets a traceparent header of the
+// receiver's producer span (core/.../tracing/kafka/ProducerTracer.java),
+// sampled as the request's was.
 type KafkaSink struct {
 	Producer   sarama.SyncProducer
 	Topic      string
@@ -104,8 +105,18 @@ type KafkaSink struct {
 // "/<namespace>/<name>").
 func KafkaSinkPath(namespace, name string) string { return "/" + namespace + "/" + name }
 
+// ServesPath reports whether path is the sink's: the receiver drops one
+// trailing slash before it looks the path up, so "/<namespace>/<name>/" is
+// the sink too (eventing-kafka-broker knative-v1.23.0,
+// data-plane/receiver/.../impl/IngressProducerReconcilableStore.java,
+// resolve and removeTrailingSlash); any other path is 404 (no host-based
+// match on loopback).
+func (k KafkaSink) ServesPath(path string) bool {
+	return strings.TrimSuffix(path, "/") == k.Path
+}
+
 func (k KafkaSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != k.Path {
+	if !k.ServesPath(r.URL.Path) {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
@@ -157,15 +168,19 @@ func (k KafkaSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // producerTraceparent is the traceparent of the receiver's producer span
-// for a request with traceparent tp: the same trace and a new span when tp
-// is valid and sampled, else "" (no header is written).
+// for a request with traceparent tp: the same trace, a new span and tp's
+// sampled flag when tp is valid, sampled or not (TracingProvider.java's
+// sampler is parent-based: an unsampled parent gives an unsampled span that
+// is still propagated; measured on the real receiver by
+// TestKafkaSinkStandIn_writesTraceparentOfTracedRequest under
+// make test-dataplane), else "" (no header is written).
 func producerTraceparent(tp string) string {
 	parts := strings.Split(tp, "-")
 	if len(parts) != 4 || parts[0] != "00" || len(parts[1]) != 32 || len(parts[2]) != 16 || len(parts[3]) != 2 {
 		return ""
 	}
 	flags, err := hex.DecodeString(parts[3])
-	if _, err2 := hex.DecodeString(parts[1]); err != nil || err2 != nil || flags[0]&1 == 0 {
+	if _, err2 := hex.DecodeString(parts[1]); err != nil || err2 != nil || len(flags) != 1 {
 		return ""
 	}
 	return "00-" + parts[1] + "-" + NewSpanID() + "-" + parts[3]

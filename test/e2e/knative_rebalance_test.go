@@ -64,4 +64,7 @@ func TestKnativeRebalanceDeliversTheInFlightEventTwice(t *testing.T) {
 		t.Errorf("dead letters: got %d, want 0", dead)
 	}
 	harness.WaitStoredOnce(t, shop, "rebalance", acked, visibleWithin)
+	t.Logf("first dispatcher: %d deliveries, %d failed attempts retried; second: %d deliveries, %d retried; cm-api: %v duplicates",
+		first.Delivered.Load(), first.Retried.Load(), second.Delivered.Load(), second.Retried.Load(),
+		metricValue(t, shop.APIMetrics, `shop_events_total{function="cm-api",result="duplicate"}`))
 }

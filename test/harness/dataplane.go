@@ -185,17 +185,21 @@ func waitStatus(t testing.TB, p *Process, u string, want int) {
 // so a test can kill it and start it again.
 type Dispatcher struct {
 	*Process
-	t   testing.TB
-	env map[string]string
-	id  int
+	t    testing.TB
+	env  map[string]string
+	base string // the first INSTANCE_ID; a restart is <base>-<n>
+	id   int
 }
 
 // Restart starts the dispatcher again after it stopped, with the same
 // contract and configuration (a pod restarted by its StatefulSet).
 func (d *Dispatcher) Restart() {
 	d.t.Helper()
+	if d.base == "" {
+		d.base = d.env["INSTANCE_ID"]
+	}
 	d.id++
-	d.env["INSTANCE_ID"] = fmt.Sprintf("%s-%d", d.env["INSTANCE_ID"], d.id)
+	d.env["INSTANCE_ID"] = fmt.Sprintf("%s-%d", d.base, d.id)
 	d.Process = startJava(d.t, d.Name, "dispatcher.jar", d.env)
 }
 
@@ -281,6 +285,15 @@ func startDataPlaneSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 // startDispatchers starts n dispatchers of one KafkaSource (n pods that
 // were each given consumers of it) behind the meters, and waits until all n
 // consume.
+//
+// A KafkaSource already running in the same consumer group (a second
+// StartKafkaSource for cfg.Group) is the same KafkaSource: the new
+// dispatchers take its uid and join its group, and the wait is for the
+// group to be stable with every dispatcher still running, the earlier ones
+// too (a crashed one's member has to time out first, session.timeout.ms).
+// Each such wait is a rebalance after which every running dispatcher of the
+// group consumes in a new generation: it counts one Session for each
+// running source, as the stand-in counts its consumer group sessions.
 func startDispatchers(t testing.TB, cfg SourceConfig, n int, opt DispatcherOptions) (*KafkaSource, []*Dispatcher) {
 	t.Helper()
 	src := &KafkaSource{}
@@ -290,13 +303,71 @@ func startDispatchers(t testing.TB, cfg SourceConfig, n int, opt DispatcherOptio
 		metered.DeadLetterSink = meter(t, src, cfg.DeadLetterSink, true)
 	}
 	sourceDestinations.Store(src, metered.Sink)
-	uid := Unique("kafkasource")
+	g := dataPlaneGroupOf(cfg.Group)
 	var ds []*Dispatcher
 	for range n {
-		ds = append(ds, StartDispatcher(t, metered, uid, opt))
+		ds = append(ds, StartDispatcher(t, metered, g.uid, opt))
 	}
-	WaitGroupMembers(t, cfg.Brokers, cfg.Group, n)
+	var once sync.Once
+	src.stop = func(crash bool) {
+		once.Do(func() {
+			g.leave(src)
+			for _, d := range ds {
+				if crash {
+					d.Kill() // SIGKILL: no commit on the way out
+				} else {
+					_ = d.Stop(10 * time.Second)
+				}
+			}
+		})
+	}
+	t.Cleanup(func() { src.stop(false) })
+	members := g.join(src, n)
+	WaitGroupMembers(t, cfg.Brokers, cfg.Group, members)
+	g.rebalanced()
 	return src, ds
+}
+
+// dataPlaneGroup is the real dispatchers running in one consumer group: one
+// KafkaSource's pods.
+type dataPlaneGroup struct {
+	uid  string
+	mu   sync.Mutex
+	live map[*KafkaSource]int // dispatchers per source
+}
+
+var dataPlaneGroups sync.Map // consumer group -> *dataPlaneGroup
+
+func dataPlaneGroupOf(group string) *dataPlaneGroup {
+	g, _ := dataPlaneGroups.LoadOrStore(group, &dataPlaneGroup{uid: Unique("kafkasource"), live: map[*KafkaSource]int{}})
+	return g.(*dataPlaneGroup)
+}
+
+// join adds src's n dispatchers and returns how many the group has.
+func (g *dataPlaneGroup) join(src *KafkaSource, n int) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.live[src] = n
+	total := 0
+	for _, k := range g.live {
+		total += k
+	}
+	return total
+}
+
+func (g *dataPlaneGroup) leave(src *KafkaSource) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.live, src)
+}
+
+// rebalanced counts the new session of every running source.
+func (g *dataPlaneGroup) rebalanced() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for src := range g.live {
+		src.Sessions.Add(1)
+	}
 }
 
 // startShopDataPlaneSource is Shop.StartKafkaSource on the real data plane.

@@ -46,7 +46,8 @@ func TokenRequestsOf(group string) *TokenRequests {
 // account (data-plane/dispatcher/.../impl/auth/TokenProvider.java, through
 // fabric8's KubernetesClient: POST
 // /api/v1/namespaces/<ns>/serviceaccounts/<name>/token). It answers the
-// sink's audience with cfg.Token() and any other audience with a token that
+// sink's audience with cfg.Token(), the dead-letter sink's with
+// cfg.DeadLetterToken() when set, and any other audience with a token that
 // names it, and records each audience asked for. It returns the
 // environment that points fabric8's client at it.
 func fakeTokenAPI(t testing.TB, cfg SourceConfig) map[string]string {
@@ -68,8 +69,11 @@ func fakeTokenAPI(t testing.TB, cfg SourceConfig) map[string]string {
 		rec.audiences = append(rec.audiences, aud)
 		rec.mu.Unlock()
 		token := "token-for:" + aud
-		if aud == cfg.SinkAudience() {
+		switch {
+		case aud == cfg.SinkAudience():
 			token = cfg.Token()
+		case aud == DeadLetterAudience(cfg.Namespace) && cfg.DeadLetterToken != nil:
+			token = cfg.DeadLetterToken()
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{

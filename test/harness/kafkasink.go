@@ -71,7 +71,7 @@ type sinkStandIn struct {
 }
 
 func (s *sinkStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.auth != nil && r.URL.Path == s.Path {
+	if s.auth != nil && s.ServesPath(r.URL.Path) {
 		if status := s.auth.check(r); status != 0 {
 			w.WriteHeader(status)
 			return

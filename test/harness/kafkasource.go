@@ -212,7 +212,15 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 // committed, so the partitions' next owner delivers it again. (The group is
 // left at once rather than after session.timeout.ms, which only makes the
 // test faster.)
-func (s *KafkaSource) Crash() { s.stop(true) }
+//
+// On the real data plane it sends SIGKILL to the source's dispatchers: the
+// group keeps their members until session.timeout.ms (10 s as shipped) ends,
+// and what they delivered since their last commit (every 5 s) comes again.
+func (s *KafkaSource) Crash() {
+	if s.stop != nil { // nil: not started by StartKafkaSource, nothing runs
+		s.stop(true)
+	}
+}
 
 // StartKafkaSource starts the shop's cluster path behind cm-api as
 // eventing/ ships it, with its schedule scaled by scale: a stand-in for the

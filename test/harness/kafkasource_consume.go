@@ -112,7 +112,10 @@ func (h *sourceHandler) dispatch(sess sarama.ConsumerGroupSession, msg *sarama.C
 // and, when they fail, to the dead-letter sink.
 func (h *sourceHandler) deliver(msg *sarama.ConsumerMessage) {
 	e := h.event(msg)
-	ctx := withTraceparent(h.life, recordTrace(msg))
+	ctx := h.life
+	if tp, ok := recordTrace(msg); ok {
+		ctx = withTraceparent(ctx, tp)
+	}
 	last, ok := h.send(ctx, h.cfg.Sink, e)
 	switch {
 	case ok:

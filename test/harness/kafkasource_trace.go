@@ -2,8 +2,6 @@ package harness
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 
 	"github.com/IBM/sarama"
@@ -16,8 +14,10 @@ import (
 // TracingProvider.java): its consumer span continues the trace of the
 // record's traceparent header through the W3C propagator, with a
 // parent-based sampler; each HTTP request it sends carries a traceparent of
-// its own client span. A record without a traceparent starts a new trace
-// that the default sampling rate (0) does not sample.
+// its own client span. A record without a traceparent is delivered without
+// one: no trace is started for it (measured on the real dispatcher by
+// TestKafkaSourceStandIn_deliversPartitionOffsetAndTraceparent under make
+// test-dataplane).
 
 // traceParent is the trace a record's delivery belongs to.
 type traceParent struct{ traceID, flags string }
@@ -38,19 +38,17 @@ func requestTraceparent(ctx context.Context) string {
 	return "00-" + tp.traceID + "-" + stack.NewSpanID() + "-" + tp.flags
 }
 
-// recordTrace is the trace of the record's traceparent header, or a new,
-// unsampled one.
-func recordTrace(msg *sarama.ConsumerMessage) traceParent {
+// recordTrace is the trace of the record's traceparent header; false when
+// it has none (or an invalid one).
+func recordTrace(msg *sarama.ConsumerMessage) (traceParent, bool) {
 	for _, h := range msg.Headers {
 		if strings.ToLower(string(h.Key)) != "traceparent" {
 			continue
 		}
 		parts := strings.Split(string(h.Value), "-")
 		if len(parts) == 4 && parts[0] == "00" && len(parts[1]) == 32 && len(parts[2]) == 16 && len(parts[3]) == 2 {
-			return traceParent{traceID: parts[1], flags: parts[3]}
+			return traceParent{traceID: parts[1], flags: parts[3]}, true
 		}
 	}
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	return traceParent{traceID: hex.EncodeToString(id[:]), flags: "00"}
+	return traceParent{}, false
 }
