@@ -57,6 +57,9 @@ cleanup() {
 trap cleanup EXIT
 
 say() { echo "test-dataplane: $*" >&2; }
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
 skip() { echo "test-dataplane: skipped: $*"; exit 0; }
 
 # java_major prints the feature version of a java executable (17, 21, 25, ...).
@@ -147,9 +150,14 @@ case "${1:-}" in
     export SHOP_DATAPLANE="$DP_CACHE" SHOP_DATAPLANE_JAVA="$JAVA"
     failed=0
     if [ -z "${KAFKA_BROKERS:-}" ]; then
+      # A broker of its own on free loopback ports (another may hold the default 19092).
       OWN_KAFKA=1
-      eval "$("$ROOT/hack/kafka.sh" start)"
+      KAFKA_PORT="$(free_port)" KAFKA_CONTROLLER_PORT="$(free_port)"
+      export KAFKA_PORT KAFKA_CONTROLLER_PORT
+      started="$("$ROOT/hack/kafka.sh" start)" || { say "could not start a Kafka broker"; exit 1; }
+      eval "$started"
       export KAFKA_BROKERS
+      say "real Kafka broker at $KAFKA_BROKERS"
     fi
     if [ "${DP_HARNESS:-}" != none ]; then
       say "running the stand-ins' behaviour tests against the real data plane ($SHOP_DATAPLANE, $JAVA)"
