@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/scalable-shop/scalable-shop/functions/internal/broker"
@@ -191,7 +189,7 @@ func complete(m *sarama.ProducerMessage, err error) {
 // is full only when the broker is far behind).
 func (p *producer) Send(ctx context.Context, e *event.Event, done func(error)) error {
 	pm := &sarama.ProducerMessage{Topic: p.topic, Metadata: done}
-	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(e), pm); err != nil {
+	if err := writeRecord(ctx, e, pm); err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
 	select {
