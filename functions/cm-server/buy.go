@@ -136,7 +136,7 @@ func readPurchase(w http.ResponseWriter, r *http.Request, now time.Time) (p purc
 		p.KeyID, p.ID = keyIDs(key, p)
 		return p, key, nil
 	}
-	_, p.ID = keyIDs(id.String(), p)
+	p.ID = keyPurchaseID(id.String(), p)
 	return p, id.String(), nil
 }
 

@@ -41,9 +41,17 @@ var errKeyClaimed = errors.New("key claimed by a different purchase")
 // and the user) and the purchase id (of those and the price, the fields
 // Equivalent compares, so a retry without a timestamp is the same purchase).
 func keyIDs(key string, p purchase.Purchase) (keyID, purchaseID string) {
-	user := p.UserID + "\x00" + p.Username + "\x00" + key
-	return uuid.NewSHA1(idempotencyNamespace, []byte(user)).String(),
-		uuid.NewSHA1(idempotencyNamespace, []byte(user+"\x00"+p.Price.String())).String()
+	return uuid.NewSHA1(idempotencyNamespace, []byte(keyUser(key, p))).String(), keyPurchaseID(key, p)
+}
+
+// keyPurchaseID is keyIDs' purchase id alone: what a purchase sent without
+// a key needs for the key cm-server picks for it (never claimed).
+func keyPurchaseID(key string, p purchase.Purchase) string {
+	return uuid.NewSHA1(idempotencyNamespace, []byte(keyUser(key, p)+"\x00"+p.Price.String())).String()
+}
+
+func keyUser(key string, p purchase.Purchase) string {
+	return p.UserID + "\x00" + p.Username + "\x00" + key
 }
 
 // claimKey is the key p is claimed under before it is sent: its
