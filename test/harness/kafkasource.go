@@ -39,7 +39,10 @@ import (
 //     it fails too, or there is none, the offset is committed anyway: the
 //     event is lost.
 //   - impl/consumer/OrderedConsumerVerticle.java: ordered delivery, one event
-//     in flight per partition, the next only after the last is done.
+//     in flight per partition, the next only after the last is done;
+//     impl/consumer/UnorderedConsumerVerticle.java: unordered delivery, up to
+//     2*max.poll.records-1 events in flight per consumer, in any order
+//     (kafkasource_unordered.go).
 //   - impl/consumer/InvalidCloudEventInterceptor.java: a record that is not
 //     a CloudEvent is wrapped in one of type dev.knative.kafka.event.
 //   - impl/consumer/CloudEventOverridesMutator.java: every event delivered,
@@ -117,13 +120,14 @@ type SourceConfig struct {
 // and the dispatcher files named above).
 type Consumer struct {
 	CommitInterval time.Duration // auto.commit.interval.ms: OffsetManager's commit timer
-	PollInterval   time.Duration // OrderedConsumerVerticle.POLLING_MS: at most one poll per interval
+	PollInterval   time.Duration // OrderedConsumerVerticle.POLLING_MS: at most one poll per interval (ordered only)
 	MaxPollRecords int           // max.poll.records: the most one poll returns
 }
 
 // ShippedConsumer is the data plane's consumer as shipped: offsets
-// committed every 5 s, a poll at most every 200 ms returning at most 50
-// records, so an ordered consumer delivers at most about 250 events/s.
+// committed every 5 s, a poll returning at most 50 records, for an ordered
+// consumer at most every 200 ms, so it delivers at most about 250 events/s;
+// an unordered one polls again as soon as fewer than 50 are in flight.
 func ShippedConsumer() Consumer {
 	return Consumer{CommitInterval: 5 * time.Second, PollInterval: 200 * time.Millisecond, MaxPollRecords: 50}
 }
@@ -143,9 +147,6 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 	t.Helper()
 	if DataPlane() {
 		return startDataPlaneSource(t, cfg)
-	}
-	if !cfg.Delivery.Ordered {
-		t.Fatal("KafkaSource stand-in: spec.ordering unordered is not modelled; the shop ships ordered")
 	}
 	if cfg.Delivery.DeadLetterSink != (cfg.DeadLetterSink != "") {
 		t.Fatalf("KafkaSource stand-in: the manifest's deadLetterSink (%v) and the test's dead-letter URL %q disagree",
@@ -183,7 +184,14 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 		Timeout: cfg.Delivery.Timeout,
 		// A redirect is an answer >= 300: a failure, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		// The data plane's web client keeps up to maxPoolSize (100,
+		// config-kafka-source-webclient.properties) connections per
+		// subscriber: more than an unordered consumer has in flight.
+		Transport: webClientTransport(),
 	}}
+	if !cfg.Delivery.Ordered {
+		h.unordered = newInFlightRecords(cfg.Consumer.MaxPollRecords)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -205,6 +213,16 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 	}
 	t.Cleanup(func() { src.stop(false) })
 	return src
+}
+
+// webClientTransport keeps as many idle connections per host as the data
+// plane's web client pools (maxPoolSize=100,
+// config-kafka-source-webclient.properties): more than an unordered consumer
+// has in flight, so its deliveries do not open a connection each.
+func webClientTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 100
+	return tr
 }
 
 // Crash stops the stand-in as a SIGKILL stops the dispatcher: deliveries
@@ -234,6 +252,22 @@ func (s *Shop) StartKafkaSource(scale float64) *KafkaSource {
 	dls := s.startDeadLetterSink()
 	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
 		Sink: s.APIURL, DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale), Token: s.SourceToken, DeadLetterToken: s.DeadLetterToken,
+		Consumer: ShippedConsumer().Scaled(scale)})
+}
+
+// StartKafkaSourceOrdered is StartKafkaSource with spec.ordering ordered,
+// the option docs/deploy.md offers (kafkaSource.ordering=ordered in the
+// chart) in place of the shipped unordered delivery.
+func (s *Shop) StartKafkaSourceOrdered(scale float64) *KafkaSource {
+	s.t.Helper()
+	d := ShippedDelivery(s.t).Scaled(scale)
+	d.Ordered = true
+	if DataPlane() {
+		return s.startDataPlaneSource(d)
+	}
+	dls := s.startDeadLetterSink()
+	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
+		Sink: s.APIURL, DeadLetterSink: dls, Delivery: d, Token: s.SourceToken, DeadLetterToken: s.DeadLetterToken,
 		Consumer: ShippedConsumer().Scaled(scale)})
 }
 

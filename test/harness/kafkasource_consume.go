@@ -37,11 +37,20 @@ type sourceHandler struct {
 	poll     *poller
 	crashed  atomic.Bool
 	inFlight sync.WaitGroup // deliveries, including those a rebalance left running
+
+	// With spec.ordering unordered (kafkasource_unordered.go): the
+	// consumer's in-flight count, and the session its poll loop serves.
+	unordered *inFlightRecords
+	session   atomic.Pointer[unorderedSession]
 }
 
-// Setup starts the session's commit timer.
+// Setup starts the session's commit timer, and an unordered consumer's
+// poll loop.
 func (h *sourceHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	h.src.Sessions.Add(1)
+	if h.unordered != nil {
+		h.startUnordered(sess)
+	}
 	h.inFlight.Go(func() {
 		tick := time.NewTicker(h.cfg.Consumer.CommitInterval)
 		defer tick.Stop()
@@ -72,8 +81,11 @@ func (h *sourceHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 // ConsumeClaim delivers one partition's records in order, one in flight,
 // taking them in polls. When the session ends (a rebalance, a stop), the
 // polled records not yet started are dropped and the one in flight goes on
-// unmarked.
+// unmarked. An unordered consumer hands them to its poll loop instead.
 func (h *sourceHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	if h.unordered != nil {
+		return h.forward(sess, claim)
+	}
 	// The consumer polls at once when it starts, then on its timer.
 	for started := false; ; started = true {
 		batch := h.poll.take(sess.Context(), claim.Messages(), started)
