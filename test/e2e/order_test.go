@@ -11,26 +11,33 @@ import (
 	"github.com/scalable-shop/scalable-shop/test/harness"
 )
 
-// TestOrderPerUser holds the "order per user" guarantee: each user's
-// purchases, bought one after the other and interleaved with other users',
-// are consumed in the order they were bought, through both transports. In
-// Kafka mode they share one partition at increasing offsets (cm-api writes
-// a partition's records concurrently, so offsets, not the log's order, are
-// the consumed order); through the KafkaSink and the ordered KafkaSource
-// cm-api receives them one by one in that order.
+// TestOrderPerUser holds the "order per user" guarantee per mode: each
+// user's purchases, bought one after the other and interleaved with other
+// users', are listed in the order bought (newest first), each once, however
+// they were delivered. In Kafka mode they are also consumed in that order:
+// one partition at increasing offsets (cm-api writes a partition's records
+// concurrently, so offsets, not the log's order, are the consumed order).
+// Through the KafkaSink and the shipped unordered KafkaSource cm-api may
+// receive them in any order; with the ordered KafkaSource (the documented
+// option) it receives them one by one in the order bought.
 func TestOrderPerUser(t *testing.T) {
 	t.Parallel()
 	brokers := harness.Integration(t)
-	for _, mode := range []string{"kafka", "knative"} {
+	for _, mode := range []string{"kafka", "knative", "knative_ordered"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			shop := harness.NewShop(t, brokers, harness.MongoURI(t))
-			if mode == "kafka" {
+			switch mode {
+			case "kafka":
 				shop.StartAPI(true, nil)
 				shop.StartServer("", nil)
-			} else {
+			case "knative":
 				shop.StartAPI(false, nil)
 				shop.StartKafkaSource(1)
+				shop.StartServer(harness.StartKafkaSink(t, brokers, shop.Topic), nil)
+			default:
+				shop.StartAPI(false, nil)
+				shop.StartKafkaSourceOrdered(1)
 				shop.StartServer(harness.StartKafkaSink(t, brokers, shop.Topic), nil)
 			}
 			const users, each = 4, 12
@@ -41,25 +48,57 @@ func TestOrderPerUser(t *testing.T) {
 				sent[user] = append(sent[user], id)
 			}
 			for user, ids := range sent {
-				waitForPurchases(t, shop, user, ids...)
+				checkListedAsBought(t, user, ids, waitForPurchases(t, shop, user, ids...))
 			}
 			stored := storedLog(t, shop.API.Output())
 			for user, ids := range sent {
-				if mode == "kafka" {
+				switch mode {
+				case "kafka":
 					checkOffsets(t, user, ids, stored)
-					continue
-				}
-				var got []string
-				for _, s := range stored {
-					if slices.Contains(ids, s.ID) && !slices.Contains(got, s.ID) {
-						got = append(got, s.ID)
-					}
-				}
-				if !slices.Equal(got, ids) {
-					t.Errorf("%s: cm-api received %v, want the order bought %v", user, got, ids)
+				case "knative_ordered":
+					checkReceivedAsBought(t, user, ids, stored)
 				}
 			}
 		})
+	}
+}
+
+// checkListedAsBought wants listed, the user's purchases as
+// GET /getAllUserBuys lists them, to be ids newest first, each once: the
+// list is sorted by timestamp, then id, and cm-server stamps a purchase when
+// it is bought. (waitForPurchases already wants each id once.)
+func checkListedAsBought(t *testing.T, user string, ids []string, listed []harness.Purchase) {
+	t.Helper()
+	var got []string
+	for _, p := range listed {
+		got = append(got, p.ID)
+	}
+	want := slices.Clone(ids)
+	slices.Reverse(want)
+	tie := false // two bought within one timestamp: listed in id order
+	for i := 1; i < len(listed); i++ {
+		a, b := listed[i-1], listed[i]
+		if a.Timestamp < b.Timestamp || (a.Timestamp == b.Timestamp && a.ID <= b.ID) {
+			t.Errorf("%s: %s/%s listed before %s/%s, want newest first, then id descending", user, a.Timestamp, a.ID, b.Timestamp, b.ID)
+		}
+		tie = tie || a.Timestamp == b.Timestamp
+	}
+	if !tie && !slices.Equal(got, want) {
+		t.Errorf("%s: listed %v, want newest first as bought %v", user, got, want)
+	}
+}
+
+// checkReceivedAsBought wants cm-api to have stored ids in the order bought.
+func checkReceivedAsBought(t *testing.T, user string, ids []string, stored []storedRecord) {
+	t.Helper()
+	var got []string
+	for _, s := range stored {
+		if slices.Contains(ids, s.ID) && !slices.Contains(got, s.ID) {
+			got = append(got, s.ID)
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Errorf("%s: cm-api received %v, want the order bought %v", user, got, ids)
 	}
 }
 

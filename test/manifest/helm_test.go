@@ -28,6 +28,7 @@ var chartVariants = []chartVariant{
 	{name: "strimzi_single_broker", mode: "knative", set: []string{"strimzi.enabled=true", "strimzi.replicas=1", "kafka.replicationFactor=1"}},
 	{name: "mongodb_community", mode: "knative", set: []string{"mongodbCommunity.enabled=true"}},
 	{name: "kafka_source_without_keda", mode: "knative", set: []string{"kafkaSource.keda.enabled=false"}},
+	{name: "kafka_source_ordered", mode: "knative", set: []string{"kafkaSource.ordering=ordered"}},
 	{name: "pinned_digests", mode: "knative", set: []string{
 		"images.cmServer.digest=sha256:1111111111111111111111111111111111111111111111111111111111111111",
 		"images.cmApi.digest=sha256:2222222222222222222222222222222222222222222222222222222222222222"}},

@@ -18,7 +18,7 @@ var brokenWiring = []struct {
 	{"kafkasource_without_dead_letter_sink", "KafkaSource", "cm-api-purchases", func(o map[string]any) { delete(at(o, "spec", "delivery"), "deadLetterSink") }, "deadLetterSink"},
 	{"kafkasource_without_retries", "KafkaSource", "cm-api-purchases", func(o map[string]any) { delete(at(o, "spec", "delivery"), "retry") }, "retry"},
 	{"kafkasource_without_delivery", "KafkaSource", "cm-api-purchases", func(o map[string]any) { delete(at(o, "spec"), "delivery") }, "delivery"},
-	{"kafkasource_unordered", "KafkaSource", "cm-api-purchases", func(o map[string]any) { at(o, "spec")["ordering"] = "unordered" }, "ordering"},
+	{"kafkasource_ordering_unset", "KafkaSource", "cm-api-purchases", func(o map[string]any) { delete(at(o, "spec"), "ordering") }, "ordering"},
 	{"kafkasource_more_consumers_than_partitions", "KafkaSource", "cm-api-purchases", func(o map[string]any) {
 		at(o, "metadata", "annotations")["autoscaling.eventing.knative.dev/max-scale"] = "20"
 	}, "partitions"},

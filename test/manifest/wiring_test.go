@@ -68,8 +68,10 @@ func checkKnativeWiring(b bundle) []error {
 	if target, ok := refTarget(b, src, "spec", "sink", "ref"); !ok || target.apiVersion() != knativeServiceAPI || target.name() != "cm-api" {
 		fail("%s sink: got %v, want a ref to the cm-api Knative Service", src, target)
 	}
-	if got := str(src, "spec", "ordering"); got != "ordered" {
-		fail("%s ordering: got %q, want ordered (a user's purchases in order)", src, got)
+	// Left out, ordering is ordered: about 250 events/s per dispatcher pod
+	// (docs/deploy.md), so the choice is written down either way.
+	if got := str(src, "spec", "ordering"); got != "ordered" && got != "unordered" {
+		fail("%s ordering: got %q, want it set, unordered (the default) or ordered", src, got)
 	}
 	errs = append(errs, checkDelivery(b, src, topic)...)
 	errs = append(errs, checkSourceScaling(b, src, sink)...)
