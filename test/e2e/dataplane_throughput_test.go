@@ -17,18 +17,23 @@ import (
 )
 
 // TestDataPlaneThroughput measures how many events per second the real
-// KafkaSource dispatcher delivers, ordered as shipped, from a topic of 10
-// partitions (the shop's) to a subscriber that answers at once, so that
-// only the data plane is measured. It reports figures; it asserts only that
-// every event arrived (timing is not asserted: the machine is shared).
-// OrderedConsumerVerticle.java polls at most every 200 ms (POLLING_MS) for at
-// most max.poll.records (50 in the shipped data-plane ConfigMap), so one
-// consumer's ceiling is about 250 events/s. Variants: the egress's
-// vReplicas (in the dispatcher they only size its rate limiter, which the
-// shipped features leave off), max.poll.records raised in the data plane's
-// ConfigMap, and more dispatcher pods sharing the partitions (what a
-// KafkaSource's consumers become when they are placed on several pods).
-// Unordered delivery (spec.ordering unordered) is measured too.
+// KafkaSource dispatcher delivers from a topic of 10 partitions (the
+// shop's): as shipped (spec.ordering unordered, the data plane's
+// max.poll.records 50) to a subscriber that answers at once, so that only
+// the data plane is measured, and to the real cm-api storing into the
+// test's store; then with spec.ordering ordered, the documented option, and
+// what a platform engineer could add to it. It reports figures; it asserts
+// only that every event arrived (timing is not asserted: the machine is
+// shared).
+// UnorderedConsumerVerticle.java polls again as soon as fewer than
+// max.poll.records are in flight; OrderedConsumerVerticle.java polls at
+// most every 200 ms (POLLING_MS) for at most max.poll.records, so an
+// ordered consumer's ceiling is about 250 events/s. The ordered variants:
+// the egress's vReplicas (in the dispatcher they only size its rate
+// limiter, which the shipped features leave off), max.poll.records raised in
+// the data plane's ConfigMap, and more dispatcher pods sharing the
+// partitions (what a KafkaSource's consumers become when they are placed on
+// several pods).
 // make test-dataplane runs it under flock /tmp/bench.lock.
 func TestDataPlaneThroughput(t *testing.T) {
 	harness.RealDataPlane(t)
@@ -38,29 +43,39 @@ func TestDataPlaneThroughput(t *testing.T) {
 		n = v
 	}
 	for _, v := range []struct {
-		name      string
-		pods      int
-		opt       harness.DispatcherOptions
-		unordered bool
+		name    string
+		pods    int
+		opt     harness.DispatcherOptions
+		ordered bool
+		toAPI   bool // deliver to cm-api, not to the subscriber answering at once
 	}{
-		{"shipped_1_pod", 1, harness.DispatcherOptions{}, false},
-		{"1_pod_vReplicas_10", 1, harness.DispatcherOptions{VReplicas: 10}, false},
-		{"1_pod_max.poll.records_500", 1, harness.DispatcherOptions{Consumer: map[string]string{"max.poll.records": "500"}}, false},
-		{"2_pods", 2, harness.DispatcherOptions{}, false},
-		{"2_pods_max.poll.records_500", 2, harness.DispatcherOptions{Consumer: map[string]string{"max.poll.records": "500"}}, false},
-		{"1_pod_unordered", 1, harness.DispatcherOptions{}, true},
+		{"shipped_1_pod", 1, harness.DispatcherOptions{}, false, false},
+		{"shipped_1_pod_to_cm-api", 1, harness.DispatcherOptions{}, false, true},
+		{"ordered_1_pod", 1, harness.DispatcherOptions{}, true, false},
+		{"ordered_1_pod_vReplicas_10", 1, harness.DispatcherOptions{VReplicas: 10}, true, false},
+		{"ordered_1_pod_max.poll.records_500", 1, harness.DispatcherOptions{Consumer: map[string]string{"max.poll.records": "500"}}, true, false},
+		{"ordered_2_pods", 2, harness.DispatcherOptions{}, true, false},
+		{"ordered_2_pods_max.poll.records_500", 2, harness.DispatcherOptions{Consumer: map[string]string{"max.poll.records": "500"}}, true, false},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			sub := &countingSubscriber{}
-			srv := httptest.NewServer(sub)
-			t.Cleanup(srv.Close)
 			// A topic per variant, written only once every pod consumes, so
 			// that the figure holds no start-up and no rebalance.
 			topic := harness.Unique("throughput")
 			harness.CreateTopics(t, brokers, 10, topic)
 			cfg := harness.SourceConfig{Brokers: brokers, Topic: topic, Group: harness.Unique("throughput"),
-				Sink: srv.URL + "/", Delivery: harness.ShippedDelivery(t)}
-			cfg.Delivery.Ordered = !v.unordered
+				Delivery: harness.ShippedDelivery(t)}
+			cfg.Delivery.Ordered = v.ordered
+			// delivered reports the events counted so far, those counted
+			// at the first count and when, and when the count last grew.
+			var delivered func() (n, base int64, first, last time.Time)
+			if v.toAPI {
+				cfg.Sink, cfg.Token, delivered = storingAPI(t, brokers)
+			} else {
+				sub := &countingSubscriber{}
+				srv := httptest.NewServer(sub)
+				t.Cleanup(srv.Close)
+				cfg.Sink, delivered = srv.URL+"/", sub.span
+			}
 			uid := harness.Unique("kafkasource")
 			for range v.pods {
 				harness.StartDispatcher(t, cfg, uid, v.opt)
@@ -68,19 +83,43 @@ func TestDataPlaneThroughput(t *testing.T) {
 			harness.WaitGroupMembers(t, brokers, cfg.Group, v.pods)
 			produceEvents(t, brokers, topic, n)
 			harness.Eventually(t, 5*time.Minute, func() string {
-				if got := sub.count.Load(); got < int64(n) {
+				if got, _, _, _ := delivered(); got < int64(n) {
 					return fmt.Sprintf("delivered %d of %d", got, n)
 				}
 				return ""
 			})
-			first, last := sub.span()
-			rate := float64(n-1) / last.Sub(first).Seconds()
-			t.Logf("%s: %d events in %v: %.0f events/s (ordered %v, 10 partitions, %d dispatcher pod(s), vReplicas %d, consumer overrides %v)",
-				v.name, n, last.Sub(first).Round(time.Millisecond), rate, !v.unordered, v.pods, max(1, v.opt.VReplicas), v.opt.Consumer)
-			if got := sub.count.Load(); got != int64(n) {
+			got, base, first, last := delivered()
+			rate := float64(got-base) / last.Sub(first).Seconds()
+			t.Logf("%s: %d events in %v: %.0f events/s (ordered %v, to cm-api %v, 10 partitions, %d dispatcher pod(s), vReplicas %d, consumer overrides %v)",
+				v.name, n, last.Sub(first).Round(time.Millisecond), rate, v.ordered, v.toAPI, v.pods, max(1, v.opt.VReplicas), v.opt.Consumer)
+			if got != int64(n) {
 				t.Logf("%s: %d deliveries for %d events (redeliveries after the group's first rebalance)", v.name, got, n)
 			}
 		})
+	}
+}
+
+// storingAPI starts cm-api in Knative mode on the test's store, logging at
+// info as deployed, and returns its URL, the source's token for it, and a
+// reading of what it stored (or found stored already): each call reads its
+// metrics (Eventually calls it every 50 ms) and reports the count, the
+// count at the first reading that saw any with when that was, and when the
+// count last grew.
+func storingAPI(t *testing.T, brokers []string) (string, func() string, func() (int64, int64, time.Time, time.Time)) {
+	shop := harness.NewShop(t, brokers, harness.MongoURI(t))
+	shop.StartAPI(false, map[string]string{"LOG_LEVEL": "info"})
+	var count, base int64
+	var first, last time.Time
+	return shop.APIURL + "/", shop.SourceToken, func() (int64, int64, time.Time, time.Time) {
+		stored := int64(metricValue(t, shop.APIMetrics, `shop_events_total{function="cm-api",result="stored"}`) +
+			metricValue(t, shop.APIMetrics, `shop_events_total{function="cm-api",result="duplicate"}`))
+		if now := time.Now(); stored > count {
+			if count == 0 {
+				base, first = stored, now
+			}
+			count, last = stored, now
+		}
+		return count, base, first, last
 	}
 }
 
@@ -104,10 +143,12 @@ func (c *countingSubscriber) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-func (c *countingSubscriber) span() (time.Time, time.Time) {
+// span is how many events arrived, 1 (the first), and when the first and
+// the last arrived.
+func (c *countingSubscriber) span() (int64, int64, time.Time, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.first, c.last
+	return c.count.Load(), 1, c.first, c.last
 }
 
 // produceEvents writes n purchase CloudEvents (binary mode, as the KafkaSink
