@@ -33,9 +33,11 @@ import (
 //     them again from the committed offset.
 //   - the Kafka consumer takes part in a rebalance only from poll(), which
 //     the verticle does not call while max.poll.records are in flight, so a
-//     rebalance waits for the in-flight count to drop below it (the real
-//     consumer is put out of the group after max.poll.interval.ms, 300 s;
-//     the stand-in waits on, which is never kinder).
+//     rebalance waits for the in-flight count to drop below it: during a
+//     store outage, until it ends. (max.poll.interval.ms, after which the
+//     group would drop the consumer, is set from the delivery's retries and
+//     timeouts, main/ConsumerVerticleContext.java maxProcessingTimeMs: days
+//     with the shipped delivery.)
 //   - OffsetSkippingCloudEvent.java (one event for each offset missing
 //     between two polled records) is not modelled: the shop's topics are
 //     written without transactions and not compacted, so their offsets have
