@@ -16,7 +16,7 @@ import (
 // TestContractFromShippedManifests: the contract the real data plane gets
 // is what the control plane would write for eventing/: the KafkaSink
 // purchases in binary mode at /shop/purchases, and the KafkaSource's
-// delivery (retry 130, linear from 500 ms, 10 s per attempt, ordered, the
+// delivery (retry 130, linear from 500 ms, 10 s per attempt, unordered, the
 // dead-letter sink) with no reply and plaintext Kafka.
 func TestContractFromShippedManifests(t *testing.T) {
 	t.Parallel()
@@ -33,7 +33,7 @@ func TestContractFromShippedManifests(t *testing.T) {
 	if e.EgressConfig != want {
 		t.Errorf("egressConfig: got %+v, want %+v", e.EgressConfig, want)
 	}
-	if e.DeliveryOrder != "ORDERED" || e.ConsumerGroup != "cm-api-x" || e.Destination != "http://cm-api/" || e.VReplicas != 2 ||
+	if e.DeliveryOrder != "UNORDERED" || e.ConsumerGroup != "cm-api-x" || e.Destination != "http://cm-api/" || e.VReplicas != 2 ||
 		e.Reference.Kind != "KafkaSource" || src.MultiAuthSecret == nil || src.MultiAuthSecret.Protocol != "PLAINTEXT" {
 		t.Errorf("egress: got %+v of %+v", e, src)
 	}
