@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -170,6 +171,10 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 	// allows it, with the broker's defaults.
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	sc.Metadata.AllowAutoTopicCreation = true
+	// A member's rebalance timeout is its max.poll.interval.ms: how long the
+	// group waits for a member that does not poll (an unordered consumer
+	// with max.poll.records in flight) before it rebalances without it.
+	sc.Consumer.Group.Rebalance.Timeout = maxPollInterval(cfg.Delivery, cfg.Consumer.MaxPollRecords)
 	sc.Consumer.Offsets.Initial = sarama.OffsetNewest
 	if cfg.Delivery.InitialOffset == "earliest" {
 		sc.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -213,6 +218,20 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 	}
 	t.Cleanup(func() { src.stop(false) })
 	return src
+}
+
+// maxPollInterval is the max.poll.interval.ms the dispatcher sets from the
+// delivery (main/ConsumerVerticleContext.java, maxProcessingTimeMs): the
+// longest one record can take, every attempt and wait and 1 s per retry,
+// times max.poll.records, times 2 for the dead-letter sink, at most
+// Integer.MAX_VALUE ms. With the shipped delivery, about 6.6 days.
+func maxPollInterval(d Delivery, maxPollRecords int) time.Duration {
+	record := d.Timeout
+	for n := 1; n <= d.Retry; n++ {
+		record += d.Timeout + d.Backoff(n) + time.Second
+	}
+	total := 2 * float64(maxPollRecords) * float64(record)
+	return time.Duration(min(total, float64(math.MaxInt32)*float64(time.Millisecond)))
 }
 
 // webClientTransport keeps as many idle connections per host as the data

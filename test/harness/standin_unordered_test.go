@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -147,5 +148,19 @@ func closeOnce(c chan struct{}) {
 	case <-c:
 	default:
 		close(c)
+	}
+}
+
+// TestMaxPollInterval_isTheDispatchers: the group waits for a member that
+// does not poll as long as the dispatcher's max.poll.interval.ms, which it
+// computes from the shipped delivery: 2 x 50 x (10 s + 130 x (10 s + 1 s)
+// + 0.5 s x (1 + ... + 130)) = 569,750 s.
+func TestMaxPollInterval_isTheDispatchers(t *testing.T) {
+	t.Parallel()
+	if got, want := maxPollInterval(ShippedDelivery(t), ShippedConsumer().MaxPollRecords), 569750*time.Second; got != want {
+		t.Errorf("max.poll.interval.ms with the shipped delivery: got %v, want %v", got, want)
+	}
+	if got, want := maxPollInterval(testDelivery(1000), 50), time.Duration(math.MaxInt32)*time.Millisecond; got != want {
+		t.Errorf("max.poll.interval.ms past Integer.MAX_VALUE ms: got %v, want %v", got, want)
 	}
 }
