@@ -189,9 +189,6 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 		Timeout: cfg.Delivery.Timeout,
 		// A redirect is an answer >= 300: a failure, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		// The data plane's web client keeps up to maxPoolSize (100,
-		// config-kafka-source-webclient.properties) connections per
-		// subscriber: more than an unordered consumer has in flight.
 		Transport: webClientTransport(),
 	}}
 	if !cfg.Delivery.Ordered {
