@@ -189,7 +189,7 @@ func StartKafkaSource(t testing.TB, cfg SourceConfig) *KafkaSource {
 		Timeout: cfg.Delivery.Timeout,
 		// A redirect is an answer >= 300: a failure, not followed.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport: webClientTransport(),
+		Transport:     webClientTransport(),
 	}}
 	if !cfg.Delivery.Ordered {
 		h.unordered = newInFlightRecords(cfg.Consumer.MaxPollRecords)
