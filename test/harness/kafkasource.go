@@ -262,13 +262,7 @@ func (s *KafkaSource) Crash() {
 // the KafkaSource delivering the shop's topic to cm-api's POST /.
 func (s *Shop) StartKafkaSource(scale float64) *KafkaSource {
 	s.t.Helper()
-	if DataPlane() {
-		return s.startDataPlaneSource(ShippedDelivery(s.t).Scaled(scale))
-	}
-	dls := s.startDeadLetterSink()
-	return StartKafkaSource(s.t, SourceConfig{Brokers: s.Brokers, Topic: s.Topic, Group: s.Group,
-		Sink: s.APIURL, DeadLetterSink: dls, Delivery: ShippedDelivery(s.t).Scaled(scale), Token: s.SourceToken, DeadLetterToken: s.DeadLetterToken,
-		Consumer: ShippedConsumer().Scaled(scale)})
+	return s.startKafkaSource(ShippedDelivery(s.t).Scaled(scale), scale)
 }
 
 // StartKafkaSourceOrdered is StartKafkaSource with spec.ordering ordered,
@@ -278,6 +272,13 @@ func (s *Shop) StartKafkaSourceOrdered(scale float64) *KafkaSource {
 	s.t.Helper()
 	d := ShippedDelivery(s.t).Scaled(scale)
 	d.Ordered = true
+	return s.startKafkaSource(d, scale)
+}
+
+// startKafkaSource starts the dead-letter sink and the KafkaSource with
+// delivery d, on the real data plane when the test runs against it.
+func (s *Shop) startKafkaSource(d Delivery, scale float64) *KafkaSource {
+	s.t.Helper()
 	if DataPlane() {
 		return s.startDataPlaneSource(d)
 	}
