@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -35,51 +34,8 @@ func TestDataPlaneStoreOutageDeadLettersNothing(t *testing.T) {
 	t.Parallel()
 	harness.RealDataPlane(t)
 	brokers := harness.Integration(t)
-	const outage = 60 * time.Second
-	mongo, dir := harness.OwnMongo(t)
-	shop := harness.NewShop(t, brokers, mongo.URI())
-	sink := harness.StartKafkaSink(t, brokers, shop.Topic)
-	shop.StartAPI(false, nil)
-	source := shop.StartKafkaSource(1)
-	shop.StartServer(sink, nil)
-
-	stream := harness.StartStream(t, shop, "steady", 2, 500*time.Millisecond)
-	stream.WaitAcked(t, 10, visibleWithin)
-	mongo.Close()
-	// Purchases without a key are acknowledged once Kafka has them and wait
-	// there, retried by the dispatcher; keyed ones wait for the store.
-	unkeyed := map[string]string{}
-	for i := range 5 {
-		price := fmt.Sprintf("0.0%d", i+1)
-		unkeyed[buyOK(t, shop, `{"username":"steady","userid":"s-out","price":"`+price+`"}`, nil)] = price
-	}
-	time.Sleep(outage)
-	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir, harness.DevStore()...)
-	if err != nil {
-		t.Fatalf("restart FerretDB: %v", err)
-	}
-	t.Cleanup(restarted.Close)
-	stream.Stop()
-	stream.Check(t)
-	acked := stream.Acked()
-	maps.Copy(acked, unkeyed)
-	harness.WaitStoredOnce(t, shop, "steady", acked, storedWithin)
-	waitAllDispatched(t, shop)
-	t.Logf("%v store outage: %d purchases acknowledged, %d delivered, %d failed attempts retried", outage, len(acked),
-		source.Delivered.Load(), source.Retried.Load())
-
-	if n := source.Retried.Load(); n == 0 {
-		t.Error("dispatcher retries during the outage: got 0, want some (the outage was not felt)")
-	}
-	if dl := source.DeadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters after a %v store outage: got %d %v, want none", outage, len(dl), dl)
-	}
-	if n := source.Lost.Load(); n != 0 {
-		t.Errorf("events the dead-letter sink refused: got %d, want 0", n)
-	}
-	if n := topicRecords(t, brokers, shop.DLQTopic); n != 0 {
-		t.Errorf("records in %s: got %d, want 0", shop.DLQTopic, n)
-	}
+	storeOutageDeadLettersNothing(t, brokers, storeOutage{length: 60 * time.Second, scale: 1,
+		every: 500 * time.Millisecond, storedWithin: storedWithin})
 }
 
 // TestDataPlaneDispatcherCrash kills the dispatcher with SIGKILL in the

@@ -35,16 +35,38 @@ func TestKnativeStoreOutageDeadLettersNothing(t *testing.T) {
 	if delivery.Budget() < time.Hour {
 		t.Fatalf("eventing/kafkasource.yaml: retry budget %v, want at least 1h", delivery.Budget())
 	}
+	// cm-api's store timeout is scaled with the schedule, so it answers 503
+	// within one scaled attempt, as it does (5 s < 10 s) in the cluster.
+	storeOutageDeadLettersNothing(t, brokers, storeOutage{length: scaled(outage), scale: knativeScale,
+		every: 50 * time.Millisecond, storedWithin: visibleWithin,
+		apiEnv: map[string]string{"MONGODB_TIMEOUT": scaled(5 * time.Second).String()}})
+}
+
+// storeOutage is one run of storeOutageDeadLettersNothing: the outage's
+// real length, the delivery's schedule scale, the stream's interval between
+// buys, how long the stored purchases may take to show after it, and
+// cm-api's extra environment.
+type storeOutage struct {
+	length, every, storedWithin time.Duration
+	scale                       float64
+	apiEnv                      map[string]string
+}
+
+// storeOutageDeadLettersNothing stops the store for o.length under a steady
+// stream of buys in Knative mode, on the stand-ins or the real data plane
+// (the harness's switch): the KafkaSource must dead-letter nothing and lose
+// nothing, and every acknowledged purchase must be stored exactly once
+// after the store is back.
+func storeOutageDeadLettersNothing(t *testing.T, brokers []string, o storeOutage) {
+	t.Helper()
 	mongo, dir := harness.OwnMongo(t)
 	shop := harness.NewShop(t, brokers, mongo.URI())
 	sink := harness.StartKafkaSink(t, brokers, shop.Topic)
-	// cm-api's store timeout is scaled with the schedule, so it answers 503
-	// within one scaled attempt, as it does (5 s < 10 s) in the cluster.
-	shop.StartAPI(false, map[string]string{"MONGODB_TIMEOUT": scaled(5 * time.Second).String()})
-	source := shop.StartKafkaSource(knativeScale)
+	shop.StartAPI(false, o.apiEnv)
+	source := shop.StartKafkaSource(o.scale)
 	shop.StartServer(sink, nil)
 
-	stream := harness.StartStream(t, shop, "steady", 2, 50*time.Millisecond)
+	stream := harness.StartStream(t, shop, "steady", 2, o.every)
 	stream.WaitAcked(t, 10, visibleWithin)
 	mongo.Close()
 	// A purchase posted straight to cm-api meanwhile is a retryable 503 with Retry-After.
@@ -61,7 +83,7 @@ func TestKnativeStoreOutageDeadLettersNothing(t *testing.T) {
 		price := fmt.Sprintf("0.0%d", i+1)
 		unkeyed[buyOK(t, shop, `{"username":"steady","userid":"s-out","price":"`+price+`"}`, nil)] = price
 	}
-	time.Sleep(scaled(outage))
+	time.Sleep(o.length)
 	restarted, err := stack.StartMongo(context.Background(), mongo.Addr(), dir, harness.DevStore()...)
 	if err != nil {
 		t.Fatalf("restart FerretDB: %v", err)
@@ -71,14 +93,16 @@ func TestKnativeStoreOutageDeadLettersNothing(t *testing.T) {
 	stream.Check(t)
 	acked := stream.Acked()
 	maps.Copy(acked, unkeyed)
-	harness.WaitStoredOnce(t, shop, "steady", acked, visibleWithin)
+	harness.WaitStoredOnce(t, shop, "steady", acked, o.storedWithin)
 	waitAllDispatched(t, shop)
+	t.Logf("%v store outage: %d purchases acknowledged, %d delivered, %d failed attempts retried", o.length, len(acked),
+		source.Delivered.Load(), source.Retried.Load())
 
 	if n := source.Retried.Load(); n == 0 {
 		t.Error("KafkaSource retries during the outage: got 0, want some (the outage was not felt)")
 	}
 	if dl := source.DeadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters after a %v store outage: got %d %v, want none", outage, len(dl), dl)
+		t.Errorf("dead letters after a %v store outage: got %d %v, want none", o.length, len(dl), dl)
 	}
 	if n := source.Lost.Load(); n != 0 {
 		t.Errorf("events lost by the KafkaSource: got %d, want 0", n)
