@@ -165,14 +165,7 @@ func (c *countingSubscriber) progress() progress {
 // writes them) keyed by 100 users, so that all 10 partitions hold some.
 func produceEvents(t *testing.T, brokers []string, topic string, n int) {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Producer.Return.Successes = true
-	producer, err := sarama.NewSyncProducer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := harness.SyncProducer(t, brokers)
 	msgs := make([]*sarama.ProducerMessage, 0, 500)
 	for i := range n {
 		user := fmt.Sprintf("u-%d", i%100)

@@ -262,14 +262,7 @@ func TestPoisonRecordsGoToDeadLetters(t *testing.T) {
 // bad records.
 func producePoison(t *testing.T, brokers []string, topic string) []*sarama.ProducerMessage {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Producer.Return.Successes = true
-	producer, err := sarama.NewSyncProducer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := harness.SyncProducer(t, brokers)
 	key := sarama.StringEncoder("poison") // one partition, so the good record comes after the bad ones
 	bad := []*sarama.ProducerMessage{
 		{Topic: topic, Key: key, Value: sarama.ByteEncoder{0xff, 0x00, 0x13, 0x37}},

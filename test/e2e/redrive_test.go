@@ -131,13 +131,7 @@ func TestShopctlRedriveAfterABeyondBudgetOutage(t *testing.T) {
 // and a record of a foreign event type.
 func producePoisonAndRefused(t *testing.T, brokers []string, topic string) {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Producer.Return.Successes = true
-	producer, err := sarama.NewSyncProducer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := harness.SyncProducer(t, brokers)
 	key := sarama.StringEncoder("refused")
 	body := func(userid string) sarama.Encoder {
 		return sarama.StringEncoder(`{"username":"refused","userid":"` + userid + `","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`)

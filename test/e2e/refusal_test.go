@@ -29,14 +29,7 @@ func TestStoreRefusalGoesToDeadLetters(t *testing.T) {
 	shop.StartAPI(true, nil)
 	shop.StartServer("", nil)
 
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	cfg.Producer.Return.Successes = true
-	producer, err := sarama.NewSyncProducer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := harness.SyncProducer(t, brokers)
 	key := sarama.StringEncoder("refused") // one partition: ref-3 comes after ref-2
 	body := func(userid string) sarama.Encoder {
 		return sarama.StringEncoder(`{"username":"refused","userid":"` + userid + `","price":"5","timestamp":"2024-05-31T15:54:32.204Z"}`)

@@ -114,13 +114,7 @@ func TestShopctlReplayUsageAndUnreachable(t *testing.T) {
 // produceGarbage writes a record that is no CloudEvent to topic.
 func produceGarbage(t *testing.T, brokers []string, topic string) {
 	t.Helper()
-	c := sarama.NewConfig()
-	c.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(brokers, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := harness.SyncProducer(t, brokers)
 	if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("not an event")}); err != nil {
 		t.Fatal(err)
 	}

@@ -138,3 +138,18 @@ func Main(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// SyncProducer is a producer that waits for the broker's ack of each send,
+// closed when the test ends, for tests that write records themselves.
+func SyncProducer(t testing.TB, brokers []string) sarama.SyncProducer {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.Return.Successes = true
+	producer, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	t.Cleanup(func() { _ = producer.Close() })
+	return producer
+}
