@@ -43,6 +43,10 @@ func TestRunSmoke(t *testing.T) {
 		!strings.Contains(body, `shop_events_total{function="cm-api",result="stored"} 1`) {
 		t.Errorf("metrics port /metrics: got %d %.200q, want 200 counting the stored event", code, body)
 	}
+	// The public /readyz waits for neither the store nor its indexes (cm-api
+	// stays in service through a store outage); the metrics port's reports
+	// both, and the indexes are created in the background: wait for them.
+	apitest.WaitReady(t, api.Metrics+"/readyz", 15*time.Second)
 	if code, body := apitest.Get(t, api.Metrics+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"mongodb":"ok"`) {
 		t.Errorf("metrics port /readyz: got %d %s, want 200 with mongodb ok", code, body)
 	}
