@@ -186,7 +186,7 @@ func TestDataPlaneRebalanceDuringOutage(t *testing.T) {
 // groupState describes group: its state and its members.
 func groupState(t *testing.T, brokers []string, group string) string {
 	t.Helper()
-	admin := clusterAdmin(t, brokers)
+	admin := harness.ClusterAdmin(t, brokers)
 	defer admin.Close()
 	groups, err := admin.DescribeConsumerGroups([]string{group})
 	if err != nil || len(groups) != 1 {

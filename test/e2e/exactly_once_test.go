@@ -222,7 +222,7 @@ func retriedRecords(logs string) int {
 // committedOffsets sums the group's committed offsets on topic.
 func committedOffsets(t *testing.T, brokers []string, group, topic string) int64 {
 	t.Helper()
-	admin := clusterAdmin(t, brokers)
+	admin := harness.ClusterAdmin(t, brokers)
 	defer admin.Close()
 	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0, 1, 2}})
 	if err != nil {

@@ -184,21 +184,9 @@ func readyInfo(t *testing.T, base string) map[string]string {
 	return body.Info
 }
 
-// clusterAdmin is an admin client of the brokers; the caller closes it.
-func clusterAdmin(t *testing.T, brokers []string) sarama.ClusterAdmin {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return admin
-}
-
 func topicExists(t *testing.T, brokers []string, topic string) bool {
 	t.Helper()
-	admin := clusterAdmin(t, brokers)
+	admin := harness.ClusterAdmin(t, brokers)
 	defer admin.Close()
 	topics, err := admin.ListTopics()
 	if err != nil {

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/IBM/sarama"
 )
 
 // sourceDestinations maps a KafkaSource on the real data plane to the URL
@@ -84,12 +82,7 @@ func count(src *KafkaSource, h http.Header, status int, deadLetters bool) {
 // assigned and is stable: the dispatchers consume.
 func WaitGroupMembers(t testing.TB, brokers []string, group string, n int) {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := ClusterAdmin(t, brokers)
 	defer admin.Close()
 	Eventually(t, 90*time.Second, func() string {
 		groups, err := admin.DescribeConsumerGroups([]string{group})

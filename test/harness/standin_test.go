@@ -295,12 +295,7 @@ func TestKafkaSourceStandIn_crashRedeliversUncommitted(t *testing.T) {
 // committed is the group's committed offset of topic's partition 0 (-1 for none).
 func committed(t *testing.T, brokers []string, group, topic string) int64 {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := ClusterAdmin(t, brokers)
 	defer admin.Close()
 	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {0}})
 	if err != nil {
@@ -498,12 +493,7 @@ func TestKafkaSourceStandIn_createsAMissingTopic(t *testing.T) {
 	topic := Unique("standin-missing")
 	_, sink := startRecorder(t, ok)
 	StartKafkaSource(t, SourceConfig{Brokers: brokers, Topic: topic, Group: Unique("g"), Sink: sink, Delivery: testDelivery(0)})
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := ClusterAdmin(t, brokers)
 	defer admin.Close()
 	Eventually(t, 30*time.Second, func() string {
 		topics, err := admin.ListTopics()

@@ -153,3 +153,16 @@ func SyncProducer(t testing.TB, brokers []string) sarama.SyncProducer {
 	t.Cleanup(func() { _ = producer.Close() })
 	return producer
 }
+
+// ClusterAdmin is an admin client of the brokers; the caller closes it
+// (tests call it in polling loops, so it does not wait for the test's end).
+func ClusterAdmin(t testing.TB, brokers []string) sarama.ClusterAdmin {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		t.Fatalf("connect to Kafka at %v: %v", brokers, err)
+	}
+	return admin
+}
